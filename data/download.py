@@ -1,0 +1,42 @@
+"""Where downloaded datasets live, and the one place that asks torchvision to fetch them.
+
+Downloading is opt-in (``download=True``) so that a search never touches the network by
+surprise; every loader funnels through :func:`torchvision_download` so the error for a failed
+fetch reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data.dataset import DatasetError
+
+
+def default_cache_dir() -> Path:
+    """``~/.cache/cnnsearch``: the download root when no ``data_dir`` is given."""
+    return Path.home() / ".cache" / "cnnsearch"
+
+
+def torchvision_download(class_name: str, root: Path, **kwargs: object) -> None:
+    """Construct ``torchvision.datasets.<class_name>(root, download=True, **kwargs)``.
+
+    torchvision is imported here, not at module level, so reading local files never pays
+    for it and tests can replace the class without a network.
+    """
+    from torchvision import datasets
+
+    dataset_class = getattr(datasets, class_name)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        dataset_class(str(root), download=True, **kwargs)
+    except (OSError, RuntimeError) as exc:
+        raise DatasetError(f"downloading {class_name} into {root} failed: {exc}") from exc
+
+
+def not_found_message(name: str, looked_in: list[Path], what: str) -> str:
+    """The shared 'could not find it' text: where we looked and how to fix it."""
+    places = ", ".join(str(p) for p in looked_in)
+    return (
+        f"{name}: {what} not found (looked in {places}); pass --download to fetch it "
+        f"or data_dir pointing at an existing copy"
+    )

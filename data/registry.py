@@ -1,0 +1,113 @@
+"""Dataset names -> loaders, plus the subsetting and resizing every dataset shares.
+
+``validate_dataset_name`` is separate from ``load_dataset`` so a config can be rejected in
+milliseconds, before any file is read or any trial is started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from data.cifar import load_cifar10, load_cifar100
+from data.dataset import DatasetError, ImageDataset
+from data.eurosat import load_eurosat
+from data.idx import load_fashion_mnist, load_mnist
+from data.imagefolder import load_image_folder
+from data.resize import resize_images
+from data.subsets import stratified_subset
+
+IMAGEFOLDER_PREFIX = "imagefolder:"
+
+_FIXED_LOADERS: dict[str, Callable[[str | Path | None, bool], ImageDataset]] = {
+    "fashion-mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+}
+
+# What users may write; "imagefolder:PATH" stands for the prefix followed by a folder path.
+DATASET_NAMES: tuple[str, ...] = (*_FIXED_LOADERS, "eurosat", f"{IMAGEFOLDER_PREFIX}PATH")
+
+
+def validate_dataset_name(name: str) -> str:
+    """Return ``name`` if it names a dataset, else raise DatasetError. Reads no files."""
+    if not isinstance(name, str):
+        raise DatasetError(f"dataset name must be a string, got {type(name).__name__}")
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        if not name[len(IMAGEFOLDER_PREFIX) :].strip():
+            raise DatasetError(f"'{name}' needs a folder path: {IMAGEFOLDER_PREFIX}PATH")
+        return name
+    if name in _FIXED_LOADERS or name == "eurosat":
+        return name
+    raise DatasetError(f"unknown dataset '{name}': choose one of {', '.join(DATASET_NAMES)}")
+
+
+def _check_positive(label: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise DatasetError(f"{label} must be a positive integer or None, got {value!r}")
+
+
+def _check_invariants(dataset: ImageDataset) -> None:
+    """Catch a loader bug here rather than as a shape error in the first training step."""
+    for split in ("train", "val"):
+        images = getattr(dataset, f"{split}_images")
+        labels = getattr(dataset, f"{split}_labels")
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise DatasetError(f"{dataset.name}: {split} images must be uint8 NCHW")
+        if labels.dtype != torch.int64 or labels.shape != (len(images),):
+            raise DatasetError(f"{dataset.name}: {split} labels must be int64, one per image")
+        if len(labels) == 0:
+            raise DatasetError(f"{dataset.name}: the {split} split is empty")
+        if int(labels.min()) < 0 or int(labels.max()) >= dataset.num_classes:
+            raise DatasetError(
+                f"{dataset.name}: {split} labels outside [0, {dataset.num_classes})"
+            )
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    seed: int = 0,
+    train_size: int | None = None,
+    val_size: int | None = None,
+    image_size: int | None = None,
+) -> ImageDataset:
+    """Load a dataset by name, then apply stratified ``train_size``/``val_size`` subsets.
+
+    ``data_dir`` is where to look (and download to); it is ignored by ``imagefolder:PATH``.
+    ``image_size`` resizes every image to a square of that side. ``seed`` drives the folder
+    datasets' 80/20 split and the subsets.
+    """
+    validate_dataset_name(name)
+    for label, value in (
+        ("train_size", train_size),
+        ("val_size", val_size),
+        ("image_size", image_size),
+    ):
+        _check_positive(label, value)
+
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        folder = name[len(IMAGEFOLDER_PREFIX) :]
+        dataset = load_image_folder(folder, name=name, seed=seed, image_size=image_size)
+    elif name == "eurosat":
+        dataset = load_eurosat(data_dir, download, seed=seed, image_size=image_size)
+    else:
+        dataset = _FIXED_LOADERS[name](data_dir, download)
+    _check_invariants(dataset)
+
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for split, size in (("train", train_size), ("val", val_size)):
+        images = getattr(dataset, f"{split}_images")
+        labels = getattr(dataset, f"{split}_labels")
+        if size is not None:
+            index = stratified_subset(labels, size, seed)
+            images, labels = images[index], labels[index]
+        if image_size is not None:
+            images = resize_images(images, image_size)
+        splits[split] = (images, labels)
+    return ImageDataset(dataset.name, *splits["train"], *splits["val"], dataset.classes)

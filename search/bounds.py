@@ -1,0 +1,78 @@
+"""Rules that turn an LRRT curve into triangular2 bounds ``(lr_low, lr_high)``.
+
+Each rule is a function with one signature, registered by name so the YAML picks it.
+A rule returns None when the curve has too few healthy points to say anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from search.lrrt import LRRTCurve
+
+BoundRule = Callable[[LRRTCurve], tuple[float, float] | None]
+
+
+def thesis_first_epoch(curve: LRRTCurve) -> tuple[float, float] | None:
+    """The thesis' worked example: lower = the test's start LR, upper = the LR reached at the
+    end of the test's first epoch (8-epoch test over [1e-4, 1e-2] gives 0.0013375).
+    If the test diverged earlier, the last healthy LR."""
+    if len(curve.lrs) < 2:
+        return None
+    end_of_first_epoch = min(curve.steps_per_epoch, curve.total_steps) - 1
+    upper = curve.lr_at_step(min(end_of_first_epoch, len(curve.lrs) - 1))
+    return curve.lr_min, upper
+
+
+def _peak_lr(curve: LRRTCurve) -> float | None:
+    """LR at the best smoothed accuracy: the largest LR that still helps before the test
+    turns ragged or diverges (Smith's 'largest LR that still converges')."""
+    smoothed = curve.smoothed_accuracies
+    if len(smoothed) < 2:
+        return None
+    return curve.lrs[int(np.argmax(smoothed))]
+
+
+def smith_quarter(curve: LRRTCurve) -> tuple[float, float] | None:
+    """Smith 2017: upper = largest converging LR, lower = upper / 4."""
+    peak = _peak_lr(curve)
+    return None if peak is None else (peak / 4.0, peak)
+
+
+def smith_third(curve: LRRTCurve) -> tuple[float, float] | None:
+    """Smith 2017, the other ratio he quotes: lower = upper / 3."""
+    peak = _peak_lr(curve)
+    return None if peak is None else (peak / 3.0, peak)
+
+
+def accuracy_rise(curve: LRRTCurve) -> tuple[float, float] | None:
+    """Smith's first reading: lower where the smoothed accuracy starts to rise (10 % of its
+    total rise), upper where the rise slows (90 %)."""
+    smoothed = np.asarray(curve.smoothed_accuracies)
+    if len(smoothed) < 2:
+        return None
+    start, best = smoothed[0], smoothed.max()
+    if best <= start:
+        return None
+    low = int(np.argmax(smoothed >= start + 0.1 * (best - start)))
+    high = int(np.argmax(smoothed >= start + 0.9 * (best - start)))
+    if high <= low:
+        return None
+    return curve.lrs[low], curve.lrs[high]
+
+
+BOUND_RULES: dict[str, BoundRule] = {
+    "thesis_first_epoch": thesis_first_epoch,
+    "smith_quarter": smith_quarter,
+    "smith_third": smith_third,
+    "accuracy_rise": accuracy_rise,
+}
+
+
+def apply_rule(name: str, curve: LRRTCurve) -> tuple[float, float] | None:
+    bounds = BOUND_RULES[name](curve)
+    if bounds is None or not bounds[0] < bounds[1]:
+        return None
+    return float(bounds[0]), float(bounds[1])

@@ -1,0 +1,214 @@
+"""The ``cnnsearch`` command line: parses arguments and calls the modules; no logic here.
+
+Every ``UserError`` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from search.errors import UserError
+from search.storage import DEFAULT_STORAGE, STORAGE_ENV
+
+ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
+DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
+    return value
+
+
+def _add_storage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, "
+                        f"else {DEFAULT_STORAGE})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnsearch",
+        description="Hyperparameter search for image-classification CNNs: LR range test, "
+                    "early rejection, triangular2 training, on Optuna.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    search = commands.add_parser("search", help="run a search in this process")
+    search.add_argument("--config", required=True, help="search space YAML")
+    search.add_argument("--study", help="study name (default: the config's `study`)")
+    search.add_argument("--n-trials", type=_positive_int,
+                        help="trials to run (default: the config's n_trials, else 10)")
+    search.add_argument("--timeout", type=_positive_float, help="stop after S seconds")
+    search.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    search.add_argument("--seed", type=int, help="override the config's seed")
+    search.add_argument("--artifact-dir", help=f"where LRRT curves are stored as Optuna "
+                        f"artifacts (default: ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR}; "
+                        "'' disables)")
+    _add_storage(search)
+
+    lrrt = commands.add_parser("lrrt", help="one LR range test of one design")
+    lrrt.add_argument("--config", required=True)
+    lrrt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2]")
+    lrrt.add_argument("--out", default="lrrt-out", help="output folder (JSON + HTML)")
+    lrrt.add_argument("--device", default="auto")
+
+    export = commands.add_parser("export", help="the best completed trials, ready to retrain")
+    export.add_argument("--study", required=True)
+    export.add_argument("--top", type=_positive_int, default=3)
+    export.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    _add_storage(export)
+
+    train = commands.add_parser("train", help="extended training of an exported design")
+    train.add_argument("--from", dest="source", required=True, help="a `cnnsearch export` file")
+    train.add_argument("--rank", type=_positive_int, default=1)
+    train.add_argument("--epochs", type=_positive_int, help="default: the search's epochs")
+    train.add_argument("--repeats", type=_positive_int, default=1,
+                       help="runs with seeds seed, seed+1, ...; the median is reported")
+    train.add_argument("--out", default="runs", help="folder for weights and summary.json")
+    train.add_argument("--device", default="auto")
+
+    trials = commands.add_parser("trials", help="the results table of a study")
+    trials.add_argument("--study", required=True)
+    _add_storage(trials)
+    return parser
+
+
+def _artifact_dir(flag: str | None) -> str | None:
+    import os
+
+    value = flag if flag is not None else os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR)
+    return value or None
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from search.config import load_config
+    from search.devices import resolve_device
+    from search.runner import run_search
+    from search.storage import open_storage, redact, resolve_storage_url
+
+    config = load_config(args.config)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    device = resolve_device(args.device)
+    url = resolve_storage_url(args.storage)
+    storage = open_storage(url)
+    study_name = args.study or config.study
+    study = run_search(
+        config, study_name=study_name, storage=storage,
+        n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
+        timeout=args.timeout, device=device, artifact_dir=_artifact_dir(args.artifact_dir),
+    )
+    storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
+    print("\nnext:")
+    print(f"  cnnsearch trials --study {study.study_name}{storage_flag}")
+    print(f"  optuna-dashboard {redact(url)}" + (
+        f" --artifact-dir {_artifact_dir(args.artifact_dir)}"
+        if _artifact_dir(args.artifact_dir) else ""))
+    print(f"  cnnsearch export --study {study.study_name}{storage_flag} -o best.yaml")
+    print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
+
+
+def cmd_lrrt(args: argparse.Namespace) -> None:
+    from search.config import load_config
+    from search.devices import resolve_device
+    from search.single_lrrt import single_range_test
+
+    config = load_config(args.config)
+    trial_config, result, json_path, html_path = single_range_test(
+        config, args.set, resolve_device(args.device), Path(args.out)
+    )
+    summary = result.summary()
+    bounds = result.bounds
+    print(f"{trial_config.name}: best smoothed accuracy {summary['best_smoothed_accuracy']:.4f}, "
+          f"best val accuracy {summary['best_val_accuracy']:.4f}, "
+          f"diverged {summary['diverged']}, "
+          + (f"bounds {bounds[0]:.4g}..{bounds[1]:.4g} ({result.bound_rule})" if bounds
+             else "no bounds"))
+    print(f"wrote {json_path} and {html_path}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from search.export import dump_export, export_best
+    from search.storage import load_study, open_storage, resolve_storage_url
+
+    url = resolve_storage_url(args.storage)
+    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    text = dump_export(export_best(study, args.top), args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from search.devices import resolve_device
+    from search.export import load_export
+    from search.retrain import retrain
+
+    config, bounds, _ = load_export(args.source, args.rank)
+    device = resolve_device(args.device)
+    summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
+                      repeats=args.repeats, device=device, out_dir=Path(args.out))
+    print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats",
+                                                "median_best_val_accuracy",
+                                                "median_final_val_accuracy")}))
+    print(f"wrote {Path(args.out) / 'summary.json'} and {summary['repeats']} weight file(s)")
+
+
+def cmd_trials(args: argparse.Namespace) -> None:
+    from search.results import study_table, summary_line
+    from search.storage import load_study, open_storage, resolve_storage_url
+
+    url = resolve_storage_url(args.storage)
+    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    print(study_table(study))
+    print("\n" + summary_line(study))
+
+
+COMMANDS = {
+    "search": cmd_search,
+    "lrrt": cmd_lrrt,
+    "export": cmd_export,
+    "train": cmd_train,
+    "trials": cmd_trials,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as error:
+        print(f"cnnsearch: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnsearch: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Loss and accuracy of a model over device-resident batches, one host sync at the end."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from data import DeviceBatches
+
+
+def evaluate(model: nn.Module, batches: DeviceBatches) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy; restores the model's train/eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=batches.device)
+    correct = torch.zeros((), device=batches.device, dtype=torch.long)
+    with torch.inference_mode():
+        for images, labels in batches.epoch(0):
+            logits = model(images)
+            loss_sum += functional.cross_entropy(logits, labels, reduction="sum")
+            correct += (logits.argmax(1) == labels).sum()
+    model.train(was_training)
+    count = batches.num_samples
+    return float(loss_sum) / count, float(correct) / count

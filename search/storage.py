@@ -1,0 +1,105 @@
+"""Storage URLs: where they come from, how they are opened, and errors a user can act on.
+
+SQLite is the embedded default; PostgreSQL serves many workers. Pool sizes stay small and
+connections are pinged before use so a restarted server costs a retry, not a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+
+from search.errors import UserError
+
+DEFAULT_STORAGE = "sqlite:///cnnsearch.db"
+STORAGE_ENV = "CNNSEARCH_STORAGE"
+POOL_SIZE = 2
+"""Connections a worker keeps: one for the trial, one for Optuna's heartbeat thread."""
+POOL_OVERFLOW = 1
+
+
+def resolve_storage_url(flag: str | None) -> str:
+    """``--storage``, else ``$CNNSEARCH_STORAGE``, else the embedded SQLite file."""
+    return flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return None if parsed.database == ":memory:" else Path(parsed.database)
+
+
+def open_storage(
+    url: str,
+    *,
+    must_exist: bool = False,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    retry_stale: bool = False,
+) -> optuna.storages.BaseStorage:
+    """Open an Optuna RDB storage; every failure becomes a one-line ``UserError``.
+
+    ``must_exist`` refuses to create a new SQLite file (read-only commands use it so a typo
+    in a path does not leave an empty database behind).
+    """
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise UserError(f"invalid storage URL '{url}': expected e.g. {DEFAULT_STORAGE} "
+                        "or postgresql://user:password@host/db") from None
+    sqlite_path = _sqlite_path(url)
+    if sqlite_path is not None:
+        if must_exist and not sqlite_path.exists():
+            raise UserError(f"storage file {sqlite_path} does not exist")
+        if not sqlite_path.parent.exists():
+            raise UserError(f"cannot open storage '{url}': folder {sqlite_path.parent} "
+                            "does not exist")
+        engine_kwargs: dict = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_OVERFLOW,
+            "pool_pre_ping": True,
+            "pool_recycle": 300,
+        }
+        if parsed.get_backend_name() == "postgresql":
+            engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    callback = (
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if retry_stale else None
+    )
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=callback,
+        )
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise UserError(f"cannot open storage '{redact(url)}': {detail}") from None
+
+
+def load_study(
+    name: str, storage: optuna.storages.BaseStorage, url: str
+) -> optuna.study.Study:
+    """An existing study, or a ``UserError`` listing the studies that do exist."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        known = ", ".join(names) if names else "none"
+        raise UserError(f"no study named '{name}' in {redact(url)} (studies: {known})") from None

@@ -1,0 +1,59 @@
+"""Fixtures shared across the test packages: tiny real configs and CLI runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
+
+
+def tiny_config(study: str = "tiny", **overrides: object) -> dict:
+    """A search space small enough for a CLI test: real Fashion-MNIST, a few hundred images."""
+    config = {
+        "study": study,
+        "seed": 0,
+        "n_trials": 4,
+        "dataset": {"name": "fashion-mnist", "train_size": 400, "val_size": 200},
+        "space": {
+            "blocks": [1, 2],
+            "filters": [2, 4],
+            "optimizer": ["adam", "sgd"],
+            "lr_range": [[1.0e-4, 1.0e-2], [1.0e-2, 1.0e-1]],
+            "batch_size": [50],
+            "fc_units": [32],
+        },
+        "model": {"l2": 0.0005},
+        "lrrt": {"epochs": 1, "sma_periods": 3, "bound_rule": "smith_quarter",
+                 "compare_rule": "accuracy_rise"},
+        "pruner": {"warmup_trials": 1},
+        "train": {"epochs": 2, "step_size_epochs": 1, "sgd_momentum": 0.9},
+    }
+    config.update(overrides)
+    return config
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m search ARGS`` in a fresh process, as a user would run ``cnnsearch``."""
+    environment = {**os.environ, "CNNSEARCH_STORAGE": "", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=cwd or ROOT, env=environment,
+        check=False, capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,179 @@
+"""Class-per-folder image trees read with Pillow, and their seeded per-class split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from data.dataset import DatasetError, ImageDataset
+from data.imagefolder import load_image_folder, read_images, scan_image_folder
+
+COUNTS = {"zebra": 10, "ant": 5, "moth": 7}  # written out of order on purpose
+
+
+def _all_images(dataset: ImageDataset) -> list[tuple[bytes, str]]:
+    """Every (HWC bytes, class name) of both splits, for comparison with what was written."""
+    pairs = []
+    for images, labels in (
+        (dataset.train_images, dataset.train_labels),
+        (dataset.val_images, dataset.val_labels),
+    ):
+        for image, label in zip(images, labels):
+            pixels = image.permute(1, 2, 0).numpy()
+            if pixels.shape[2] == 1:
+                pixels = pixels[:, :, 0]
+            pairs.append((pixels.tobytes(), dataset.classes[int(label)]))
+    return pairs
+
+
+def test_png_folder_round_trips_every_pixel(tmp_path: Path, writers: SimpleNamespace) -> None:
+    written = writers.make_image_folder(tmp_path, COUNTS, size=(7, 5))
+    dataset = load_image_folder(tmp_path)
+    assert dataset.classes == ("ant", "moth", "zebra")
+    assert dataset.name == f"imagefolder:{tmp_path}"
+    assert dataset.input_shape == (3, 5, 7)  # height 5, width 7
+    assert dataset.train_images.dtype == torch.uint8
+    assert dataset.train_labels.dtype == torch.int64
+    pairs = _all_images(dataset)
+    assert len(pairs) == sum(COUNTS.values())
+    assert dict(pairs) == written  # each image once, with its own folder's label
+
+
+def test_split_is_80_20_per_class(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, COUNTS)
+    dataset = load_image_folder(tmp_path)
+    # ant 5 -> 1 val, moth 7 -> 1 (1.4 rounds down), zebra 10 -> 2
+    assert torch.bincount(dataset.val_labels, minlength=3).tolist() == [1, 1, 2]
+    assert torch.bincount(dataset.train_labels, minlength=3).tolist() == [4, 6, 8]
+
+
+def test_split_is_seeded(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 20, "b": 20})
+    first = load_image_folder(tmp_path, seed=3)
+    again = load_image_folder(tmp_path, seed=3)
+    other = load_image_folder(tmp_path, seed=4)
+    assert torch.equal(first.val_images, again.val_images)
+    assert torch.equal(first.train_images, again.train_images)
+    assert not torch.equal(first.val_images, other.val_images)
+
+
+def test_extensions_are_case_insensitive_and_other_files_ignored(
+    tmp_path: Path, writers: SimpleNamespace
+) -> None:
+    writers.make_image_folder(tmp_path, {"a": 3}, ext=".PNG")
+    writers.make_image_folder(tmp_path, {"b": 2}, ext=".Bmp", seed=1)
+    writers.make_image_folder(tmp_path, {"b": 1}, ext=".TIF", seed=2)
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"junk")
+    (tmp_path / ".cache").mkdir()
+    paths, labels, classes = scan_image_folder(tmp_path)
+    assert classes == ("a", "b")
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert {p.suffix for p in paths} == {".PNG", ".Bmp", ".TIF"}
+
+
+def test_all_grayscale_images_give_one_channel(tmp_path: Path, writers: SimpleNamespace) -> None:
+    written = writers.make_image_folder(tmp_path, {"a": 3, "b": 3}, mode="L")
+    dataset = load_image_folder(tmp_path)
+    assert dataset.input_shape == (1, 5, 7)
+    assert dict(_all_images(dataset)) == written
+
+
+def test_mixed_grayscale_and_colour_give_rgb(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2}, mode="L")
+    writers.make_image_folder(tmp_path, {"b": 2}, mode="RGB")
+    gray = np.asarray(Image.open(tmp_path / "a" / "a_0.png"))
+    images = read_images(scan_image_folder(tmp_path)[0])
+    assert images.shape == (4, 3, 5, 7)
+    for channel in range(3):
+        assert np.array_equal(images[0, channel].numpy(), gray)
+
+
+def test_jpeg_extensions_and_palette_images_load(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(tmp_path / "a" / "x.jpeg")
+    Image.new("RGB", (4, 4), (10, 200, 10)).save(tmp_path / "a" / "y.JPG")
+    Image.new("P", (4, 4), 0).save(tmp_path / "b" / "p.gif")
+    Image.new("RGBA", (4, 4), (1, 2, 3, 4)).save(tmp_path / "b" / "q.webp", lossless=True)
+    images = read_images(scan_image_folder(tmp_path)[0])
+    assert images.shape == (4, 3, 4, 4)
+    assert images[3, :, 0, 0].tolist() == [1, 2, 3]  # alpha dropped
+
+
+def test_mixed_sizes_name_the_file_and_both_sizes(
+    tmp_path: Path, writers: SimpleNamespace
+) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2}, size=(7, 5))
+    writers.make_image_folder(tmp_path, {"b": 2}, size=(8, 6))
+    with pytest.raises(DatasetError) as info:
+        load_image_folder(tmp_path)
+    message = str(info.value)
+    assert f"{tmp_path / 'a' / 'a_0.png'} is 7x5" in message
+    assert f"{tmp_path / 'b' / 'b_0.png'} is 8x6" in message
+    assert "image_size" in message
+
+
+def test_image_size_resizes_with_bilinear(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2}, size=(7, 5))
+    writers.make_image_folder(tmp_path, {"b": 3}, size=(12, 12))
+    (tmp_path / "c").mkdir()
+    Image.new("RGB", (20, 10), (40, 80, 120)).save(tmp_path / "c" / "flat.png")
+    Image.new("RGB", (20, 10), (40, 80, 120)).save(tmp_path / "c" / "flat2.png")
+    dataset = load_image_folder(tmp_path, image_size=9)
+    assert dataset.input_shape == (3, 9, 9)
+    flat = torch.cat([dataset.train_images, dataset.val_images])[
+        torch.cat([dataset.train_labels, dataset.val_labels]) == 2
+    ]
+    assert flat.shape == (2, 3, 9, 9)
+    assert flat[:, :, :, :].amin(dim=(0, 2, 3)).tolist() == [40, 80, 120]
+    assert flat[:, :, :, :].amax(dim=(0, 2, 3)).tolist() == [40, 80, 120]
+
+
+def test_image_size_must_be_positive(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2, "b": 2})
+    with pytest.raises(DatasetError, match="image_size must be a positive integer"):
+        load_image_folder(tmp_path, image_size=0)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist or is not a directory"):
+        load_image_folder(tmp_path / "nope")
+
+
+def test_fewer_than_two_classes(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"only": 4})
+    with pytest.raises(DatasetError, match="needs at least 2 class sub-folders, found 1"):
+        load_image_folder(tmp_path)
+
+
+def test_class_without_images(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 4})
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("nothing here")
+    with pytest.raises(DatasetError, match=r"class folder .*empty has no images"):
+        load_image_folder(tmp_path)
+
+
+def test_class_with_one_image_cannot_be_split(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 4, "b": 1})
+    with pytest.raises(DatasetError, match=r"class folder .*b has only 1 image"):
+        load_image_folder(tmp_path)
+
+
+def test_corrupt_image_is_named(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2, "b": 2})
+    (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(DatasetError, match=r"cannot read image .*broken\.png"):
+        load_image_folder(tmp_path)
+
+
+def test_many_images_take_the_threaded_path(tmp_path: Path, writers: SimpleNamespace) -> None:
+    written = writers.make_image_folder(tmp_path, {"a": 80, "b": 70}, size=(4, 3))
+    dataset = load_image_folder(tmp_path, seed=1)
+    assert dict(_all_images(dataset)) == written

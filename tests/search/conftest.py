@@ -1,0 +1,69 @@
+"""Shared tiny-data fixtures for the search tests.
+
+The data are 8x8 grey uint8 images in four classes: class ``k`` has quadrant ``k`` bright
+(200-255) on a dark noisy background (0-59), so a one-block CNN separates them in a few
+dozen steps on a CPU. Fixtures from this file are prefixed ``tiny_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from data import DeviceBatches
+from models import Architecture, ThesisCNN, build_cnn
+
+TINY_SIDE = 8
+TINY_CLASSES = 4
+TINY_INPUT_SHAPE = (1, TINY_SIDE, TINY_SIDE)
+
+
+def quadrant_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` uint8 NCHW images and int64 labels, classes balanced and interleaved."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % TINY_CLASSES
+    shape = (count, 1, TINY_SIDE, TINY_SIDE)
+    images = torch.randint(0, 60, shape, generator=generator, dtype=torch.uint8)
+    bright = torch.randint(200, 256, shape, generator=generator, dtype=torch.uint8)
+    half = TINY_SIDE // 2
+    for label in range(TINY_CLASSES):
+        row, col = divmod(label, 2)
+        rows = slice(row * half, (row + 1) * half)
+        cols = slice(col * half, (col + 1) * half)
+        chosen = labels == label
+        images[chosen, :, rows, cols] = bright[chosen, :, rows, cols]
+    return images, labels
+
+
+TinyData = Callable[..., tuple[DeviceBatches, DeviceBatches]]
+
+
+@pytest.fixture
+def tiny_data() -> TinyData:
+    """Factory: ``tiny_data(n_train=96, n_val=32, batch_size=16, seed=0) -> (train, val)``."""
+
+    def make(
+        n_train: int = 96, n_val: int = 32, batch_size: int = 16, seed: int = 0
+    ) -> tuple[DeviceBatches, DeviceBatches]:
+        train_images, train_labels = quadrant_images(n_train, seed)
+        val_images, val_labels = quadrant_images(n_val, seed + 1)
+        train = DeviceBatches(train_images, train_labels, batch_size=batch_size, device="cpu",
+                              shuffle=True, seed=seed)
+        val = DeviceBatches(val_images, val_labels, batch_size=64, device="cpu",
+                            shuffle=False, seed=0)
+        return train, val
+
+    return make
+
+
+@pytest.fixture
+def tiny_model() -> Callable[..., ThesisCNN]:
+    """Factory: a one-block, two-filter CNN with 8-unit FC layers for the tiny images."""
+
+    def make(seed: int = 0, l2: float = 0.0, filters: int = 2) -> ThesisCNN:
+        architecture = Architecture(blocks=1, filters=filters, fc_units=8, l2=l2)
+        return build_cnn(architecture, TINY_INPUT_SHAPE, TINY_CLASSES, seed=seed)
+
+    return make

@@ -1,0 +1,288 @@
+"""The CLI end to end, in real processes, on real Fashion-MNIST and a real SQLite storage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from models import build_cnn
+from search.trial_config import TrialConfig
+from tests.conftest import ROOT, needs_fashion_mnist, run_cli, tiny_config, write_config
+
+pytestmark = needs_fashion_mnist
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One real search, shared by the tests that read its study."""
+    folder = tmp_path_factory.mktemp("search")
+    config = write_config(folder / "tiny.yaml", tiny_config(n_trials=5))
+    url = f"sqlite:///{folder / 'study.db'}"
+    result = run_cli("search", "--config", str(config), "--storage", url,
+                     "--artifact-dir", str(folder / "artifacts"), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return {"folder": folder, "config": config, "url": url, "stdout": result.stdout}
+
+
+def snapshot(url: str) -> list:
+    """Everything a failed command must leave alone."""
+    storage = optuna.storages.RDBStorage(url)
+    studies = optuna.get_all_study_summaries(storage)
+    out = []
+    for summary in studies:
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        out.append((summary.study_name, study.user_attrs, [
+            (t.number, t.state, t.value, t.params, t.user_attrs, t.intermediate_values)
+            for t in study.trials
+        ]))
+    return out
+
+
+def test_search_prints_progress_table_and_next_commands(searched: dict) -> None:
+    stdout = searched["stdout"]
+    assert stdout.count("[") >= 5 and "[5/5]" in stdout
+    assert "trial  config" in stdout and "lrrt acc" in stdout and "lr bounds" in stdout
+    assert "cnnsearch export" in stdout and "optuna-dashboard" in stdout
+    assert "cnnsearch train" in stdout
+
+
+def test_study_records_what_each_trial_did(searched: dict) -> None:
+    study = optuna.load_study(study_name="tiny", storage=searched["url"])
+    assert len(study.trials) == 5
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert attrs["config_name"].startswith("B")
+        assert {"lrrt", "lrrt_curve", "seconds", "device", "trial_config"} <= set(attrs)
+        assert trial.intermediate_values[0] == attrs["lrrt_score"]
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            assert attrs["prune_reason"]
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert len(attrs["val_curve"]) == 2
+            assert trial.value == max(attrs["val_curve"])
+            low, high = attrs["lr_bounds"]
+            assert 0 < low < high
+            assert attrs["n_params"] > 0
+        artifacts = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
+        assert [a.artifact_id for a in artifacts] == [attrs["lrrt_artifact_id"]]
+
+
+def test_stock_optuna_cli_reads_the_study(searched: dict) -> None:
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    result = subprocess.run(
+        [str(optuna_cli), "trials", "--study-name", "tiny", "--storage", searched["url"],
+         "-f", "json"], check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    trials = json.loads(result.stdout)
+    assert sorted(t["number"] for t in trials) == [0, 1, 2, 3, 4]
+    assert {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_optuna_dashboard_serves_the_study(searched: dict) -> None:
+    port = _free_port()
+    dashboard = Path(sys.executable).with_name("optuna-dashboard")
+    server = subprocess.Popen(
+        [str(dashboard), searched["url"], "--port", str(port), "--host", "127.0.0.1",
+         "--artifact-dir", str(searched["folder"] / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as reply:
+                    assert reply.status == 200
+                    studies = json.loads(reply.read())["study_summaries"]
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert [s["study_name"] for s in studies] == ["tiny"]
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}") as reply:
+            detail = json.loads(reply.read())
+        assert len(detail["trials"]) == 5
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_trials_command_prints_the_table(searched: dict) -> None:
+    result = run_cli("trials", "--study", "tiny", "--storage", searched["url"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") >= 7 and "5 trials" in result.stdout
+
+
+def test_export_then_train_round_trips(searched: dict, tmp_path: Path) -> None:
+    export = tmp_path / "best.yaml"
+    result = run_cli("export", "--study", "tiny", "--storage", searched["url"], "--top", "2",
+                     "-o", str(export))
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(export.read_text())
+    study = optuna.load_study(study_name="tiny", storage=searched["url"])
+    assert document["configs"][0]["trial"] == study.best_trial.number
+    assert document["configs"][0]["score"] == study.best_value
+
+    out = tmp_path / "run"
+    result = run_cli("train", "--from", str(export), "--rank", "1", "--epochs", "1",
+                     "--repeats", "2", "--out", str(out), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 1 and summary["repeats"] == 2
+    assert [run["seed"] for run in summary["runs"]] == [
+        document["configs"][0]["config"]["seed"] + i for i in range(2)
+    ]
+    assert summary["median_best_val_accuracy"] == pytest.approx(
+        float(np.median([run["best_val_accuracy"] for run in summary["runs"]]))
+    )
+    config = TrialConfig.from_dict(document["configs"][0]["config"])
+    model = build_cnn(config.architecture, (1, 28, 28), 10, seed=0)
+    state = torch.load(out / summary["runs"][0]["weights"], weights_only=True)
+    model.load_state_dict(state)
+
+    as_json = tmp_path / "best.json"
+    result = run_cli("export", "--study", "tiny", "--storage", searched["url"],
+                     "--format", "json", "-o", str(as_json))
+    assert result.returncode == 0 and json.loads(as_json.read_text())["configs"]
+
+
+def test_lrrt_command_writes_curve_and_plot(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "tiny.yaml", tiny_config())
+    result = run_cli("lrrt", "--config", str(config), "--set", "blocks=2", "--set", "filters=4",
+                     "--set", "optimizer=adam", "--set", "lr_range=[1e-4,1e-2]",
+                     "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    curve = json.loads((tmp_path / "out" / "lrrt-B2FL4Adam.json").read_text())
+    assert curve["curve"]["lrs"][0] == pytest.approx(1e-4)
+    html = (tmp_path / "out" / "lrrt-B2FL4Adam.html").read_text()
+    assert "plotly" in html and "smoothed accuracy" in html
+
+
+def test_imagefolder_dataset_searches(tmp_path: Path) -> None:
+    """Any folder of class sub-folders works: two classes told apart by brightness."""
+    rng = np.random.default_rng(0)
+    for label, (low, high) in {"dark": (0, 90), "light": (160, 255)}.items():
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for index in range(40):
+            pixels = rng.integers(low, high, size=(16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{index}.png")
+    config = tiny_config(
+        study="folder", n_trials=2,
+        dataset={"name": f"imagefolder:{tmp_path / 'images'}"},
+        space={"blocks": [2], "filters": [4], "optimizer": ["adam"],
+               "lr_range": [[1.0e-4, 1.0e-2]], "batch_size": [16], "fc_units": [16]},
+    )
+    url = f"sqlite:///{tmp_path / 'folder.db'}"
+    result = run_cli("search", "--config", str(write_config(tmp_path / "c.yaml", config)),
+                     "--storage", url, "--artifact-dir", "", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="folder", storage=url)
+    assert len(study.trials) == 2
+    assert all(t.user_attrs["num_classes"] == 2 for t in study.trials)
+
+
+BAD_CONFIGS = {
+    "unknown dataset": (lambda c: c["dataset"].update(name="imagenet"), "unknown dataset"),
+    "unknown key": (lambda c: c["space"].update(blokcs=[2]), "space.blokcs"),
+    "out of range": (lambda c: c["lrrt"].update(epochs=-1), "lrrt.epochs"),
+    "impossible design": (lambda c: c["space"].update(blocks=[6]), "space.blocks"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_one_line_exit_2_and_leaves_study_alone(
+    searched: dict, tmp_path: Path, case: str
+) -> None:
+    mutate, expected = BAD_CONFIGS[case]
+    config = tiny_config()
+    mutate(config)
+    before = snapshot(searched["url"])
+    result = run_cli("search", "--config", str(write_config(tmp_path / "bad.yaml", config)),
+                     "--storage", searched["url"], "--artifact-dir", "")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(searched["url"]) == before
+
+
+def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("study: x\nspace: [blocks: 2\n")
+    result = run_cli("search", "--config", str(bad), "--storage",
+                     f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "malformed YAML" in result.stderr and "line" in result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_different_config_into_existing_study_is_refused(searched: dict, tmp_path: Path) -> None:
+    config = tiny_config(seed=7)
+    before = snapshot(searched["url"])
+    result = run_cli("search", "--config", str(write_config(tmp_path / "other.yaml", config)),
+                     "--storage", searched["url"], "--artifact-dir", "")
+    assert result.returncode == 2 and "different configuration" in result.stderr
+    assert snapshot(searched["url"]) == before
+
+
+def test_unreachable_storage_is_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", tiny_config())
+    result = run_cli("search", "--config", str(config), "--storage",
+                     "postgresql://user:s3cret@127.0.0.1:1/nowhere", timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "cannot open storage" in result.stderr and "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize("content", ["configs: []\n", "not: an export\n", "{{{{", ""])
+def test_train_from_a_file_that_is_not_an_export(tmp_path: Path, content: str) -> None:
+    source = tmp_path / "x.yaml"
+    source.write_text(content)
+    result = run_cli("train", "--from", str(source), "--epochs", "1")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not a cnnsearch export" in result.stderr
+
+
+def test_missing_study_and_missing_file(searched: dict, tmp_path: Path) -> None:
+    result = run_cli("trials", "--study", "nope", "--storage", searched["url"])
+    assert result.returncode == 2 and "no study named 'nope'" in result.stderr
+    assert "tiny" in result.stderr
+    missing = tmp_path / "missing.db"
+    result = run_cli("export", "--study", "tiny", "--storage", f"sqlite:///{missing}")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not missing.exists()
+
+
+def test_storage_from_environment(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", tiny_config(n_trials=1))
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = run_cli("search", "--config", str(config), "--artifact-dir", "",
+                     env={"CNNSEARCH_STORAGE": url})
+    assert result.returncode == 0, result.stderr
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 1
+
+
+def test_python_dash_m_and_console_script_agree() -> None:
+    script = Path(sys.executable).with_name("cnnsearch")
+    result = subprocess.run([str(script), "--help"], check=False, capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 0
+    for command in ("search", "lrrt", "export", "train", "trials"):
+        assert command in result.stdout
