@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from models.architecture import Architecture
 
@@ -29,7 +30,10 @@ class ThesisCNN(nn.Module):
 
 
 def _conv_unit(in_channels: int, out_channels: int, batch_norm: bool) -> list[nn.Module]:
-    conv = nn.Conv2d(in_channels, out_channels, 3, stride=1, padding="same", bias=not batch_norm)
+    # skip_init: no default (Kaiming) init, which would consume the global RNG; the seeded
+    # Glorot pass below sets every weight and bias.
+    conv = skip_init(nn.Conv2d, in_channels, out_channels, 3, stride=1, padding="same",
+                     bias=not batch_norm)
     # Batch norm before the activation: seed 001 found that order worked better.
     layers: list[nn.Module] = [conv]
     if batch_norm:
@@ -62,11 +66,11 @@ def build_cnn(
     classifier: list[nn.Module] = []
     flat = channels * height * width
     for in_units in (flat, hidden):
-        classifier.append(nn.Linear(in_units, hidden))
+        classifier.append(skip_init(nn.Linear, in_units, hidden))
         classifier.append(nn.ReLU(inplace=True))
         if architecture.dropout > 0:
             classifier.append(nn.Dropout(architecture.dropout))
-    classifier.append(nn.Linear(hidden, num_classes))
+    classifier.append(skip_init(nn.Linear, hidden, num_classes))
 
     model = ThesisCNN(nn.Sequential(*features), nn.Sequential(*classifier), architecture.l2)
     _glorot_uniform(model, seed)

@@ -14,25 +14,32 @@ from search.lrrt import LRRTCurve
 
 BoundRule = Callable[[LRRTCurve], tuple[float, float] | None]
 
+TIE = 1e-9
+"""Smoothed-accuracy differences below this are rounding in the moving average (it uses
+cumulative sums), not a rise: a flat curve has neither a peak nor a rise."""
+
 
 def thesis_first_epoch(curve: LRRTCurve) -> tuple[float, float] | None:
     """The thesis' worked example: lower = the test's start LR, upper = the LR reached at the
-    end of the test's first epoch (8-epoch test over [1e-4, 1e-2] gives 0.0013375).
-    If the test diverged earlier, the last healthy LR."""
+    end of the test's first epoch: ``lr_min + (lr_max - lr_min) * steps_per_epoch /
+    total_steps``, i.e. 1/8 of the ramp for an 8-epoch test (over [1e-4, 1e-2]: 0.0013375,
+    for any number of batches per epoch). If the test diverged earlier, the last healthy LR."""
     if len(curve.lrs) < 2:
         return None
-    end_of_first_epoch = min(curve.steps_per_epoch, curve.total_steps) - 1
-    upper = curve.lr_at_step(min(end_of_first_epoch, len(curve.lrs) - 1))
-    return curve.lr_min, upper
+    first_epoch = min(curve.steps_per_epoch, curve.total_steps)
+    if len(curve.lrs) < first_epoch:
+        return curve.lr_min, curve.lrs[-1]
+    fraction = first_epoch / curve.total_steps
+    return curve.lr_min, curve.lr_min + (curve.lr_max - curve.lr_min) * fraction
 
 
 def _peak_lr(curve: LRRTCurve) -> float | None:
     """LR at the best smoothed accuracy: the largest LR that still helps before the test
     turns ragged or diverges (Smith's 'largest LR that still converges')."""
-    smoothed = curve.smoothed_accuracies
-    if len(smoothed) < 2:
+    smoothed = np.asarray(curve.smoothed_accuracies)
+    if len(smoothed) < 2 or smoothed.max() - smoothed.min() <= TIE:
         return None
-    return curve.lrs[int(np.argmax(smoothed))]
+    return curve.lrs[int(np.argmax(smoothed >= smoothed.max() - TIE))]
 
 
 def smith_quarter(curve: LRRTCurve) -> tuple[float, float] | None:
@@ -54,10 +61,10 @@ def accuracy_rise(curve: LRRTCurve) -> tuple[float, float] | None:
     if len(smoothed) < 2:
         return None
     start, best = smoothed[0], smoothed.max()
-    if best <= start:
+    if best - start <= TIE:
         return None
-    low = int(np.argmax(smoothed >= start + 0.1 * (best - start)))
-    high = int(np.argmax(smoothed >= start + 0.9 * (best - start)))
+    low = int(np.argmax(smoothed >= start + 0.1 * (best - start) - TIE))
+    high = int(np.argmax(smoothed >= start + 0.9 * (best - start) - TIE))
     if high <= low:
         return None
     return curve.lrs[low], curve.lrs[high]

@@ -38,6 +38,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
+    return int(text)
+
+
 def _add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, "
                         f"else {DEFAULT_STORAGE})")
@@ -87,9 +93,51 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs", help="folder for weights and summary.json")
     train.add_argument("--device", default="auto")
 
+    worker = commands.add_parser("worker", help="a long-running worker of a shared study")
+    worker.add_argument("--study", required=True)
+    worker.add_argument("--config", required=True)
+    worker.add_argument("--max-trials", type=_positive_int,
+                        help="stop when the study holds N finished trials (all workers)")
+    worker.add_argument("--timeout", type=_positive_float, help="stop after S seconds")
+    worker.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    worker.add_argument("--artifact-dir", help="as for search (a shared folder)")
+    worker.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
+                        help="per-trial checkpoints for resuming retries ('' disables)")
+    worker.add_argument("--heartbeat-interval", type=_positive_int, default=None,
+                        help="seconds between heartbeats (default 10)")
+    worker.add_argument("--grace-period", type=_positive_int, default=None,
+                        help="heartbeat age that makes a trial stale (default 60)")
+    _add_storage(worker)
+
+    create = commands.add_parser("create-study", help="create a study (one-shot, idempotent)")
+    create.add_argument("--study", required=True)
+    create.add_argument("--config", required=True)
+    create.add_argument("--artifact-dir")
+    _add_storage(create)
+
+    reap = commands.add_parser("reap", help="fail and retry trials whose worker died")
+    reap.add_argument("--study", required=True)
+    reap.add_argument("--grace-period", type=_positive_int, default=None,
+                      help="heartbeat age that makes a trial stale (default 60)")
+    _add_storage(reap)
+
     trials = commands.add_parser("trials", help="the results table of a study")
     trials.add_argument("--study", required=True)
     _add_storage(trials)
+
+    report = commands.add_parser("report", help="a self-contained HTML report of a study")
+    report.add_argument("--study", required=True)
+    report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
+    _add_storage(report)
+
+    dashboard = commands.add_parser("dashboard", help="optuna-dashboard with the LRRT plots "
+                                    "(no authentication)")
+    dashboard.add_argument("--artifact-dir", help="artifact folder (default: the one the "
+                           f"studies were searched with, else ${ARTIFACT_ENV}, else "
+                           f"{DEFAULT_ARTIFACT_DIR})")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
+    _add_storage(dashboard)
     return parser
 
 
@@ -107,13 +155,17 @@ def cmd_search(args: argparse.Namespace) -> None:
     from search.devices import resolve_device
     from search.runner import run_search
     from search.storage import open_storage, redact, resolve_storage_url
+    from search.worker import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
 
     config = load_config(args.config)
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     device = resolve_device(args.device)
     url = resolve_storage_url(args.storage)
-    storage = open_storage(url)
+    # Heartbeats: a search killed mid-trial leaves no trial RUNNING forever; the next
+    # search (or worker, or `cnnsearch reap`) fails it and queues a retry.
+    storage = open_storage(url, heartbeat_interval=DEFAULT_HEARTBEAT_SECONDS,
+                           grace_period=DEFAULT_GRACE_SECONDS, retry_stale=True)
     study_name = args.study or config.study
     study = run_search(
         config, study_name=study_name, storage=storage,
@@ -123,9 +175,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
     print("\nnext:")
     print(f"  cnnsearch trials --study {study.study_name}{storage_flag}")
-    print(f"  optuna-dashboard {redact(url)}" + (
-        f" --artifact-dir {_artifact_dir(args.artifact_dir)}"
-        if _artifact_dir(args.artifact_dir) else ""))
+    print(f"  cnnsearch report --study {study.study_name}{storage_flag} -o report.html")
+    print(f"  cnnsearch dashboard{storage_flag}   (optuna-dashboard with the LRRT plots)")
     print(f"  cnnsearch export --study {study.study_name}{storage_flag} -o best.yaml")
     print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
 
@@ -188,16 +239,96 @@ def cmd_trials(args: argparse.Namespace) -> None:
     print("\n" + summary_line(study))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from search.report import write_report
+    from search.storage import load_study, open_storage, redact, resolve_storage_url
+
+    url = resolve_storage_url(args.storage)
+    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    path = write_report(study, Path(args.output), source=redact(url))
+    print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
+
+
+def cmd_dashboard(args: argparse.Namespace) -> None:
+    from search.dashboard import serve
+    from search.storage import resolve_storage_url
+
+    serve(resolve_storage_url(args.storage), args.artifact_dir, args.host, args.port)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from search.config import load_config
+    from search.devices import resolve_device
+    from search.stop_flag import StopFlag
+    from search.storage import resolve_storage_url
+    from search.worker import (
+        DEFAULT_GRACE_SECONDS,
+        DEFAULT_HEARTBEAT_SECONDS,
+        WorkerOptions,
+        run_worker,
+    )
+
+    stop = StopFlag().install()
+    config = load_config(args.config)
+    options = WorkerOptions(
+        study_name=args.study, max_trials=args.max_trials, timeout=args.timeout,
+        artifact_dir=_artifact_dir(args.artifact_dir), checkpoint_dir=args.checkpoint_dir or None,
+        heartbeat_interval=args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS,
+        grace_period=args.grace_period or DEFAULT_GRACE_SECONDS,
+    )
+    run_worker(config, resolve_storage_url(args.storage), options,
+               resolve_device(args.device), stop=stop)
+
+
+def cmd_create_study(args: argparse.Namespace) -> None:
+    from search.config import load_config
+    from search.storage import open_storage, redact, resolve_storage_url
+    from search.study import open_search_study
+
+    config = load_config(args.config)
+    url = resolve_storage_url(args.storage)
+    storage = open_storage(url, wait_seconds=60.0)
+    study = open_search_study(args.study, storage, config,
+                              artifact_dir=_artifact_dir(args.artifact_dir))
+    print(f"study '{study.study_name}' ready in {redact(url)} "
+          f"({len(study.trials)} trials so far)")
+
+
+def cmd_reap(args: argparse.Namespace) -> None:
+    from search.storage import load_study, open_storage, resolve_storage_url
+    from search.worker import DEFAULT_GRACE_SECONDS, reap
+
+    url = resolve_storage_url(args.storage)
+    grace = args.grace_period or DEFAULT_GRACE_SECONDS
+    storage = open_storage(url, must_exist=True, heartbeat_interval=max(1, grace // 6),
+                           grace_period=grace, retry_stale=True)
+    study = load_study(args.study, storage, url)
+    failed = reap(study)
+    print(f"reaped {len(failed)} stale trial(s)"
+          + (f": {', '.join(map(str, failed))} (retries queued)" if failed else ""))
+
+
 COMMANDS = {
     "search": cmd_search,
     "lrrt": cmd_lrrt,
     "export": cmd_export,
     "train": cmd_train,
     "trials": cmd_trials,
+    "report": cmd_report,
+    "dashboard": cmd_dashboard,
+    "worker": cmd_worker,
+    "create-study": cmd_create_study,
+    "reap": cmd_reap,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    # Heartbeats and the retry callback are "experimental" in Optuna; users need not see it.
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

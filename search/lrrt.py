@@ -132,17 +132,18 @@ def simple_moving_average(values: list[float], periods: int) -> list[float]:
 def find_divergence(losses: list[float], periods: int, factor: float) -> tuple[int, str] | None:
     """First step whose loss is not finite, or whose smoothed loss exceeds ``factor`` times
     the best smoothed loss so far (fastai's 4x rule); None while the test is healthy."""
-    for step, loss in enumerate(losses):
-        if not math.isfinite(loss):
-            return step, "non-finite loss"
-    smoothed = np.asarray(simple_moving_average(losses, periods))
-    if len(smoothed) <= periods:
-        return None
-    running_min = np.minimum.accumulate(smoothed)
-    above = np.nonzero(smoothed[periods:] > factor * running_min[periods:])[0]
-    if len(above):
-        step = int(above[0]) + periods
-        return step, f"smoothed loss {smoothed[step]:.3g} > {factor:g}x minimum"
+    # The ratio rule looks only at the finite head, so an earlier blow-up wins over a later NaN.
+    finite = next((step for step, loss in enumerate(losses) if not math.isfinite(loss)),
+                  len(losses))
+    smoothed = np.asarray(simple_moving_average(losses[:finite], periods))
+    if len(smoothed) > periods:
+        running_min = np.minimum.accumulate(smoothed)
+        above = np.nonzero(smoothed[periods:] > factor * running_min[periods:])[0]
+        if len(above):
+            step = int(above[0]) + periods
+            return step, f"smoothed loss {smoothed[step]:.3g} > {factor:g}x minimum"
+    if finite < len(losses):
+        return finite, "non-finite loss"
     return None
 
 

@@ -5,6 +5,8 @@ Data lives on the device for the worker's lifetime; each trial only builds a mod
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,12 +19,14 @@ import torch
 from data import DeviceBatches, ImageDataset
 from models import build_cnn, count_parameters
 from search import pruner as lrrt_attrs
+from search.checkpoints import CheckpointStore
 from search.config import SearchConfig
 from search.lrrt import LRRTResult, run_range_test, summarise
 from search.memory import release_memory
 from search.optimizers import make_optimizer
 from search.pruner import LRRT_STEP, LRRTPruner, chance_threshold
 from search.sampling import lr_range_label, sample_trial_config
+from search.stop_flag import StopFlag, WorkerInterrupted
 from search.training import (
     EpochReport,
     TrainingDiverged,
@@ -98,8 +102,19 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice) -> LRRTResult:
     )
 
 
+class TrialFailed(Exception):
+    """A trial that cannot finish (e.g. out of memory); the reason is in ``fail_reason``."""
+
+
 class Objective:
-    """Callable passed to ``study.optimize``; one instance per worker process."""
+    """Callable passed to ``study.optimize``; one instance per worker process.
+
+    A retried trial (Optuna's heartbeat retry copies params and user attrs) reuses its
+    stored LRRT verdict and resumes training from its last epoch checkpoint.
+    """
+
+    progress: Any = None
+    """A ``search.progress.SearchProgress`` told of each trial and epoch (set by the runner)."""
 
     def __init__(
         self,
@@ -107,10 +122,15 @@ class Objective:
         data: DataOnDevice,
         *,
         artifact_store: optuna.artifacts.FileSystemArtifactStore | None = None,
+        checkpoints: CheckpointStore | None = None,
+        stop: StopFlag | None = None,
     ) -> None:
         self.config = config
         self.data = data
         self.artifact_store = artifact_store
+        self.checkpoints = checkpoints
+        self.stop = stop
+        self.interrupted_trials: list[int] = []
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -120,15 +140,26 @@ class Objective:
         self._set_attrs(trial, {
             "config_name": config.name,
             "run_seed": seed,
+            "checkpoint_key": trial.user_attrs.get("checkpoint_key",
+                                                   f"{trial.study.study_name}-{trial.number}"),
             "device": str(self.data.device),
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
             "trial_config": config.to_dict(),
         })
+        if self.progress is not None:
+            self.progress.trial_started(trial.number, config.name, config.train.epochs)
         try:
-            result = self._range_test(trial, config)
-            self._judge_lrrt(trial, result)
-            return self._train(trial, config, result, started)
+            self._check_stop(trial)
+            score, bounds, divergence = self._range_test(trial, config)
+            self._judge_lrrt(trial, score, divergence)
+            self._check_stop(trial)
+            return self._train(trial, config, bounds)
         except TrainingDiverged as error:
             raise self._pruned(trial, lrrt_attrs.DIVERGED, str(error)) from error
+        except torch.cuda.OutOfMemoryError as error:
+            trial.set_user_attr("fail_reason", "oom")
+            trial.set_user_attr("fail_detail", str(error).splitlines()[0][:500])
+            raise TrialFailed("oom") from None
         finally:
             trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
             release_memory(self.data.device)
@@ -138,7 +169,22 @@ class Objective:
         for key, value in values.items():
             trial.set_user_attr(key, value)
 
-    def _range_test(self, trial: optuna.Trial, config: TrialConfig) -> LRRTResult:
+    def _check_stop(self, trial: optuna.Trial) -> None:
+        if self.stop is not None and self.stop.is_set():
+            trial.set_user_attr("fail_reason", "interrupted")
+            self.interrupted_trials.append(trial.number)
+            raise WorkerInterrupted(self.stop.signal_name or "stop requested")
+
+    def _range_test(
+        self, trial: optuna.Trial, config: TrialConfig
+    ) -> tuple[float, tuple[float, float] | None, str | None]:
+        """Score, bounds and divergence note; reused from the user attrs of a retried trial."""
+        stored = trial.user_attrs.get("lrrt")
+        if stored is not None and lrrt_attrs.ATTR_SCORE in trial.user_attrs:
+            trial.set_user_attr("lrrt_reused", True)
+            bounds = stored.get("bounds")
+            return (float(trial.user_attrs[lrrt_attrs.ATTR_SCORE]),
+                    tuple(bounds) if bounds else None, stored.get("divergence"))
         result = run_lrrt(config, self.data)
         num_classes = self.data.dataset.num_classes
         learned = result.best_smoothed_accuracy >= chance_threshold(
@@ -158,7 +204,7 @@ class Objective:
         })
         if self.artifact_store is not None:
             self._upload_curve(trial, result)
-        return result
+        return result.best_smoothed_accuracy, result.bounds, result.curve.divergence
 
     def _upload_curve(self, trial: optuna.Trial, result: LRRTResult) -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -169,16 +215,19 @@ class Objective:
                 study_or_trial=trial, mimetype="application/json",
             )
         trial.set_user_attr("lrrt_artifact_id", artifact_id)
+        from search.lrrt_svg import upload_result_svg  # the plot optuna-dashboard previews
 
-    def _judge_lrrt(self, trial: optuna.Trial, result: LRRTResult) -> None:
-        trial.report(result.best_smoothed_accuracy, LRRT_STEP)
+        upload_result_svg(self.artifact_store, trial, result)
+
+    def _judge_lrrt(self, trial: optuna.Trial, score: float, divergence: str | None) -> None:
+        trial.report(score, LRRT_STEP)
         if trial.should_prune():
-            raise self._pruned(trial, self._reason(trial), result.curve.divergence or "")
+            raise self._pruned(trial, self._reason(trial), divergence or "")
 
-    def _train(self, trial: optuna.Trial, config: TrialConfig, result: LRRTResult,
-               started: float) -> float:
-        assert result.bounds is not None  # the pruner rejects designs without bounds
-        low, high = result.bounds
+    def _train(self, trial: optuna.Trial, config: TrialConfig,
+               bounds: tuple[float, float] | None) -> float:
+        assert bounds is not None  # the pruner rejects designs without bounds
+        low, high = bounds
         trial.set_user_attr("lr_bounds", [low, high])
         dataset = self.data.dataset
         model = build_cnn(config.architecture, dataset.input_shape, dataset.num_classes,
@@ -189,17 +238,58 @@ class Objective:
         train = self.data.train(config.batch_size, config.seed)
         scheduler = make_triangular2(optimizer, (low, high), steps_per_epoch=len(train),
                                      step_size_epochs=config.train.step_size_epochs)
+        key = trial.user_attrs["checkpoint_key"]
+        state = self._resume(trial, key, model, optimizer, scheduler)
 
         def on_epoch(report: EpochReport, state: TrainingState) -> None:
+            if self.checkpoints is not None:
+                self.checkpoints.save(key, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "training": state.to_dict(),
+                })
+            if self.progress is not None:
+                self.progress.epoch(report.epoch, config.train.epochs, report.lr,
+                                    report.val_accuracy)
             trial.set_user_attr("val_curve", [r.val_accuracy for r in state.history])
             trial.set_user_attr("lr_curve", [r.lr for r in state.history])
             trial.report(report.val_accuracy, report.epoch)
             if trial.should_prune():
                 raise self._pruned(trial, self._reason(trial), f"epoch {report.epoch}")
+            self._check_stop(trial)
 
-        state = train_epochs(model, optimizer, scheduler, train, self.data.val,
-                             epochs=config.train.epochs, on_epoch=on_epoch)
+        try:
+            state = train_epochs(model, optimizer, scheduler, train, self.data.val,
+                                 epochs=config.train.epochs, state=state, on_epoch=on_epoch)
+        except WorkerInterrupted:
+            raise  # keep the checkpoint: the retry resumes from it
+        except BaseException:
+            self._forget(key)
+            raise
+        self._forget(key)
         return state.best_val_accuracy
+
+    def _resume(self, trial: optuna.Trial, key: str, model: torch.nn.Module,
+                optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler) -> TrainingState | None:
+        """Load the trial's checkpoint if a previous attempt left one, and re-report its
+        epochs so the retried trial's curve is complete."""
+        if self.checkpoints is None:
+            return None
+        saved = self.checkpoints.load(key, self.data.device)
+        if saved is None:
+            return None
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = TrainingState.from_dict(saved["training"])
+        trial.set_user_attr("resumed_from_epoch", state.epochs_done)
+        for report in state.history:
+            trial.report(report.val_accuracy, report.epoch)
+        return state
+
+    def _forget(self, key: str) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.delete(key)
 
     @staticmethod
     def _reason(trial: optuna.Trial) -> str:

@@ -7,6 +7,7 @@ functions, testable without a study.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import TYPE_CHECKING
 
@@ -108,7 +109,7 @@ class LRRTPruner(BasePruner):
             return False
         if step == LRRT_STEP:
             reason = self.lrrt_verdict(study, trial)
-        elif self.wrapped is not None and self.wrapped.prune(study, trial):
+        elif self.wrapped is not None and self.wrapped.prune(study, _training_view(trial)):
             reason = pruner_label(self.wrapped)
         else:
             reason = None
@@ -159,6 +160,17 @@ class LRRTPruner(BasePruner):
             and other.user_attrs.get(ATTR_GROUP) == group
             and ATTR_SCORE in other.user_attrs
         ]
+
+
+def _training_view(trial: FrozenTrial) -> FrozenTrial:
+    """The trial without its LRRT step. Median/percentile pruners compare the trial's best
+    intermediate value over all steps, and the LRRT score (a training accuracy) is no
+    training-epoch value: left in, a good LRRT score would shield a trial whose epochs fail."""
+    view = copy.copy(trial)
+    view.intermediate_values = {
+        step: value for step, value in trial.intermediate_values.items() if step != LRRT_STEP
+    }
+    return view
 
 
 def make_wrapped_pruner(

@@ -15,6 +15,7 @@ import torch
 from models import build_cnn, count_parameters
 from search.objective import DataOnDevice
 from search.optimizers import make_optimizer
+from search.progress import TrainProgress
 from search.runner import load_data
 from search.training import EpochReport, TrainingState, make_triangular2, train_epochs
 from search.trial_config import TrialConfig
@@ -35,6 +36,7 @@ def retrain(
     dataset = load_data(config.dataset, config.seed)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     runs = []
+    progress = TrainProgress(log, runs=repeats, epochs=epochs)
     for repeat in range(repeats):
         seed = config.seed + repeat
         started = time.perf_counter()
@@ -47,13 +49,13 @@ def retrain(
                                      step_size_epochs=config.train.step_size_epochs)
 
         def on_epoch(report: EpochReport, state: TrainingState, repeat: int = repeat) -> None:
-            print(f"[run {repeat + 1}/{repeats}] epoch {report.epoch}/{epochs}  "
-                  f"lr {report.lr:.3g}  loss {report.train_loss:.4f}  "
-                  f"val acc {report.val_accuracy:.4f}  {report.seconds:.1f}s",
-                  file=log, flush=True)
+            progress.epoch(repeat + 1, report.epoch, report.lr, report.train_loss,
+                           report.val_accuracy, report.seconds)
 
         state = train_epochs(model, optimizer, scheduler, train, data.val, epochs=epochs,
                              on_epoch=on_epoch)
+        progress.run_finished(repeat + 1, state.best_val_accuracy,
+                              state.history[-1].val_accuracy, time.perf_counter() - started)
         weights = out_dir / f"{config.name}-seed{seed}.pt"
         torch.save(model.state_dict(), weights)
         runs.append({

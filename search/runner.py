@@ -14,7 +14,9 @@ from data import DatasetError, ImageDataset, load_dataset
 from models import Architecture, ArchitectureError
 from search.config import DatasetSettings, SearchConfig
 from search.errors import UserError
-from search.objective import DataOnDevice, Objective
+from search.lrrt_svg import TrialNotes
+from search.objective import DataOnDevice, Objective, TrialFailed
+from search.progress import SearchProgress
 from search.results import format_row, study_table, summary_line, trial_row
 from search.study import open_search_study
 
@@ -90,13 +92,15 @@ def run_search(
           f"{len(dataset.val_labels)} val images {dataset.input_shape}, "
           f"{dataset.num_classes} classes, device {device}", file=out, flush=True)
     objective = Objective(config, data, artifact_store=artifact_store)
+    objective.progress = progress = SearchProgress(out, total_trials=n_trials, timeout=timeout)
     study.optimize(
         objective,
         n_trials=n_trials,
         timeout=timeout,
-        callbacks=[ProgressLine(n_trials, out)],
-        catch=(torch.cuda.OutOfMemoryError,),
+        callbacks=[ProgressLine(n_trials, progress.stream), progress, TrialNotes()],
+        catch=(TrialFailed,),
     )
+    progress.close()
     print("\n" + study_table(study), file=out)
     print("\n" + summary_line(study), file=out, flush=True)
     return study

@@ -57,3 +57,50 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
         [sys.executable, "-m", "search", *args], cwd=cwd or ROOT, env=environment,
         check=False, capture_output=True, text=True, timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL cluster for the session; each test takes a fresh database."""
+    from tests.postgres import start_server
+
+    server = start_server()
+    yield server
+    try:
+        server.stop()
+    finally:
+        import shutil
+
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+def write_brightness_folder(root: Path, images_per_class: int = 60, side: int = 8) -> Path:
+    """An image folder a tiny CNN learns in a few steps: dark versus light PNGs."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, (low, high) in {"dark": (0, 100), "light": (155, 256)}.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for index in range(images_per_class):
+            pixels = rng.integers(low, high, size=(side, side), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{index}.png")
+    return root
+
+
+def worker_config(folder: Path, study: str, *, epochs: int = 2, **overrides: object) -> dict:
+    """A design space that trains in a fraction of a second per epoch (for worker tests)."""
+    config = {
+        "study": study,
+        "seed": 0,
+        "dataset": {"name": f"imagefolder:{folder}"},
+        "space": {"blocks": [1, 2], "filters": [2, 4], "optimizer": ["adam"],
+                  "lr_range": [[1.0e-3, 1.0e-1]], "batch_size": [16], "fc_units": [8]},
+        "model": {"l2": 0.0},
+        "lrrt": {"epochs": 1, "sma_periods": 2, "bound_rule": "smith_quarter",
+                 "compare_rule": None},
+        "pruner": {"warmup_trials": 1000, "after_lrrt": "none", "chance_margin": 0.0},
+        "train": {"epochs": epochs, "step_size_epochs": 1},
+    }
+    config.update(overrides)
+    return config

@@ -67,3 +67,24 @@ def tiny_model() -> Callable[..., ThesisCNN]:
         return build_cnn(architecture, TINY_INPUT_SHAPE, TINY_CLASSES, seed=seed)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_visual_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One real 8-trial Fashion-MNIST search through the CLI, shared by the report, dashboard
+    and browser tests: pruned (chance_level, median) and completed trials, SVG artifacts."""
+    from tests.conftest import FASHION_DIR, run_cli, tiny_config, write_config
+
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    folder = tmp_path_factory.mktemp("visual")
+    config = tiny_config(study="visual", n_trials=8)
+    config["dataset"]["train_size"] = 600
+    config["lrrt"]["epochs"] = 2
+    path = write_config(folder / "visual.yaml", config)
+    url = f"sqlite:///{folder / 'study.db'}"
+    result = run_cli("search", "--config", str(path), "--storage", url,
+                     "--artifact-dir", str(folder / "artifacts"), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return {"folder": folder, "url": url, "study": "visual", "stdout": result.stdout,
+            "artifacts": folder / "artifacts"}

@@ -75,7 +75,8 @@ def test_study_records_what_each_trial_did(searched: dict) -> None:
             assert 0 < low < high
             assert attrs["n_params"] > 0
         artifacts = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
-        assert [a.artifact_id for a in artifacts] == [attrs["lrrt_artifact_id"]]
+        assert sorted(a.artifact_id for a in artifacts) == sorted(
+            [attrs["lrrt_artifact_id"], attrs["lrrt_plot_artifact_id"]])
 
 
 def test_stock_optuna_cli_reads_the_study(searched: dict) -> None:

@@ -1,0 +1,249 @@
+"""The four search strategies, each one Optuna study run until the budget is spent.
+
+1. ``ours``: TPE + ``LRRTPruner`` (its default MedianPruner after the LRRT) + triangular2
+   between LRRT-derived bounds: the product's own ``Objective``, unchanged.
+2. ``tpe_median``: TPE + MedianPruner, a log-uniform fixed LR, constant schedule (the
+   canonical Optuna + PyTorch recipe). The MedianPruner is built with the same settings as
+   the one ours wraps, so the only differences are the LRRT step and the LR schedule.
+3. ``tpe_hyperband``: TPE + HyperbandPruner over the epochs, same fixed-LR space.
+4. ``random``: random search, no pruning, fixed LR.
+
+Every strategy uses the same data tensors, batch size, epochs per trial, model builder,
+optimizers and per-trial init seeds (``seed * 100_003 + trial number``, as ours derives).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from benchmarks.budget import BudgetExhausted, Ledger, MeteredData
+from benchmarks.settings import (
+    BLOCKS,
+    FC_UNITS,
+    FILTERS,
+    FIXED_LR,
+    L2,
+    OPTIMIZERS,
+    SGD_MOMENTUM,
+    BenchSettings,
+    search_config,
+)
+from models import Architecture, build_cnn
+from search.objective import Objective
+from search.optimizers import make_optimizer
+from search.pruner import LRRT_STEP, LRRTPruner, chance_threshold, pruner_label
+from search.study import build_pruner, build_sampler
+from search.training import EpochReport, TrainingDiverged, TrainingState, train_epochs
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TPE_STARTUP_TRIALS = 5
+"""As ``search.study.build_sampler``: every TPE strategy gets the same sampler settings."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    key: str
+    label: str
+
+
+STRATEGIES = (
+    Strategy("ours", "TPE + LRRTPruner + LRRT triangular2 (ours)"),
+    Strategy("tpe_median", "TPE + MedianPruner, fixed LR"),
+    Strategy("tpe_hyperband", "TPE + HyperbandPruner, fixed LR"),
+    Strategy("random", "Random search, no pruning, fixed LR"),
+)
+STRATEGY_KEYS = tuple(s.key for s in STRATEGIES)
+
+
+@dataclass
+class SearchRun:
+    """One strategy x seed: the timeline and every trial, as plain data for results.json."""
+
+    strategy: str
+    seed: int
+    budget: int
+    images: int
+    eval_images: int
+    seconds: float
+    timeline: list[tuple[int, float, float]]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MeteredLRRTPruner(LRRTPruner):
+    """The product's ``LRRTPruner`` (same settings, same verdicts) that also feeds each
+    training epoch's validation accuracy to the ledger: the objective reports every epoch
+    and asks the pruner, so this is the one place that sees them all without editing it."""
+
+    def __init__(self, base: LRRTPruner, ledger: Ledger) -> None:
+        self.__dict__.update(vars(base))
+        self.ledger = ledger
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is not None and step != LRRT_STEP:
+            self.ledger.observe(trial.intermediate_values[step])
+        return super().prune(study, trial)
+
+
+class FixedLRObjective:
+    """The canonical recipe: sample the design and one LR, train with that LR held
+    constant, report validation accuracy each epoch and let the study's pruner decide."""
+
+    def __init__(self, settings: BenchSettings, data: MeteredData, seed: int,
+                 ledger: Ledger) -> None:
+        self.settings = settings
+        self.data = data
+        self.seed = seed
+        self.ledger = ledger
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        blocks = trial.suggest_categorical("blocks", list(BLOCKS))
+        filters = trial.suggest_categorical("filters", list(FILTERS))
+        name = trial.suggest_categorical("optimizer", list(OPTIMIZERS))
+        lr = trial.suggest_float("lr", *FIXED_LR, log=True)
+        run_seed = self.seed * 100_003 + trial.number
+        dataset = self.data.dataset
+        architecture = Architecture(blocks=blocks, filters=filters, fc_units=FC_UNITS, l2=L2)
+        model = build_cnn(architecture, dataset.input_shape, dataset.num_classes,
+                          seed=run_seed).to(self.data.device)
+        optimizer = make_optimizer(model, name, lr, sgd_momentum=SGD_MOMENTUM)
+        constant = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+        train = self.data.train(self.settings.batch_size, run_seed)
+
+        def on_epoch(report: EpochReport, _state: TrainingState) -> None:
+            self.ledger.observe(report.val_accuracy)
+            trial.report(report.val_accuracy, report.epoch)
+            if trial.should_prune():
+                trial.set_user_attr("prune_reason", pruner_label(trial.study.pruner))
+                raise optuna.TrialPruned(f"epoch {report.epoch}")
+
+        try:
+            state = train_epochs(model, optimizer, constant, train, self.data.val,
+                                 epochs=self.settings.epochs, on_epoch=on_epoch)
+        except TrainingDiverged as error:  # as ours: a NaN loss prunes the trial
+            trial.set_user_attr("prune_reason", "diverged")
+            raise optuna.TrialPruned(str(error)) from error
+        return state.best_val_accuracy
+
+
+def metered(objective: Callable[[optuna.Trial], float], ledger: Ledger
+            ) -> Callable[[optuna.Trial], float]:
+    """Charge each trial's images and seconds to its user attrs; cut the trial that runs
+    into the end of the budget (recorded as pruned, ``bench_cut``) and stop the study."""
+
+    def run(trial: optuna.Trial) -> float:
+        images, started = ledger.images, time.perf_counter()
+        try:
+            return objective(trial)
+        except BudgetExhausted as error:
+            trial.set_user_attr("bench_cut", True)
+            trial.study.stop()
+            raise optuna.TrialPruned("cut: budget spent") from error
+        finally:
+            trial.set_user_attr("bench_images", ledger.images - images)
+            trial.set_user_attr("bench_seconds", round(time.perf_counter() - started, 3))
+
+    return run
+
+
+def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) -> optuna.Study:
+    """A strategy's in-memory study: its sampler and pruner."""
+    if strategy == "ours":
+        config = search_config(settings, seed)
+        pruner = MeteredLRRTPruner(build_pruner(config), ledger)
+        sampler = build_sampler(config, seed)
+        return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    if strategy == "random":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
+        pruner_: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
+        if strategy == "tpe_median":
+            # What ours wraps (search.pruner.make_wrapped_pruner("median", 3, 1)); the steps
+            # here are epochs 1..E as in ours, so warm-up 2 prunes from epoch 2 in both.
+            pruner_ = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+        elif strategy == "tpe_hyperband":
+            pruner_ = optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=settings.epochs, reduction_factor=3)
+        else:
+            raise ValueError(f"unknown strategy {strategy!r}")
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner_)
+
+
+def run_search(strategy: str, settings: BenchSettings, seed: int, data: MeteredData
+               ) -> SearchRun:
+    """Run trials until the budget is spent; one trial at a time, as on a 2-core box."""
+    ledger = Ledger(budget=settings.budget)
+    data.ledger = ledger
+    study = _study(strategy, settings, seed, ledger)
+    if strategy == "ours":
+        objective: Callable[[optuna.Trial], float] = Objective(search_config(settings, seed),
+                                                               data)
+    else:
+        objective = FixedLRObjective(settings, data, seed, ledger)
+
+    def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if ledger.exhausted:
+            study.stop()
+
+    try:
+        study.optimize(metered(objective, ledger), callbacks=[stop_when_spent],
+                       gc_after_trial=False)
+    finally:
+        data.ledger = None
+    threshold = chance_threshold(data.dataset.num_classes, 0.1)
+    return SearchRun(
+        strategy=strategy, seed=seed, budget=settings.budget, images=ledger.images,
+        eval_images=ledger.eval_images, seconds=round(ledger.seconds, 2),
+        timeline=ledger.timeline,
+        trials=[trial_record(t, threshold) for t in study.trials],
+    )
+
+
+def trial_record(trial: optuna.trial.FrozenTrial, threshold: float) -> dict[str, Any]:
+    """What the table needs of one trial: cost, outcome, and whether it ended at chance.
+
+    A trial "ended at chance level" when no model it evaluated (training epochs, and for
+    ours also the LRRT's end-of-epoch validation) got above the pruner's chance threshold;
+    the trial cut by the end of the budget is neither finished nor wasted, just cut.
+    """
+    attrs = trial.user_attrs
+    epochs = [v for step, v in trial.intermediate_values.items() if step != LRRT_STEP]
+    seen = [v for v in epochs if math.isfinite(v)]
+    lrrt = attrs.get("lrrt") or {}
+    if "best_val_accuracy" in lrrt:
+        seen.append(float(lrrt["best_val_accuracy"]))
+    cut = bool(attrs.get("bench_cut"))
+    if cut:
+        state = "cut"
+    elif trial.state == TrialState.COMPLETE:
+        state = "complete"
+    elif trial.state == TrialState.PRUNED:
+        state = "pruned"
+    else:
+        state = trial.state.name.lower()
+    return {
+        "number": trial.number,
+        "state": state,
+        "reason": attrs.get("prune_reason"),
+        "params": trial.params,
+        "config_name": attrs.get("config_name"),
+        "lr_bounds": attrs.get("lr_bounds"),
+        "epochs": len(epochs),
+        "best_val_accuracy": max(epochs, default=None),
+        "images": int(attrs.get("bench_images", 0)),
+        "seconds": float(attrs.get("bench_seconds", 0.0)),
+        "chance_level": (not cut) and max(seen, default=0.0) < threshold,
+    }

@@ -1,0 +1,213 @@
+"""Real Chromium for tests and benchmarks: Debian's ``chromium`` driven by Playwright's
+Python package (its bundled driver; no browser download, ``executable_path`` only).
+
+The same functions take the README's screenshots: set ``CNNSEARCH_DOCS_SCREENSHOTS=docs/``
+when running ``tests/search/test_browser.py`` and they also write ``docs/report.png`` and
+``docs/dashboard-lrrt.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path(os.environ.get("CNNSEARCH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+DOCS_ENV = "CNNSEARCH_DOCS_SCREENSHOTS"
+REPORT_VIEWPORT = {"width": 1280, "height": 1500}
+DASHBOARD_VIEWPORT = {"width": 1400, "height": 1000}
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install playwright)"
+    return None
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser (Playwright ``Browser``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def docs_folder() -> Path | None:
+    value = os.environ.get(DOCS_ENV)
+    return Path(value) if value else None
+
+
+def _also_to_docs(path: Path, name: str) -> None:
+    folder = docs_folder()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / name)
+
+
+@dataclass
+class ReportView:
+    seconds: float
+    """From navigation start to the report's last script (every plot drawn)."""
+    text: str
+    plots: int
+    offline_requests: list[str] = field(default_factory=list)
+    """Requests to anything but the file itself (must stay empty: no network needed)."""
+
+
+def open_report(browser: Any, path: Path, screenshot: Path | None = None) -> ReportView:
+    """Open a report from disk with every non-file request blocked and recorded; wait until
+    its plots are drawn; optionally screenshot the top of it (docs: ``report.png``)."""
+    context = browser.new_context(viewport=REPORT_VIEWPORT, offline=True)
+    page = context.new_page()
+    blocked: list[str] = []
+
+    def block(route: Any) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", block)
+    started = time.perf_counter()
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    page.wait_for_selector("body[data-report-ready]", timeout=30_000)
+    seconds = time.perf_counter() - started
+    page.wait_for_selector(".lrrt-figure .main-svg", timeout=30_000)
+    view = ReportView(
+        seconds=seconds,
+        text=page.inner_text("body"),
+        plots=page.locator(".js-plotly-plot").count(),
+        offline_requests=blocked,
+    )
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot))
+        _also_to_docs(screenshot, "report.png")
+    context.close()
+    return view
+
+
+def render_seconds(browser: Any, path: Path) -> float:
+    """Navigation start to ``load`` + every plot drawn, as the page itself measures it
+    (``performance.now()`` at the report's last script)."""
+    context = browser.new_context(viewport=REPORT_VIEWPORT, offline=True)
+    page = context.new_page()
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    page.wait_for_selector("body[data-report-ready]", timeout=30_000)
+    milliseconds = page.evaluate(
+        "Number(document.body.getAttribute('data-report-ready-ms'))")
+    context.close()
+    return milliseconds / 1000
+
+
+@dataclass
+class Dashboard:
+    url: str
+    process: subprocess.Popen
+    output: str = ""
+
+
+@contextmanager
+def dashboard(storage_url: str, *extra: str, cwd: Path | None = None,
+              timeout: float = 60) -> Iterator[Dashboard]:
+    """``cnnsearch dashboard --port 0`` in a real process; yields once its API answers."""
+    env = {**os.environ, "CNNSEARCH_STORAGE": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "search", "dashboard", "--storage", storage_url, "--port", "0",
+         *extra], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = re.search(r"http://[^\s/]+:\d+/", first)
+        if match is None:
+            process.wait(timeout=30)
+            raise AssertionError(f"dashboard did not start: {first}{process.stdout.read()}")
+        url = match.group(0)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "api/studies", timeout=10) as reply:
+                    json.loads(reply.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield Dashboard(url=url, process=process, output=first)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@dataclass
+class TrialPage:
+    text: str
+    plot_width: int
+    """Natural width of the LRRT plot image in the trial's note (0: not loaded)."""
+    thumbnails: list[str]
+    """File names of the image artifacts in the trial's Artifacts card."""
+
+
+def open_dashboard_home(browser: Any, base_url: str, study_name: str) -> str:
+    """The dashboard's home page text, once it lists ``study_name``."""
+    page = browser.new_page(viewport=DASHBOARD_VIEWPORT)
+    page.goto(base_url + "dashboard", wait_until="networkidle")
+    page.get_by_text(study_name, exact=False).first.wait_for(timeout=30_000)
+    text = page.inner_text("body")
+    page.close()
+    return text
+
+
+def open_dashboard_trial(browser: Any, base_url: str, study_id: int, number: int,
+                         screenshot: Path | None = None) -> TrialPage:
+    """A trial's page in the dashboard's trial list; waits for its LRRT plot (the image in
+    the trial's note) to load; optionally screenshots it (docs: ``dashboard-lrrt.png``)."""
+    page = browser.new_page(viewport=DASHBOARD_VIEWPORT)
+    page.goto(f"{base_url}dashboard/studies/{study_id}/trials?numbers={number}",
+              wait_until="networkidle")
+    plot = page.locator('img[alt^="LR range test of"]').first
+    plot.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img[alt^=\"LR range test of\"]');"
+        " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+    width = plot.evaluate("image => image.naturalWidth")
+    thumbnails = page.locator('img[alt$=".svg"]').evaluate_all(
+        "images => images.map(image => image.alt)")
+    text = page.inner_text("body")
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot))
+        _also_to_docs(screenshot, "dashboard-lrrt.png")
+    page.close()
+    return TrialPage(text=text, plot_width=width, thumbnails=thumbnails)

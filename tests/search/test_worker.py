@@ -1,0 +1,180 @@
+"""Workers sharing a study on a real PostgreSQL (and SQLite), with real faults: SIGKILL,
+SIGTERM, every worker dead, and the database restarting under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import ROOT, run_cli, worker_config, write_brightness_folder, write_config
+from tests.postgres import wait_until
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_brightness_folder(tmp_path_factory.mktemp("images"))
+
+
+def start_worker(url: str, config: Path, study: str, folder: Path, *extra: str,
+                 log_name: str = "worker") -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": url,
+           "PYTHONUNBUFFERED": "1"}
+    log = open(folder / f"{log_name}-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", "worker", "--study", study, "--config", str(config),
+         "--device", "cpu", "--artifact-dir", "", "--checkpoint-dir", str(folder / "ckpt"),
+         *extra],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def trials_of(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials; none while the workers have not created it yet."""
+    try:
+        return optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def count(trials: list, *states: TrialState) -> int:
+    return sum(t.state in states for t in trials)
+
+
+def wait_all(workers: list[subprocess.Popen], timeout: float) -> list[int]:
+    return [worker.wait(timeout=timeout) for worker in workers]
+
+
+def test_four_workers_share_forty_trials_exactly(postgres_server, images, tmp_path) -> None:
+    url = postgres_server.new_database()
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "forty"))
+    workers = [start_worker(url, config, "forty", tmp_path, "--max-trials", "40")
+               for _ in range(4)]
+    assert wait_all(workers, timeout=240) == [0, 0, 0, 0]
+    trials = trials_of(url, "forty")
+    assert sorted(t.number for t in trials) == list(range(40))
+    assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 40
+    assert count(trials, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL) == 0
+    assert len({t.user_attrs["worker"] for t in trials}) > 1  # the work was shared
+
+
+def _running_with_checkpoint(url: str, study: str, folder: Path) -> optuna.trial.FrozenTrial | None:
+    for trial in trials_of(url, study):
+        key = trial.user_attrs.get("checkpoint_key")
+        if trial.state == TrialState.RUNNING and key and (folder / "ckpt" / f"{key}.pt").exists():
+            return trial
+    return None
+
+
+def test_sigkill_mid_trial_is_failed_retried_and_resumed(postgres_server, images,
+                                                          tmp_path) -> None:
+    url = postgres_server.new_database()
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "kill", epochs=25))
+    grace = 4
+    workers = [start_worker(url, config, "kill", tmp_path, "--max-trials", "8",
+                            "--heartbeat-interval", "1", "--grace-period", str(grace))
+               for _ in range(4)]
+    victim_trial: list[optuna.trial.FrozenTrial] = []
+    wait_until(lambda: victim_trial.append(_running_with_checkpoint(url, "kill", tmp_path))
+               or victim_trial[-1] is not None, timeout=120, message="no trial checkpointed")
+    victim = victim_trial[-1]
+    pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.time()
+    survivors = [w for w in workers if w.pid != pid]
+
+    def victim_failed() -> bool:
+        return trials_of(url, "kill")[victim.number].state == TrialState.FAIL
+
+    wait_until(victim_failed, timeout=grace + 30, message="killed trial still RUNNING")
+    failed = trials_of(url, "kill")[victim.number]
+    assert failed.datetime_complete.timestamp() - killed_at < grace + 30
+    assert wait_all(survivors, timeout=240) == [0, 0, 0]
+
+    trials = trials_of(url, "kill")
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1
+    retry = retries[0]
+    assert retry.params == victim.params
+    assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert retry.user_attrs["lrrt_reused"] is True
+    assert retry.user_attrs["resumed_from_epoch"] >= 1
+    assert len(retry.user_attrs.get("val_curve", [])) in (25, len(retry.intermediate_values) - 1)
+    assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 8
+    assert count(trials, TrialState.RUNNING, TrialState.WAITING) == 0
+    assert count(trials, TrialState.FAIL) == 1
+
+
+def test_sigterm_ends_the_trial_cleanly_and_a_retry_resumes(images, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "term", epochs=25))
+    worker = start_worker(url, config, "term", tmp_path, "--max-trials", "2")
+    found: list = []
+    wait_until(lambda: found.append(_running_with_checkpoint(url, "term", tmp_path))
+               or found[-1] is not None, timeout=120, message="no trial checkpointed")
+    trial = found[-1]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    stopped = trials_of(url, "term")[trial.number]
+    assert stopped.state == TrialState.FAIL
+    assert stopped.user_attrs["fail_reason"] == "interrupted"
+    assert (tmp_path / "ckpt" / f"{stopped.user_attrs['checkpoint_key']}.pt").exists()
+    waiting = [t for t in trials_of(url, "term") if t.state == TrialState.WAITING]
+    assert [t.system_attrs["failed_trial"] for t in waiting] == [trial.number]
+
+    second = start_worker(url, config, "term", tmp_path, "--max-trials", "2")
+    assert second.wait(timeout=180) == 0
+    retry = next(t for t in trials_of(url, "term")
+                 if t.system_attrs.get("failed_trial") == trial.number)
+    assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert retry.user_attrs["resumed_from_epoch"] >= 1
+    assert not (tmp_path / "ckpt" / f"{stopped.user_attrs['checkpoint_key']}.pt").exists()
+
+
+def test_reap_clears_trials_when_every_worker_died(postgres_server, images, tmp_path) -> None:
+    url = postgres_server.new_database()
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "reap", epochs=25))
+    worker = start_worker(url, config, "reap", tmp_path, "--max-trials", "3",
+                          "--heartbeat-interval", "1", "--grace-period", "3")
+    found: list = []
+    wait_until(lambda: found.append(_running_with_checkpoint(url, "reap", tmp_path))
+               or found[-1] is not None, timeout=120, message="no trial checkpointed")
+    worker.kill()
+    worker.wait()
+    assert trials_of(url, "reap")[found[-1].number].state == TrialState.RUNNING
+    time.sleep(4)
+    result = run_cli("reap", "--study", "reap", "--storage", url, "--grace-period", "3")
+    assert result.returncode == 0, result.stderr
+    assert f"reaped 1 stale trial(s): {found[-1].number}" in result.stdout
+    trials = trials_of(url, "reap")
+    assert trials[found[-1].number].state == TrialState.FAIL
+    assert count(trials, TrialState.WAITING) == 1
+
+
+def test_postgres_restart_under_load(postgres_server, images, tmp_path) -> None:
+    url = postgres_server.new_database()
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "restart", epochs=6))
+    workers = [start_worker(url, config, "restart", tmp_path, "--max-trials", "16",
+                            "--heartbeat-interval", "2", "--grace-period", "45")
+               for _ in range(4)]
+    wait_until(lambda: count(trials_of(url, "restart"), TrialState.COMPLETE,
+                             TrialState.PRUNED) >= 3, timeout=120, message="no progress")
+    postgres_server.stop()
+    try:
+        time.sleep(20)
+        assert [w.poll() for w in workers] == [None] * 4, "a worker died during the outage"
+    finally:
+        postgres_server.start()
+    assert wait_all(workers, timeout=240) == [0, 0, 0, 0]
+    trials = trials_of(url, "restart")
+    assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 16
+    assert count(trials, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING) == 0
