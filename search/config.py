@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +101,16 @@ class SearchConfig:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def fingerprint(self) -> str:
-        """Stable hash of the validated settings; a study remembers the one it was made with."""
-        payload = json.dumps(self.raw, sort_keys=True, default=str).encode()
+        """Stable hash of the validated settings (so ``blocks: 2`` and ``blocks: [2]`` agree);
+        a study remembers the one it was made with."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
+        payload = json.dumps(_settings_dict(settings), sort_keys=True, default=str).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _settings_dict(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: asdict(value) if is_dataclass(value) else value
+            for key, value in values.items()}
 
 
 class YamlLoader(yaml.SafeLoader):

@@ -324,6 +324,11 @@ def optuna_views(study: optuna.study.Study) -> list[tuple[str, go.Figure | None,
     ]
     out = []
     for title, plot in views:
+        reason = _importances_unavailable(study) if plot is visualization.plot_param_importances \
+            else None
+        if reason:
+            out.append((title, None, f"not available for this study: {reason}"))
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -332,6 +337,18 @@ def optuna_views(study: optuna.study.Study) -> list[tuple[str, go.Figure | None,
         except (ValueError, RuntimeError, ZeroDivisionError) as error:
             out.append((title, None, f"not available for this study: {error}"))
     return out
+
+
+def _importances_unavailable(study: optuna.study.Study) -> str | None:
+    """Why parameter importances mean nothing yet (fANOVA needs completed trials that
+    differ in some parameter), or None."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return f"needs at least 2 completed trials ({len(complete)} so far)"
+    names = {name for trial in complete for name in trial.params}
+    if not any(len({repr(t.params.get(name)) for t in complete}) > 1 for name in names):
+        return "no parameter varies among the completed trials"
+    return None
 
 
 # --- HTML ----------------------------------------------------------------------------------

@@ -67,7 +67,9 @@ def test_four_workers_share_forty_trials_exactly(postgres_server, images, tmp_pa
     assert len({t.user_attrs["worker"] for t in trials}) > 1  # the work was shared
 
 
-def _running_with_checkpoint(url: str, study: str, folder: Path) -> optuna.trial.FrozenTrial | None:
+def _running_with_checkpoint(
+    url: str, study: str, folder: Path
+) -> optuna.trial.FrozenTrial | None:
     for trial in trials_of(url, study):
         key = trial.user_attrs.get("checkpoint_key")
         if trial.state == TrialState.RUNNING and key and (folder / "ckpt" / f"{key}.pt").exists():
