@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional
 
 from data import DeviceBatches
 from models import ThesisCNN
 from search.evaluation import evaluate
 from search.memory import PeakMemory
+from search.step import train_step
 
 CHECK_EVERY = 16
 """Batches between host syncs: divergence is checked in chunks so the GPU never waits per step."""
@@ -184,14 +184,7 @@ def run_range_test(
     while step < total_steps and not curve.diverged:
         for images, labels in train.epoch(epoch):
             curve.lrs.append(optimizer.param_groups[0]["lr"])
-            logits = model(images)
-            loss = functional.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            ramp.step()
-            losses[step] = loss.detach()
-            correct[step] = (logits.detach().argmax(1) == labels).sum()
+            losses[step], correct[step] = train_step(model, optimizer, ramp, images, labels)
             sizes[step] = labels.shape[0]
             step += 1
             if step % CHECK_EVERY == 0 or step == total_steps:

@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch.nn import functional
 
 from data import DeviceBatches
 from models import ThesisCNN
 from search.evaluation import evaluate
 from search.optimizers import has_momentum
+from search.step import train_step
 
 NAN_CHECK_EVERY = 32
 """Batches between host syncs that look for a non-finite loss."""
@@ -102,14 +102,9 @@ def train_epochs(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for index, (images, labels) in enumerate(train.epoch(epoch)):
-            logits = model(images)
-            loss = functional.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * labels.shape[0]
-            correct += (logits.detach().argmax(1) == labels).sum()
+            loss, batch_correct = train_step(model, optimizer, scheduler, images, labels)
+            loss_sum += loss * labels.shape[0]
+            correct += batch_correct
             if (index + 1) % NAN_CHECK_EVERY == 0 and not math.isfinite(float(loss_sum)):
                 raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
         train_loss = float(loss_sum) / train.num_samples
