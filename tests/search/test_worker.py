@@ -180,3 +180,20 @@ def test_postgres_restart_under_load(postgres_server, images, tmp_path) -> None:
     trials = trials_of(url, "restart")
     assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 16
     assert count(trials, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING) == 0
+
+
+def test_eight_processes_starting_at_once_make_one_study(postgres_server, images,
+                                                         tmp_path) -> None:
+    url = postgres_server.new_database()  # empty: Optuna's tables are created in the race
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "race"))
+    env = {**os.environ, "CNNSEARCH_STORAGE": url, "OMP_NUM_THREADS": "1"}
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "search", "create-study", "--study", "race",
+                          "--config", str(config)], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=180)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 8, outputs
+    summaries = optuna.get_all_study_summaries(url)
+    assert [s.study_name for s in summaries] == ["race"]
