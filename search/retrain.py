@@ -33,7 +33,7 @@ def retrain(
 ) -> dict[str, Any]:
     """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_data(config.dataset, config.seed)
+    dataset = load_data(config.dataset, config.data_seed)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     runs = []
     progress = TrainProgress(log, runs=repeats, epochs=epochs)

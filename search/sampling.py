@@ -41,4 +41,5 @@ def sample_trial_config(trial: optuna.trial.BaseTrial, config: SearchConfig) -> 
         seed=config.seed * 100_003 + trial.number,
         lrrt=config.lrrt,
         train=config.train,
+        data_seed=config.seed,
     )

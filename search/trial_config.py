@@ -22,6 +22,9 @@ class TrialConfig:
     seed: int
     lrrt: LRRTSettings
     train: TrainSettings
+    data_seed: int = 0
+    """Seed of the dataset's subsets and splits: the study's, so a retrain sees the same
+    train/validation images as the search did (``seed`` varies per trial and repeat)."""
 
     @property
     def name(self) -> str:
@@ -46,4 +49,5 @@ class TrialConfig:
             seed=int(values["seed"]),
             lrrt=LRRTSettings(**values["lrrt"]),
             train=TrainSettings(**values["train"]),
+            data_seed=int(values.get("data_seed", 0)),
         )
