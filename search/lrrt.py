@@ -74,6 +74,7 @@ class LRRTResult:
     peak_memory_bytes: int = 0
     memory_kind: str = "process_rss"
     seconds: float = 0.0
+    n_params: int = 0
 
     def summary(self) -> dict[str, Any]:
         """What goes into the trial's user attrs: small, without the per-batch arrays."""
@@ -94,6 +95,7 @@ class LRRTResult:
             "peak_memory_bytes": self.peak_memory_bytes,
             "memory_kind": self.memory_kind,
             "seconds": round(self.seconds, 3),
+            "n_params": self.n_params,
             "lr_min": self.curve.lr_min,
             "lr_max": self.curve.lr_max,
         }

@@ -95,11 +95,13 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice) -> LRRTResult:
         lr_range=config.lr_range, epochs=config.lrrt.epochs,
         sma_periods=config.lrrt.sma_periods, divergence_factor=config.lrrt.divergence_factor,
     )
-    return summarise(
+    result = summarise(
         curve, memory, time.perf_counter() - started,
         bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
         disagreement_factor=config.lrrt.disagreement_factor,
     )
+    result.n_params = count_parameters(model)
+    return result
 
 
 class TrialFailed(Exception):
@@ -191,6 +193,7 @@ class Objective:
             num_classes, self.config.pruner.chance_margin
         )
         self._set_attrs(trial, {
+            "n_params": result.n_params,
             "lrrt": result.summary(),
             "lrrt_curve": curve_attr(result),
             lrrt_attrs.ATTR_SCORE: result.best_smoothed_accuracy,
@@ -232,7 +235,6 @@ class Objective:
         dataset = self.data.dataset
         model = build_cnn(config.architecture, dataset.input_shape, dataset.num_classes,
                           seed=config.seed).to(self.data.device)
-        trial.set_user_attr("n_params", count_parameters(model))
         optimizer = make_optimizer(model, config.optimizer, low,
                                    sgd_momentum=config.train.sgd_momentum)
         train = self.data.train(config.batch_size, config.seed)

@@ -65,6 +65,7 @@ def test_study_records_what_each_trial_did(searched: dict) -> None:
         attrs = trial.user_attrs
         assert attrs["config_name"].startswith("B")
         assert {"lrrt", "lrrt_curve", "seconds", "device", "trial_config"} <= set(attrs)
+        assert attrs["n_params"] > 0 and attrs["lrrt"]["peak_memory_bytes"] > 0
         assert trial.intermediate_values[0] == attrs["lrrt_score"]
         if trial.state == optuna.trial.TrialState.PRUNED:
             assert attrs["prune_reason"]
