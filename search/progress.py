@@ -19,7 +19,8 @@ import optuna
 from optuna.trial import TrialState
 
 Clock = Callable[[], float]
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+"""What counts toward a shared ``--max-trials`` budget (a failed trial is retried)."""
 CLEAR_TO_END = "\x1b[K"
 
 
@@ -131,6 +132,7 @@ class SearchProgress:
         self.finished_before = finished_before if shared else 0
         self.trial: tuple[int, str, int] | None = None
         self._trial_started_at = self.started
+        self._last_finished_at = self.started
         self.epoch_seconds: list[float] = []
         self._epoch_started = self.started
         self.last_epoch: tuple[int, float, float] | None = None
@@ -168,9 +170,10 @@ class SearchProgress:
         """``study.optimize`` callback: a trial finished."""
         if self.shared:
             count = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
-            self.finished = max(self.finished + 1, count - self.finished_before)
+            self.finished = max(0, count - self.finished_before)
         else:
             self.finished += 1
+        self._last_finished_at = self.clock()
         self.trial = None
         self.status.clear()
 
@@ -197,13 +200,14 @@ class SearchProgress:
         if self.total is not None:
             remaining = self.total - self.finished_before - self.finished
             if self.finished > 0:
-                per_trial = elapsed / self.finished
+                per_trial = (self._last_finished_at - self.started) / self.finished
                 in_trial = now - self._trial_started_at if self.trial is not None else 0.0
                 estimate = max(0.0, remaining * per_trial - in_trial)
                 if current is not None:
                     estimate = max(estimate, current)
-            elif remaining <= 1 and current is not None:
-                estimate = current
+            elif current is not None:  # no trial finished yet: as many as this one
+                in_trial = now - self._trial_started_at
+                estimate = current + max(0, remaining - 1) * (in_trial + current)
         elif current is not None:
             estimate = current
         if self.timeout is not None:

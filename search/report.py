@@ -329,6 +329,8 @@ def optuna_views(study: optuna.study.Study) -> list[tuple[str, go.Figure | None,
         if reason:
             out.append((title, None, f"not available for this study: {reason}"))
             continue
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" etc.
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -336,6 +338,8 @@ def optuna_views(study: optuna.study.Study) -> list[tuple[str, go.Figure | None,
             out.append((title, figure, ""))
         except (ValueError, RuntimeError, ZeroDivisionError) as error:
             out.append((title, None, f"not available for this study: {error}"))
+        finally:
+            optuna.logging.set_verbosity(verbosity)
     return out
 
 

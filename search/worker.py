@@ -22,7 +22,9 @@ from optuna.trial import TrialState
 
 from search.checkpoints import CheckpointStore
 from search.config import SearchConfig
+from search.lrrt_svg import TrialNotes
 from search.objective import Objective, TrialFailed
+from search.progress import SearchProgress
 from search.resilient_storage import backoff_delays, is_transient
 from search.runner import ProgressLine, prepare_data
 from search.stop_flag import StopFlag, WorkerInterrupted
@@ -119,7 +121,11 @@ def run_worker(
     objective = Objective(config, data, artifact_store=artifact_store,
                           checkpoints=checkpoints, stop=stop)
     lock = TrialSlotLock(url, options.study_name)
-    progress = ProgressLine(options.max_trials, out)
+    live = SearchProgress(out, total_trials=options.max_trials, timeout=options.timeout,
+                          shared=True, finished_before=len(
+                              study.get_trials(deepcopy=False, states=FINISHED)))
+    objective.progress = live
+    progress = ProgressLine(options.max_trials, live.stream)
     deadline = time.monotonic() + options.timeout if options.timeout else None
     ran = 0
     print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
@@ -145,7 +151,8 @@ def run_worker(
                         reap(study)
                         stop.wait(options.poll_seconds)
                         continue
-                study.optimize(claim_then_run, n_trials=1, callbacks=[progress],
+                study.optimize(claim_then_run, n_trials=1,
+                               callbacks=[progress, live, TrialNotes()],
                                catch=(TrialFailed, WorkerInterrupted))
                 ran += 1
             finally:
@@ -153,6 +160,7 @@ def run_worker(
             _retry_interrupted(study, objective.interrupted_trials)
     finally:
         lock.close()
+    live.close()
     reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"
     print(f"worker {os.getpid()} {reason} after {ran} trial(s)", file=out, flush=True)
     return ran

@@ -145,11 +145,14 @@ def dashboard(storage_url: str, *extra: str, cwd: Path | None = None,
     )
     try:
         assert process.stdout is not None
-        first = process.stdout.readline()
-        match = re.search(r"http://[^\s/]+:\d+/", first)
-        if match is None:
-            process.wait(timeout=30)
-            raise AssertionError(f"dashboard did not start: {first}{process.stdout.read()}")
+        seen, match = "", None
+        while match is None:  # warnings (merged stderr) may come before the URL line
+            line = process.stdout.readline()
+            if not line:
+                process.wait(timeout=30)
+                raise AssertionError(f"dashboard did not start: {seen}")
+            seen += line
+            match = re.search(r"http://[^\s/]+:\d+/", line)
         url = match.group(0)
         deadline = time.monotonic() + timeout
         while True:
@@ -161,7 +164,7 @@ def dashboard(storage_url: str, *extra: str, cwd: Path | None = None,
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        yield Dashboard(url=url, process=process, output=first)
+        yield Dashboard(url=url, process=process, output=seen)
     finally:
         process.terminate()
         try:

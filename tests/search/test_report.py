@@ -220,3 +220,19 @@ def test_cli_report_errors_are_one_line(tiny_visual_study: dict, tmp_path: Path)
                       f"sqlite:///{tmp_path / 'absent.db'}", "-o", str(tmp_path / "r.html"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert not (tmp_path / "absent.db").exists() and not (tmp_path / "r.html").exists()
+
+
+def test_failed_and_running_trials_are_listed_with_their_state() -> None:
+    study = synthetic_study()
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={
+        "config_name": "B4FL32Adam", "fail_reason": "oom", "fail_detail": "CUDA out of memory",
+        "trial_config": {"dataset": {"name": "cifar10"}, "optimizer": "adam",
+                         "lr_range": [1e-4, 1e-2]}}))
+    running = study.ask()
+    running.set_user_attr("config_name", "B2FL2SGD")  # nothing else recorded yet
+    rows = {row.name: row for row in map(report_trial, study.trials)}
+    assert (rows["B4FL32Adam"].state, rows["B4FL32Adam"].reason) == ("FAIL", "oom")
+    assert (rows["B2FL2SGD"].state, rows["B2FL2SGD"].dataset) == ("RUNNING", "?")
+    html = build_report(study)
+    assert 'class="failed" data-trial="5"' in html and "CUDA out of memory" in html
+    assert 'data-trial="6"' in html and ">?, LR range ?</h3>" in html
