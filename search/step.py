@@ -5,6 +5,12 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
+# Denormal floats make x86 CPUs crawl in the first epochs of these small CNNs (measured on
+# 2 cores: 167 s against 5 s for one epoch of B3FL4Adam on 10,000 Fashion-MNIST images).
+# Flushing them to zero changes nothing training cares about. The flag is process-wide, so
+# it is set here, where every training path (LRRT, triangular2, benchmarks) comes through.
+torch.set_flush_denormal(True)
+
 
 def train_step(
     model: torch.nn.Module,
