@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # torch/torchvision: a range in pyproject; here the releases this machine has on disk.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup dataset demo test lint clean-demo help up scale down logs dashboard
+.PHONY: setup dataset demo test lint clean-demo help bench up scale down logs dashboard
 
 help:
 	@echo "make demo   - set up, then search configs/fashion-mnist.yaml into sqlite:///cnnsearch.db"
@@ -34,6 +34,10 @@ demo: setup dataset
 
 test: setup dataset
 	$(BIN)/python -m pytest -q
+
+# Search strategies benchmark (issue 5), full mode as in BENCHMARKS.md: ~11 min on 2 cores.
+bench: setup dataset
+	$(BIN)/python -m benchmarks.strategies
 
 lint: setup
 	$(BIN)/ruff check search models data tests benchmarks

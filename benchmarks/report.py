@@ -30,6 +30,10 @@ def _images(value: float | None, budget: int | None = None) -> str:
     return f"{text} ({100 * value / budget:.0f} %)" if budget else text
 
 
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f", {value:.0f} s"
+
+
 def _share(value: float | None) -> str:
     return MISSING if value is None else f"{100 * value:.1f} %"
 
@@ -60,13 +64,14 @@ def runs_table(metrics: list[dict[str, Any]], target: float) -> list[str]:
 
 def summary_table(summary: dict[str, Any], targets: tuple[float, ...], budget: int
                   ) -> list[str]:
-    head = " | ".join(f"budget to {t:g}" for t in targets)
+    head = " | ".join(f"budget (seconds) to {t:g} [seeds reaching]" for t in targets)
     lines = [f"| strategy | seeds | median best @25 % | @50 % | @100 % | {head} "
              "| median budget on chance-level trials |",
              "|---|---:|---:|---:|---:|" + "---:|" * len(targets) + "---:|"]
     for key, s in summary["strategies"].items():
         reach = " | ".join(
-            f"{_images(s['to_target_images'][str(t)], budget)} [{s['reached'][str(t)]}/"
+            f"{_images(s['to_target_images'][str(t)], budget)}"
+            f"{_seconds(s['to_target_seconds'][str(t)])} [{s['reached'][str(t)]}/"
             f"{s['seeds']}]" for t in targets)
         lines.append(f"| {key} | {s['seeds']} | "
                      + " | ".join(_acc(s["best_at"][str(f)]) for f in FRACTIONS)
@@ -78,13 +83,19 @@ def headline_lines(summary: dict[str, Any], target: float) -> list[str]:
     head = summary["headline"].get(str(target))
     if head is None:
         return ["(no headline: ours or the other strategies were not run)"]
-    ratio = MISSING if head["ratio"] is None else f"{head['ratio']:.2f}"
-    return [
-        f"Target {target:g}: ours reached it with a median of "
-        f"{_images(head['ours_images'])} training images; the best other strategy "
-        f"({head['best_other']}) with {_images(head['best_other_images'])}; "
-        f"ratio {ratio} (goal <= 0.50): **{'met' if head['target_met'] else 'not met'}**."
-    ]
+    verdict = {True: "met", False: "not met", None: "undecided"}[head["target_met"]]
+    ours = (f"ours reached it with a median of {_images(head['ours_images'])} training images"
+            if head["ours_images"] is not None else "ours did not reach it (median of seeds)")
+    if head["best_other_images"] is not None:
+        other = (f"the best other strategy ({head['best_other']}) with "
+                 f"{_images(head['best_other_images'])}")
+        ratio = "" if head["ratio"] is None else f"; ratio {head['ratio']:.2f}"
+    else:
+        other = "no other strategy reached it within the budget (median of seeds)"
+        ratio = ("" if head["ratio_below"] is None
+                 else f"; ratio below {head['ratio_below']:.2f} (theirs > the whole budget)")
+    return [f"Target {target:g}: {ours}; {other}{ratio}. Goal (ratio <= 0.50): "
+            f"**{verdict}**."]
 
 
 def rejection_tables(rejection: dict[str, Any]) -> list[str]:
@@ -122,7 +133,7 @@ def rejection_tables(rejection: dict[str, Any]) -> list[str]:
 def write_table(path: Path, results: dict[str, Any]) -> None:
     settings = results["settings"]
     target = settings["target"]
-    targets = (target, *settings["extra_targets"])
+    targets = tuple(sorted((target, *settings["extra_targets"])))
     lines = [
         f"# Search strategies benchmark ({settings['mode']} mode)",
         "",
@@ -209,7 +220,8 @@ def write_html(path: Path, results: dict[str, Any]) -> None:
 
 
 def write_png(path: Path, results: dict[str, Any]) -> bool:
-    """The same plot as a PNG for BENCHMARKS.md; False when matplotlib is missing."""
+    """The same plot as a PNG for BENCHMARKS.md, whole range and a zoom on the top (where
+    the strategies differ); False when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -218,24 +230,28 @@ def write_png(path: Path, results: dict[str, Any]) -> bool:
     except ImportError:
         return False
     curves = _curves(results)
-    figure, axes = pyplot.subplots(figsize=(9, 5.5), dpi=120)
-    for curve in curves:
-        key, colour = curve["key"], COLOURS[curve["key"]]
-        for _seed, xs, ys in curve["seeds"]:
-            axes.step(xs, [float("nan") if y is None else y for y in ys], where="post",
-                      color=colour, alpha=0.3, linewidth=1)
-        axes.step(curve["median"][0], [float("nan") if y is None else y
-                                       for y in curve["median"][1]],
-                  where="post", color=colour, linewidth=2.5, label=LABELS[key])
     target = results["settings"]["target"]
-    axes.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
-    axes.set_ylim(*_y_range(curves))
-    axes.set_xlim(0, 100)
-    axes.set_xlabel(f"training budget used, % of {results['settings']['budget']:,} images")
-    axes.set_ylabel("best validation accuracy so far")
-    axes.set_title("Best-so-far against budget: median of seeds (thick), each seed (thin)")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    low, high = _y_range(curves)
+    figure, panels = pyplot.subplots(1, 2, figsize=(14, 5.5), dpi=110)
+    for axes, (bottom, title) in zip(panels, ((low, "whole range"),
+                                              (max(low, target - 0.1), "zoom on the top"))):
+        for curve in curves:
+            key, colour = curve["key"], COLOURS[curve["key"]]
+            for _seed, xs, ys in curve["seeds"]:
+                axes.step(xs, [float("nan") if y is None else y for y in ys], where="post",
+                          color=colour, alpha=0.25, linewidth=1)
+            axes.step(curve["median"][0], [float("nan") if y is None else y
+                                           for y in curve["median"][1]],
+                      where="post", color=colour, linewidth=2.5, label=LABELS[key])
+        axes.axhline(target, color="black", linestyle="--", linewidth=1,
+                     label=f"target {target:g}")
+        axes.set_ylim(bottom, high)
+        axes.set_xlim(0, 100)
+        axes.set_xlabel(f"training budget used, % of {results['settings']['budget']:,} images")
+        axes.set_ylabel("best validation accuracy so far")
+        axes.set_title(f"Median of seeds (thick), each seed (thin): {title}")
+        axes.grid(alpha=0.3)
+    panels[1].legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)

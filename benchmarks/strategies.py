@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="grid configurations for the rejection check (0 = all)")
     parser.add_argument("--skip-rejection", action="store_true")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
     return parser.parse_args(argv)
 
 
@@ -63,7 +64,7 @@ def settings_from(args: argparse.Namespace) -> BenchSettings:
         strategies=tuple(args.strategies) if args.strategies else STRATEGY_KEYS,
         train_size=args.train_size, val_size=args.val_size, epochs=args.epochs,
         budget_trials=args.budget_trials, target=args.target,
-        rejection_configs=args.rejection_configs, device=args.device,
+        rejection_configs=args.rejection_configs, device=args.device, threads=args.threads,
     )
 
 
@@ -88,6 +89,7 @@ def log(message: str) -> None:
 def run(settings: BenchSettings, out: Path, command: str, skip_rejection: bool = False
         ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(settings.threads)
     started = time.perf_counter()
     description = machine()
     dataset = load_dataset(DATASET, train_size=settings.train_size, val_size=settings.val_size,

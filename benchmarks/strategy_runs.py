@@ -37,6 +37,7 @@ from benchmarks.settings import (
     search_config,
 )
 from models import Architecture, build_cnn
+from search.config import PrunerSettings
 from search.objective import Objective
 from search.optimizers import make_optimizer
 from search.pruner import LRRT_STEP, LRRTPruner, chance_threshold, pruner_label
@@ -159,12 +160,15 @@ def metered(objective: Callable[[optuna.Trial], float], ledger: Ledger
 
 
 def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) -> optuna.Study:
-    """A strategy's in-memory study: its sampler and pruner."""
+    """A strategy's in-memory study: its sampler and pruner. Named, because Hyperband
+    assigns brackets by hashing the study name: a random name would change the run."""
+    name = f"bench-{strategy}-seed{seed}"
     if strategy == "ours":
         config = search_config(settings, seed)
         pruner = MeteredLRRTPruner(build_pruner(config), ledger)
         sampler = build_sampler(config, seed)
-        return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+        return optuna.create_study(study_name=name, direction="maximize", sampler=sampler,
+                                   pruner=pruner)
     if strategy == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
         pruner_: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
@@ -179,7 +183,8 @@ def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) ->
                 min_resource=1, max_resource=settings.epochs, reduction_factor=3)
         else:
             raise ValueError(f"unknown strategy {strategy!r}")
-    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner_)
+    return optuna.create_study(study_name=name, direction="maximize", sampler=sampler,
+                               pruner=pruner_)
 
 
 def run_search(strategy: str, settings: BenchSettings, seed: int, data: MeteredData
@@ -203,7 +208,7 @@ def run_search(strategy: str, settings: BenchSettings, seed: int, data: MeteredD
                        gc_after_trial=False)
     finally:
         data.ledger = None
-    threshold = chance_threshold(data.dataset.num_classes, 0.1)
+    threshold = chance_threshold(data.dataset.num_classes, PrunerSettings().chance_margin)
     return SearchRun(
         strategy=strategy, seed=seed, budget=settings.budget, images=ledger.images,
         eval_images=ledger.eval_images, seconds=round(ledger.seconds, 2),

@@ -1,0 +1,93 @@
+"""Smoke test of ``python -m benchmarks.strategies --quick``: it runs end to end on real
+Fashion-MNIST and its outputs are complete. It never asserts which strategy wins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, needs_fashion_mnist
+
+pytestmark = [needs_fashion_mnist, pytest.mark.slow]
+
+STRATEGIES = ("ours", "tpe_median", "tpe_hyperband", "random")
+RUN_COLUMNS = 11
+TARGET_COLUMNS = (5, 6)
+"""Budget and seconds to the target: the only cells allowed to be '-' (not reached)."""
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("strategies")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.strategies", "--quick", "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=290, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+def table_rows(text: str, header_start: str) -> list[list[str]]:
+    """Cells of the Markdown table whose header row starts with ``header_start``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def test_outputs_exist_and_parse(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    assert results["settings"]["mode"] == "quick"
+    html = (quick_run / "budget_curves.html").read_text()
+    assert "plotly" in html.lower() and len(html) > 100_000  # plotly.js is inlined
+    seeds = results["settings"]["seeds"]
+    assert {(r["strategy"], r["seed"]) for r in results["runs"]} == {
+        (s, seed) for s in STRATEGIES for seed in seeds}
+
+
+def test_every_strategy_stays_within_its_budget(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    for run in results["runs"]:
+        assert 0 < run["images"] <= run["budget"]
+        assert sum(t["images"] for t in run["trials"]) == run["images"]
+        assert run["trials"], run["strategy"]
+
+
+def test_table_has_every_strategy_and_seed_with_every_cell_filled(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    rows = table_rows((quick_run / "table.md").read_text(), "| strategy | seed |")
+    seeds = results["settings"]["seeds"]
+    assert sorted((row[0], int(row[1])) for row in rows) == sorted(
+        (s, seed) for s in STRATEGIES for seed in seeds)
+    target = str(results["settings"]["target"])
+    reached = {(m["strategy"], m["seed"]): m["to_target"][target] for m in results["metrics"]}
+    for row in rows:
+        assert len(row) == RUN_COLUMNS, row
+        assert all(row), row
+        for index, cell in enumerate(row):
+            if cell == "-":
+                assert index in TARGET_COLUMNS, row
+                assert reached[(row[0], int(row[1]))] is None, row
+
+
+def test_rejection_check_is_reported(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    rejection = results["rejection"]
+    assert len(rejection["rows"]) == results["settings"]["rejection_configs"]
+    for summary in rejection["summary"].values():
+        assert summary["chance_level"] + summary["good"] == summary["configs"]
+        for key in ("peer_free", "all_reasons"):
+            assert set(summary[key]) >= {"recall", "false_rejection_rate"}
+    rows = table_rows((quick_run / "table.md").read_text(), "| LRRT epochs |")
+    assert len(rows) == len(rejection["summary"])
+    assert all(all(cell for cell in row) for row in rows)
