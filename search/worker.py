@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,32 @@ def reap(study: optuna.study.Study) -> list[int]:
     return sorted(before & after)
 
 
+class Reaper:
+    """Reaps stale trials every heartbeat interval in a background thread, so a dead
+    worker's trial leaves RUNNING about one grace period after its last heartbeat, however
+    long the live workers' own trials take (Optuna reaps only when a trial starts)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, study_name: str, interval: float,
+                 stop: StopFlag) -> None:
+        self._study = optuna.load_study(study_name=study_name, storage=storage)
+        self._interval, self._stop = interval, stop
+        self._thread = threading.Thread(target=self._run, name="cnnsearch-reaper", daemon=True)
+
+    def start(self) -> Reaper:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                failed = reap(self._study)
+            except Exception as error:  # the storage retries; never let the thread die
+                LOGGER.warning("reaping stale trials failed: %s", error)
+                continue
+            if failed:
+                LOGGER.warning("reaped stale trial(s) %s; retries queued", failed)
+
+
 def _retry_interrupted(study: optuna.study.Study, numbers: list[int]) -> None:
     """Queue one retry of each trial this worker stopped; it resumes from its checkpoint."""
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
@@ -89,7 +116,9 @@ def _acquire(lock: TrialSlotLock, stop: StopFlag) -> bool:
         except Exception as error:
             if not is_transient(error):
                 raise
-            LOGGER.warning("storage unreachable while waiting for a trial slot; retrying")
+            LOGGER.warning("storage unreachable while waiting for a trial slot (%s); retrying",
+                           str(error).strip().splitlines()[0][:200])
+            lock.release()
             if stop.wait(delay):
                 return False
     return False
@@ -113,6 +142,7 @@ def run_worker(
                               sampler_seed=config.seed + os.getpid(),
                               artifact_dir=options.artifact_dir)
     reap(study)
+    Reaper(storage, options.study_name, options.heartbeat_interval, stop).start()
     artifact_store = None
     if options.artifact_dir:
         Path(options.artifact_dir).mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,20 @@ from tests.postgres import wait_until
 pytestmark = pytest.mark.postgres
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test():
+    """A failed assertion must not leave workers running into the next test."""
+    yield
+    while STARTED:
+        worker = STARTED.pop()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_brightness_folder(tmp_path_factory.mktemp("images"))
@@ -30,12 +44,14 @@ def start_worker(url: str, config: Path, study: str, folder: Path, *extra: str,
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": url,
            "PYTHONUNBUFFERED": "1"}
     log = open(folder / f"{log_name}-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
-    return subprocess.Popen(
+    worker = subprocess.Popen(
         [sys.executable, "-m", "search", "worker", "--study", study, "--config", str(config),
          "--device", "cpu", "--artifact-dir", "", "--checkpoint-dir", str(folder / "ckpt"),
          *extra],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    STARTED.append(worker)
+    return worker
 
 
 def trials_of(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -59,7 +75,7 @@ def test_four_workers_share_forty_trials_exactly(postgres_server, images, tmp_pa
     config = write_config(tmp_path / "c.yaml", worker_config(images, "forty"))
     workers = [start_worker(url, config, "forty", tmp_path, "--max-trials", "40")
                for _ in range(4)]
-    assert wait_all(workers, timeout=240) == [0, 0, 0, 0]
+    assert wait_all(workers, timeout=480) == [0, 0, 0, 0]
     trials = trials_of(url, "forty")
     assert sorted(t.number for t in trials) == list(range(40))
     assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 40
@@ -100,7 +116,7 @@ def test_sigkill_mid_trial_is_failed_retried_and_resumed(postgres_server, images
     wait_until(victim_failed, timeout=grace + 30, message="killed trial still RUNNING")
     failed = trials_of(url, "kill")[victim.number]
     assert failed.datetime_complete.timestamp() - killed_at < grace + 30
-    assert wait_all(survivors, timeout=240) == [0, 0, 0]
+    assert wait_all(survivors, timeout=480) == [0, 0, 0]
 
     trials = trials_of(url, "kill")
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
@@ -125,7 +141,7 @@ def test_sigterm_ends_the_trial_cleanly_and_a_retry_resumes(images, tmp_path) ->
                or found[-1] is not None, timeout=120, message="no trial checkpointed")
     trial = found[-1]
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0
+    assert worker.wait(timeout=60) == 0
     stopped = trials_of(url, "term")[trial.number]
     assert stopped.state == TrialState.FAIL
     assert stopped.user_attrs["fail_reason"] == "interrupted"
@@ -134,7 +150,7 @@ def test_sigterm_ends_the_trial_cleanly_and_a_retry_resumes(images, tmp_path) ->
     assert [t.system_attrs["failed_trial"] for t in waiting] == [trial.number]
 
     second = start_worker(url, config, "term", tmp_path, "--max-trials", "2")
-    assert second.wait(timeout=180) == 0
+    assert second.wait(timeout=480) == 0
     retry = next(t for t in trials_of(url, "term")
                  if t.system_attrs.get("failed_trial") == trial.number)
     assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
@@ -176,7 +192,7 @@ def test_postgres_restart_under_load(postgres_server, images, tmp_path) -> None:
         assert [w.poll() for w in workers] == [None] * 4, "a worker died during the outage"
     finally:
         postgres_server.start()
-    assert wait_all(workers, timeout=240) == [0, 0, 0, 0]
+    assert wait_all(workers, timeout=480) == [0, 0, 0, 0]
     trials = trials_of(url, "restart")
     assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 16
     assert count(trials, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING) == 0
