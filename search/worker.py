@@ -41,7 +41,6 @@ DEFAULT_GRACE_SECONDS = 60
 longest database outage workers should ride out (a restart takes seconds)."""
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 
 
 @dataclass(frozen=True)
@@ -171,11 +170,15 @@ def run_worker(
                 break
             try:
                 if options.max_trials is not None:
-                    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+                    states = [t.state for t in study.get_trials(deepcopy=False)]
+                    finished = sum(state in FINISHED for state in states)
                     if finished >= options.max_trials:
                         break
-                    claimed = len(study.get_trials(deepcopy=False, states=CLAIMED))
-                    if claimed >= options.max_trials:
+                    # A queued retry (WAITING) is taken first by optimize; a new trial only
+                    # while finished + running trials leave room in the budget.
+                    if (TrialState.WAITING not in states
+                            and finished + states.count(TrialState.RUNNING)
+                            >= options.max_trials):
                         # The rest are running elsewhere: wait, and reap any that died.
                         lock.release()
                         reap(study)

@@ -213,3 +213,18 @@ def test_eight_processes_starting_at_once_make_one_study(postgres_server, images
     assert [p.returncode for p in processes] == [0] * 8, outputs
     summaries = optuna.get_all_study_summaries(url)
     assert [s.study_name for s in summaries] == ["race"]
+
+
+def test_a_queued_retry_runs_even_when_the_budget_is_claimed(images, tmp_path) -> None:
+    """A retry (WAITING) counts toward the budget but still needs a worker to run it."""
+    url = f"sqlite:///{tmp_path / 'queued.db'}"
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "queued"))
+    assert run_cli("create-study", "--study", "queued", "--config", str(config),
+                   "--storage", url).returncode == 0
+    optuna.load_study(study_name="queued", storage=url).enqueue_trial(
+        {"blocks": 1, "filters": 2})
+    worker = start_worker(url, config, "queued", tmp_path, "--max-trials", "1")
+    assert worker.wait(timeout=240) == 0
+    trials = trials_of(url, "queued")
+    assert len(trials) == 1 and trials[0].params == {"blocks": 1, "filters": 2}
+    assert trials[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
