@@ -12,10 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from search.errors import UserError
-from search.storage import DEFAULT_STORAGE, STORAGE_ENV
-
-ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
-DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
+from search.storage import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR, DEFAULT_STORAGE, STORAGE_ENV
+from search.storage import resolve_artifact_dir as _artifact_dir
 
 
 def _positive_int(text: str) -> int:
@@ -139,13 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     _add_storage(dashboard)
     return parser
-
-
-def _artifact_dir(flag: str | None) -> str | None:
-    import os
-
-    value = flag if flag is not None else os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR)
-    return value or None
 
 
 def cmd_search(args: argparse.Namespace) -> None:

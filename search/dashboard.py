@@ -7,7 +7,6 @@ studies. It listens on 127.0.0.1 unless told otherwise.
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from pathlib import Path
@@ -17,9 +16,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
 
-from search.cli import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR
 from search.errors import UserError
 from search.storage import open_storage, redact
+from search.storage import resolve_artifact_dir as artifact_dir_from_env
 from search.study import ATTR_ARTIFACT_DIR
 
 DEFAULT_HOST = "127.0.0.1"
@@ -36,7 +35,7 @@ def resolve_artifact_dir(flag: str | None, storage: optuna.storages.BaseStorage)
     stored.discard("")
     if len(stored) == 1:
         return str(stored.pop())
-    return os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR) or None
+    return artifact_dir_from_env(None)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

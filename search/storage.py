@@ -24,6 +24,8 @@ from search.trial_slots import TrialSlotLock
 DEFAULT_STORAGE = "sqlite:///cnnsearch.db"
 STORAGE_ENV = "CNNSEARCH_STORAGE"
 PASSWORD_FILE_ENV = "CNNSEARCH_STORAGE_PASSWORD_FILE"
+ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
+DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
 POOL_SIZE = 2
 """Connections a worker keeps: one for the trial, one for Optuna's heartbeat thread."""
 POOL_OVERFLOW = 1
@@ -41,6 +43,13 @@ def resolve_storage_url(flag: str | None) -> str:
     if password_file:
         url = with_password(url, read_password(password_file))
     return url
+
+
+def resolve_artifact_dir(flag: str | None) -> str | None:
+    """``--artifact-dir``, else ``$CNNSEARCH_ARTIFACT_DIR``, else ``cnnsearch-artifacts``;
+    an empty value means no artifact store."""
+    value = flag if flag is not None else os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR)
+    return value or None
 
 
 def read_password(path: str) -> str:
