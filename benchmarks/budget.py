@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from data import DeviceBatches
-from search.objective import DataOnDevice
+from search.method.prepared_data import DataOnDevice
 
 
 class BudgetExhausted(RuntimeError):

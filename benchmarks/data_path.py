@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from data import DeviceBatches, load_dataset, normalise
 from models import Architecture, build_cnn
-from search.optimizers import make_optimizer
+from search.method.optimizers import make_optimizer
 
 
 def _sync(device: torch.device) -> None:

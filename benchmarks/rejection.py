@@ -31,18 +31,18 @@ from benchmarks.settings import (
     BenchSettings,
     search_config,
 )
-from models import Architecture, build_cnn
-from search import pruner as attrs
-from search.lrrt import LRRTResult
-from search.objective import run_lrrt
-from search.optimizers import make_optimizer
-from search.pruner import LRRT_STEP, LRRTPruner, chance_threshold
-from search.sampling import lr_range_label
-from search.study import build_pruner
-from search.training import TrainingDiverged, make_triangular2, train_epochs
-from search.trial_config import TrialConfig
+from models import Architecture
+from search.method.lrrt.result import LRRTResult
+from search.method.lrrt.run import run_lrrt
+from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold
+from search.method.recipe import triangular2_run
+from search.method.sampling import lr_range_label
+from search.method.training import TrainingDiverged, train_epochs
+from search.method.trial_config import TrialConfig
+from search.record import CHANCE_LEVEL, DIVERGED, TrialRecorder, frozen_trial
+from search.service.study import build_pruner
 
-PEER_FREE = (attrs.DIVERGED, attrs.CHANCE_LEVEL)
+PEER_FREE = (DIVERGED, CHANCE_LEVEL)
 """Reasons that depend on the configuration alone, not on which peers came before it."""
 
 
@@ -86,27 +86,18 @@ def _measure(data: MeteredData, work: Any) -> tuple[Any, Measured]:
 
 def verdict(study: optuna.Study, pruner: LRRTPruner, config: TrialConfig,
             result: LRRTResult, num_classes: int) -> str | None:
-    """Ask the real pruner about a test, exactly as the objective does: user attrs, report
-    at the LRRT step, ``should_prune``. The trial stays in the study as a later peer."""
+    """Ask the real pruner about a test, exactly as the objective does: the recorded summary,
+    a report at the LRRT step, the pruner's verdict. The trial stays in the study as a later
+    peer."""
     trial = study.ask()
-    learned = result.best_smoothed_accuracy >= chance_threshold(num_classes,
-                                                                pruner.chance_margin)
-    for key, value in {
-        attrs.ATTR_SCORE: result.best_smoothed_accuracy,
-        attrs.ATTR_GROUP: f"{config.dataset.name}|{lr_range_label(config.lr_range)}",
-        attrs.ATTR_NUM_CLASSES: num_classes,
-        attrs.ATTR_DIVERGED: result.curve.diverged,
-        attrs.ATTR_USABLE: result.curve.completed_fraction,
-        attrs.ATTR_HAS_BOUNDS: result.bounds is not None,
-        attrs.ATTR_UNSTABLE: result.unstable,
-        attrs.ATTR_LEARNED: learned,
-    }.items():
-        trial.set_user_attr(key, value)
+    summary = result.summary(group=f"{config.dataset.name}|{lr_range_label(config.lr_range)}",
+                             num_classes=num_classes)
+    TrialRecorder(trial).range_test(summary, result.curve.points(), result.n_params)
     trial.report(result.best_smoothed_accuracy, LRRT_STEP)
-    reason = pruner.pop_reason(trial.number) if trial.should_prune() else None
-    study.tell(trial, state=TrialState.PRUNED if reason else TrialState.COMPLETE,
-               values=None if reason else [result.best_smoothed_accuracy])
-    return reason
+    found = pruner.verdict(study, frozen_trial(trial))
+    study.tell(trial, state=TrialState.PRUNED if found else TrialState.COMPLETE,
+               values=None if found else [result.best_smoothed_accuracy])
+    return found.reason if found else None
 
 
 def train_to_end(config: TrialConfig, result: LRRTResult, data: MeteredData
@@ -115,17 +106,11 @@ def train_to_end(config: TrialConfig, result: LRRTResult, data: MeteredData
     validation accuracy. A test without bounds (it diverged at once) trains over its whole
     range, the only bounds it offers; a NaN loss ends the run at the accuracy it had."""
     low, high = result.bounds or config.lr_range
-    dataset = data.dataset
-    model = build_cnn(config.architecture, dataset.input_shape, dataset.num_classes,
-                      seed=config.seed).to(data.device)
-    optimizer = make_optimizer(model, config.optimizer, low,
-                               sgd_momentum=config.train.sgd_momentum)
-    train = data.train(config.batch_size, config.seed)
-    scheduler = make_triangular2(optimizer, (low, high), steps_per_epoch=len(train),
-                                 step_size_epochs=config.train.step_size_epochs)
+    run = triangular2_run(config, data, (low, high))
     history: list[float] = []
     try:
-        train_epochs(model, optimizer, scheduler, train, data.val, epochs=config.train.epochs,
+        train_epochs(run.model, run.optimizer, run.scheduler, run.train, data.val,
+                     epochs=config.train.epochs,
                      on_epoch=lambda report, _state: history.append(report.val_accuracy))
     except TrainingDiverged:
         pass

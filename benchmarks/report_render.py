@@ -29,9 +29,9 @@ import optuna
 import torch
 
 from search.config import parse_config
-from search.report import write_report
-from search.runner import run_search
-from search.storage import open_storage
+from search.service.local_search import run_search
+from search.service.storage import open_storage
+from search.views.report import write_report
 from tests.browser import CHROMIUM, browser_missing, chromium, open_report, render_seconds
 
 STUDY_CONFIG = {

@@ -5,7 +5,7 @@ plus the peak number of PostgreSQL connections 16 workers hold.
     python -m benchmarks.storage_throughput [--seconds 8] [--workers 1 4 16]
 
 PostgreSQL is a throwaway local cluster (started as the `postgres` user when run as root),
-opened exactly as workers open it (`search.storage.open_storage`: small pool, pre-ping).
+opened exactly as workers open it (`search.service.storage.open_storage`: small pool, pre-ping).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import optuna
 
-from search.storage import open_storage
+from search.service.storage import open_storage
 
 
 def _open(url: str) -> optuna.storages.BaseStorage:

@@ -38,16 +38,17 @@ from benchmarks.settings import (
 )
 from models import Architecture, build_cnn
 from search.config import PrunerSettings
-from search.objective import Objective
-from search.optimizers import make_optimizer
-from search.pruner import LRRT_STEP, LRRTPruner, chance_threshold, pruner_label
-from search.study import build_pruner, build_sampler
-from search.training import EpochReport, TrainingDiverged, TrainingState, train_epochs
+from search.method.optimizers import make_optimizer
+from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold, pruner_label
+from search.method.training import EpochReport, TrainingDiverged, TrainingState, train_epochs
+from search.record import DIVERGED, TrialRecord, TrialRecorder, Verdict
+from search.service.objective import Objective
+from search.service.study import build_pruner, build_sampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TPE_STARTUP_TRIALS = 5
-"""As ``search.study.build_sampler``: every TPE strategy gets the same sampler settings."""
+"""As ``search.service.study.build_sampler``: every TPE strategy gets the same sampler settings."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,11 @@ class MeteredLRRTPruner(LRRTPruner):
         self.__dict__.update(vars(base))
         self.ledger = ledger
 
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    def verdict(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Verdict | None:
         step = trial.last_step
         if step is not None and step != LRRT_STEP:
             self.ledger.observe(trial.intermediate_values[step])
-        return super().prune(study, trial)
+        return super().verdict(study, trial)
 
 
 class FixedLRObjective:
@@ -127,14 +128,15 @@ class FixedLRObjective:
             self.ledger.observe(report.val_accuracy)
             trial.report(report.val_accuracy, report.epoch)
             if trial.should_prune():
-                trial.set_user_attr("prune_reason", pruner_label(trial.study.pruner))
+                TrialRecorder(trial).pruned(Verdict(pruner_label(trial.study.pruner),
+                                                    f"epoch {report.epoch}"))
                 raise optuna.TrialPruned(f"epoch {report.epoch}")
 
         try:
             state = train_epochs(model, optimizer, constant, train, self.data.val,
                                  epochs=self.settings.epochs, on_epoch=on_epoch)
         except TrainingDiverged as error:  # as ours: a NaN loss prunes the trial
-            trial.set_user_attr("prune_reason", "diverged")
+            TrialRecorder(trial).pruned(Verdict(DIVERGED, str(error)))
             raise optuna.TrialPruned(str(error)) from error
         return state.best_val_accuracy
 
@@ -145,16 +147,16 @@ def metered(objective: Callable[[optuna.Trial], float], ledger: Ledger
     into the end of the budget (recorded as pruned, ``bench_cut``) and stop the study."""
 
     def run(trial: optuna.Trial) -> float:
-        images, started = ledger.images, time.perf_counter()
+        images, started, cut = ledger.images, time.perf_counter(), False
         try:
             return objective(trial)
         except BudgetExhausted as error:
-            trial.set_user_attr("bench_cut", True)
+            cut = True
             trial.study.stop()
             raise optuna.TrialPruned("cut: budget spent") from error
         finally:
-            trial.set_user_attr("bench_images", ledger.images - images)
-            trial.set_user_attr("bench_seconds", round(time.perf_counter() - started, 3))
+            TrialRecorder(trial).bench(images=ledger.images - images,
+                                       seconds=time.perf_counter() - started, cut=cut)
 
     return run
 
@@ -175,7 +177,7 @@ def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) ->
     else:
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
         if strategy == "tpe_median":
-            # What ours wraps (search.pruner.make_wrapped_pruner("median", 3, 1)); the steps
+            # What ours wraps (search.method.pruner.make_wrapped_pruner("median", 3, 1)); the steps
             # here are epochs 1..E as in ours, so warm-up 2 prunes from epoch 2 in both.
             pruner_ = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
         elif strategy == "tpe_hyperband":
@@ -195,7 +197,7 @@ def run_search(strategy: str, settings: BenchSettings, seed: int, data: MeteredD
     study = _study(strategy, settings, seed, ledger)
     if strategy == "ours":
         objective: Callable[[optuna.Trial], float] = Objective(search_config(settings, seed),
-                                                               data)
+                                                               data, study.pruner)
     else:
         objective = FixedLRObjective(settings, data, seed, ledger)
 
@@ -224,13 +226,12 @@ def trial_record(trial: optuna.trial.FrozenTrial, threshold: float) -> dict[str,
     ours also the LRRT's end-of-epoch validation) got above the pruner's chance threshold;
     the trial cut by the end of the budget is neither finished nor wasted, just cut.
     """
-    attrs = trial.user_attrs
+    record = TrialRecord.from_frozen(trial)
     epochs = [v for step, v in trial.intermediate_values.items() if step != LRRT_STEP]
     seen = [v for v in epochs if math.isfinite(v)]
-    lrrt = attrs.get("lrrt") or {}
-    if "best_val_accuracy" in lrrt:
-        seen.append(float(lrrt["best_val_accuracy"]))
-    cut = bool(attrs.get("bench_cut"))
+    if record.lrrt is not None and record.lrrt.best_val_accuracy is not None:
+        seen.append(record.lrrt.best_val_accuracy)
+    cut = record.bench_cut
     if cut:
         state = "cut"
     elif trial.state == TrialState.COMPLETE:
@@ -242,13 +243,13 @@ def trial_record(trial: optuna.trial.FrozenTrial, threshold: float) -> dict[str,
     return {
         "number": trial.number,
         "state": state,
-        "reason": attrs.get("prune_reason"),
+        "reason": record.pruned_because.reason if record.pruned_because else None,
         "params": trial.params,
-        "config_name": attrs.get("config_name"),
-        "lr_bounds": attrs.get("lr_bounds"),
+        "config_name": record.config_name,
+        "lr_bounds": list(record.lr_bounds) if record.lr_bounds else None,
         "epochs": len(epochs),
         "best_val_accuracy": max(epochs, default=None),
-        "images": int(attrs.get("bench_images", 0)),
-        "seconds": float(attrs.get("bench_seconds", 0.0)),
+        "images": record.bench_images,
+        "seconds": record.bench_seconds,
         "chance_level": (not cut) and max(seen, default=0.0) < threshold,
     }

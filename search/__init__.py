@@ -1,5 +1,5 @@
 """cnnsearch: LR-range-test-driven hyperparameter search for image-classification CNNs."""
 
-from search.pruner import LRRTPruner
+from search.method.pruner import LRRTPruner
 
 __all__ = ["LRRTPruner"]

@@ -15,10 +15,12 @@ import optuna
 import pytest
 import torch
 import yaml
+from optuna.trial import TrialState
 from PIL import Image
 
 from models import build_cnn
-from search.trial_config import TrialConfig
+from search.method.trial_config import TrialConfig
+from search.record import TrialRecord
 from tests.conftest import ROOT, needs_fashion_mnist, run_cli, tiny_config, write_config
 
 pytestmark = needs_fashion_mnist
@@ -61,23 +63,26 @@ def test_search_prints_progress_table_and_next_commands(searched: dict) -> None:
 def test_study_records_what_each_trial_did(searched: dict) -> None:
     study = optuna.load_study(study_name="tiny", storage=searched["url"])
     assert len(study.trials) == 5
+    states = {trial.state for trial in study.trials}
+    # both branches below must be exercised, or the test proves nothing about them
+    assert {TrialState.PRUNED, TrialState.COMPLETE} <= states, states
     for trial in study.trials:
-        attrs = trial.user_attrs
-        assert attrs["config_name"].startswith("B")
-        assert {"lrrt", "lrrt_curve", "seconds", "device", "trial_config"} <= set(attrs)
-        assert attrs["n_params"] > 0 and attrs["lrrt"]["peak_memory_bytes"] > 0
-        assert trial.intermediate_values[0] == attrs["lrrt_score"]
-        if trial.state == optuna.trial.TrialState.PRUNED:
-            assert attrs["prune_reason"]
-        if trial.state == optuna.trial.TrialState.COMPLETE:
-            assert len(attrs["val_curve"]) == 2
-            assert trial.value == max(attrs["val_curve"])
-            low, high = attrs["lr_bounds"]
+        record = TrialRecord.from_frozen(trial)
+        assert record.config_name.startswith("B")
+        assert record.seconds is not None and record.device and record.trial_config
+        assert record.lrrt is not None and record.lrrt_curve is not None
+        assert record.n_params > 0 and record.lrrt.peak_memory_bytes > 0
+        assert trial.intermediate_values[0] == record.lrrt.score
+        if trial.state == TrialState.PRUNED:
+            assert record.pruned_because is not None and record.pruned_because.reason
+        if trial.state == TrialState.COMPLETE:
+            assert len(record.val_curve) == 2
+            assert trial.value == max(record.val_curve)
+            low, high = record.lr_bounds
             assert 0 < low < high
-            assert attrs["n_params"] > 0
         artifacts = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
         assert sorted(a.artifact_id for a in artifacts) == sorted(
-            [attrs["lrrt_artifact_id"], attrs["lrrt_plot_artifact_id"]])
+            [record.lrrt_artifact_id, record.lrrt_plot_artifact_id])
 
 
 def test_stock_optuna_cli_reads_the_study(searched: dict) -> None:

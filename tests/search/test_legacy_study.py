@@ -44,11 +44,13 @@ def test_export_writes_the_same_recipes(legacy: dict) -> None:
 
 
 def test_dashboard_notes_are_the_same(legacy: dict) -> None:
+    from search.record import TrialRecord
     from search.views.trial_notes import note_markdown
 
     expected = json.loads((FIXTURE / "notes.json").read_text())
     for trial in legacy["study"].trials:
-        assert note_markdown(trial, "URL") == expected[str(trial.number)], trial.number
+        text = note_markdown(TrialRecord.from_frozen(trial), "URL")
+        assert text == expected[str(trial.number)], trial.number
 
 
 def test_report_shows_every_trial_with_its_verdict(legacy: dict) -> None:

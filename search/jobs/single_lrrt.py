@@ -1,0 +1,60 @@
+"""``cnnsearch lrrt``: one range test of one design, fixed with ``--set key=value``."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import optuna
+import torch
+import yaml
+
+from search.config import SearchConfig, load_yaml, parse_config
+from search.errors import UserError
+from search.method.lrrt.result import LRRTResult
+from search.method.lrrt.run import run_lrrt
+from search.method.prepared_data import prepare_data
+from search.method.sampling import sample_trial_config
+from search.method.trial_config import TrialConfig
+from search.views.lrrt_figure import lrrt_figure
+
+
+def fix_space(config: SearchConfig, assignments: list[str]) -> SearchConfig:
+    """Pin space dimensions (``blocks=2``, ``lr_range=[1e-4,1e-2]``); the rest keep their
+    first choice. Values go through the same validation as the YAML."""
+    raw = copy.deepcopy(dict(config.raw))
+    space = dict(raw.get("space") or {})
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects key=value, got '{assignment}'")
+        key = key.strip().removeprefix("space.")
+        try:
+            value = load_yaml(text)
+        except yaml.YAMLError:
+            raise UserError(f"--set {key}: cannot parse value '{text}'") from None
+        if key == "lr_range" and isinstance(value, list) and value and isinstance(value[0], list):
+            raise UserError("--set lr_range takes one pair, e.g. lr_range=[1e-4,1e-2]")
+        space[key] = [value]
+    raw["space"] = {key: ([v[0]] if isinstance(v, list) and v else v)
+                    for key, v in space.items()}
+    return parse_config(raw)
+
+
+def single_range_test(
+    config: SearchConfig, assignments: list[str], device: torch.device, out_dir: Path
+) -> tuple[TrialConfig, LRRTResult, Path, Path]:
+    fixed = fix_space(config, assignments)
+    trial_config = sample_trial_config(optuna.trial.FixedTrial({}), fixed)
+    data = prepare_data(fixed, device)
+    result = run_lrrt(trial_config, data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"lrrt-{trial_config.name}.json"
+    json_path.write_text(result.to_json())
+    html_path = out_dir / f"lrrt-{trial_config.name}.html"
+    title = (f"LR range test: {trial_config.name} on {trial_config.dataset.name}, "
+             f"LR {trial_config.lr_range[0]:g}..{trial_config.lr_range[1]:g}")
+    curve = result.curve.points().to_attr()
+    figure = lrrt_figure([(trial_config.name, curve, result.bounds, False)], title)
+    figure.write_html(html_path, include_plotlyjs=True, full_html=True)
+    return trial_config, result, json_path, html_path

@@ -1,0 +1,98 @@
+"""An LR range test's measurements as plain data, and the arithmetic on them (no torch).
+
+Per batch: LR, loss and accuracy; per epoch: training and validation loss and accuracy. A
+simple moving average smooths the batch values (the thesis' SMA); a divergence cuts the
+curve where the loss blew up, so nothing after it is ever read or plotted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from search.record import CURVE_POINTS, CurvePoints
+
+
+@dataclass
+class LRRTCurve:
+    """Per-batch and per-epoch measurements of one range test."""
+
+    lr_min: float
+    lr_max: float
+    steps_per_epoch: int
+    total_steps: int
+    sma_periods: int
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    diverged: bool = False
+    divergence: str | None = None
+
+    @property
+    def smoothed_losses(self) -> list[float]:
+        return simple_moving_average(self.losses, self.sma_periods)
+
+    @property
+    def smoothed_accuracies(self) -> list[float]:
+        return simple_moving_average(self.accuracies, self.sma_periods)
+
+    @property
+    def completed_fraction(self) -> float:
+        """Share of the planned ramp that ran before the test stopped."""
+        return len(self.lrs) / self.total_steps if self.total_steps else 0.0
+
+    def lr_at_step(self, step: int) -> float:
+        return linear_lr(step, self.total_steps, self.lr_min, self.lr_max)
+
+    def points(self, count: int = CURVE_POINTS) -> CurvePoints:
+        """The smoothed curve, ``count`` points at most: what a trial's attrs keep."""
+        return CurvePoints(tuple(downsample(self.lrs, count)),
+                           tuple(downsample(self.smoothed_accuracies, count)),
+                           tuple(downsample(self.smoothed_losses, count)))
+
+
+def downsample(values: list[float], points: int = CURVE_POINTS) -> list[float]:
+    """``points`` values evenly spread over ``values``, first and last included."""
+    if len(values) <= points:
+        return list(values)
+    step = (len(values) - 1) / (points - 1)
+    return [values[round(i * step)] for i in range(points)]
+
+
+def linear_lr(step: int, total_steps: int, lr_min: float, lr_max: float) -> float:
+    """LR of batch ``step`` when the ramp runs from lr_min (step 0) to lr_max (last step)."""
+    if total_steps <= 1:
+        return lr_min
+    return lr_min + (lr_max - lr_min) * step / (total_steps - 1)
+
+
+def simple_moving_average(values: list[float], periods: int) -> list[float]:
+    """Trailing SMA; the first points average what exists so far (no warm-up gap)."""
+    if not values:
+        return []
+    array = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.insert(array, 0, 0.0))
+    index = np.arange(1, len(array) + 1)
+    start = np.maximum(index - periods, 0)
+    return ((sums[index] - sums[start]) / (index - start)).tolist()
+
+
+def find_divergence(losses: list[float], periods: int, factor: float) -> tuple[int, str] | None:
+    """First step whose loss is not finite, or whose smoothed loss exceeds ``factor`` times
+    the best smoothed loss so far (fastai's 4x rule); None while the test is healthy."""
+    # The ratio rule looks only at the finite head, so an earlier blow-up wins over a later NaN.
+    finite = next((step for step, loss in enumerate(losses) if not math.isfinite(loss)),
+                  len(losses))
+    smoothed = np.asarray(simple_moving_average(losses[:finite], periods))
+    if len(smoothed) > periods:
+        running_min = np.minimum.accumulate(smoothed)
+        above = np.nonzero(smoothed[periods:] > factor * running_min[periods:])[0]
+        if len(above):
+            step = int(above[0]) + periods
+            return step, f"smoothed loss {smoothed[step]:.3g} > {factor:g}x minimum"
+    if finite < len(losses):
+        return finite, "non-finite loss"
+    return None

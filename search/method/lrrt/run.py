@@ -1,0 +1,127 @@
+"""Running the learning-rate range test (METHOD.md §1.2): a short run with a linearly
+growing LR, on device-resident batches.
+
+Per batch it records LR, loss and accuracy (``LRRTCurve``), evaluates on the validation set
+at each epoch end and stops early on divergence; ``run_lrrt`` turns the curve into the
+``LRRTResult`` a trial stores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from data import DeviceBatches
+from models import ThesisCNN, count_parameters
+from search.method.evaluation import evaluate
+from search.method.lrrt.curve import LRRTCurve, find_divergence
+from search.method.lrrt.result import LRRTResult, summarise
+from search.method.memory import PeakMemory
+from search.method.prepared_data import DataOnDevice
+from search.method.recipe import build_model, build_optimizer
+from search.method.step import train_step
+from search.method.trial_config import TrialConfig
+
+CHECK_EVERY = 16
+"""Batches between host syncs: divergence is checked in chunks so the GPU never waits per step."""
+
+
+def run_lrrt(config: TrialConfig, data: DataOnDevice) -> LRRTResult:
+    """One range test of a design from its seed; pure with respect to Optuna."""
+    model = build_model(config, data)
+    optimizer = build_optimizer(model, config, config.lr_range[0])
+    started = time.perf_counter()
+    curve, memory = run_range_test(
+        model, optimizer, data.train(config.batch_size, config.seed), data.val,
+        lr_range=config.lr_range, epochs=config.lrrt.epochs,
+        sma_periods=config.lrrt.sma_periods, divergence_factor=config.lrrt.divergence_factor,
+    )
+    result = summarise(
+        curve, bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
+        disagreement_factor=config.lrrt.disagreement_factor,
+        peak_memory_bytes=memory.peak(), memory_kind=memory.kind,
+        seconds=time.perf_counter() - started,
+    )
+    result.n_params = count_parameters(model)
+    return result
+
+
+def run_range_test(
+    model: ThesisCNN,
+    optimizer: torch.optim.Optimizer,
+    train: DeviceBatches,
+    val: DeviceBatches,
+    *,
+    lr_range: tuple[float, float],
+    epochs: float,
+    sma_periods: int,
+    divergence_factor: float,
+) -> tuple[LRRTCurve, PeakMemory]:
+    """Train ``epochs`` (fractions allowed) with the LR ramping linearly over the whole test.
+
+    Uses torch's ``LinearLR`` for the ramp. The caller's model and optimizer are trained in
+    place: the LRRT model is a throwaway, the search rebuilds from the seed for training.
+    """
+    lr_min, lr_max = lr_range
+    steps_per_epoch = len(train)
+    total_steps = max(2, math.ceil(epochs * steps_per_epoch))
+    curve = LRRTCurve(lr_min, lr_max, steps_per_epoch, total_steps, sma_periods)
+    for group in optimizer.param_groups:
+        group["lr"] = lr_max
+        group["initial_lr"] = lr_max
+    ramp = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=lr_min / lr_max, end_factor=1.0, total_iters=total_steps - 1
+    )
+    memory = PeakMemory(train.device).start()
+    device = train.device
+    losses = torch.empty(total_steps, device=device)
+    correct = torch.empty(total_steps, device=device)
+    sizes = torch.empty(total_steps, device=device)
+    model.train()
+    step, synced, epoch = 0, 0, 0
+    epoch_start = 0
+    while step < total_steps and not curve.diverged:
+        for images, labels in train.epoch(epoch):
+            curve.lrs.append(optimizer.param_groups[0]["lr"])
+            losses[step], correct[step] = train_step(model, optimizer, ramp, images, labels)
+            sizes[step] = labels.shape[0]
+            step += 1
+            if step % CHECK_EVERY == 0 or step == total_steps:
+                synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor)
+                memory.sample()
+            if step >= total_steps or curve.diverged:
+                break
+        synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor)
+        epoch += 1
+        if not curve.diverged:
+            val_loss, val_accuracy = evaluate(model, val)
+            curve.epochs.append({
+                "epoch": epoch,
+                "step": step,
+                "lr": curve.lrs[-1],
+                "loss": float(np.mean(curve.losses[epoch_start:step])),
+                "accuracy": float(np.mean(curve.accuracies[epoch_start:step])),
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+            })
+            epoch_start = step
+    return curve, memory
+
+
+def _sync(curve: LRRTCurve, losses: torch.Tensor, correct: torch.Tensor, sizes: torch.Tensor,
+          synced: int, step: int, divergence_factor: float) -> int:
+    """Copy the new chunk of metrics to the host and cut the curve at a divergence."""
+    if step <= synced or curve.diverged:
+        return synced
+    curve.losses += losses[synced:step].tolist()
+    curve.accuracies += (correct[synced:step] / sizes[synced:step]).tolist()
+    found = find_divergence(curve.losses, curve.sma_periods, divergence_factor)
+    if found is not None:
+        cut, reason = found
+        curve.diverged = True
+        curve.divergence = f"{reason} at step {cut} (lr {curve.lrs[cut]:.3g})"
+        del curve.lrs[cut:], curve.losses[cut:], curve.accuracies[cut:]
+    return step

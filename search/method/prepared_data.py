@@ -1,0 +1,74 @@
+"""The one place a dataset is prepared for a search: loaded by name (a data problem becomes a
+one-line ``UserError``), checked against the space, and moved to the compute device once.
+
+Every command that trains (``search``, ``worker``, ``lrrt``, ``train``) and the benchmarks
+start here, so they see the same split of the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from data import DatasetError, DeviceBatches, ImageDataset, load_dataset
+from models import Architecture, ArchitectureError
+from search.config import DatasetSettings, SearchConfig
+from search.errors import UserError
+
+
+@dataclass
+class DataOnDevice:
+    """The dataset moved to the device once; train batches are cached per batch size."""
+
+    dataset: ImageDataset
+    device: torch.device
+    eval_batch_size: int
+
+    def __post_init__(self) -> None:
+        self._train: dict[int, DeviceBatches] = {}
+        self.val = DeviceBatches(
+            self.dataset.val_images, self.dataset.val_labels,
+            batch_size=self.eval_batch_size, device=self.device, shuffle=False, seed=0,
+        )
+
+    def train(self, batch_size: int, seed: int) -> DeviceBatches:
+        """The training batches of this size, reshuffled from ``seed``."""
+        if batch_size not in self._train:
+            self._train[batch_size] = DeviceBatches(
+                self.dataset.train_images, self.dataset.train_labels,
+                batch_size=batch_size, device=self.device, shuffle=True, seed=seed,
+            )
+        batches = self._train[batch_size]
+        batches.seed = seed
+        return batches
+
+
+def load_data(settings: DatasetSettings, seed: int) -> ImageDataset:
+    """The dataset the settings name, subsets drawn from ``seed``."""
+    try:
+        return load_dataset(
+            settings.name, data_dir=settings.data_dir, download=settings.download, seed=seed,
+            train_size=settings.train_size, val_size=settings.val_size,
+            image_size=settings.image_size,
+        )
+    except DatasetError as error:
+        raise UserError(str(error)) from None
+
+
+def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
+    """Refuse designs that cannot be built for this input before any trial runs."""
+    for blocks in config.space.blocks:
+        try:
+            Architecture(blocks=blocks, filters=config.space.filters[0]).feature_map(
+                dataset.input_shape
+            )
+        except ArchitectureError as error:
+            raise UserError(f"config key 'space.blocks': {error}") from None
+
+
+def prepare_data(config: SearchConfig, device: torch.device) -> DataOnDevice:
+    """Load, check against the space, and move to ``device``."""
+    dataset = load_data(config.dataset, config.seed)
+    check_space_fits(config, dataset)
+    return DataOnDevice(dataset, device, config.train.eval_batch_size)

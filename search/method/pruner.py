@@ -1,0 +1,218 @@
+"""``LRRTPruner``: rejects a design at the LR range test step, then defers to a standard pruner.
+
+The verdict at the LRRT step is a pure function of the trial's recorded range test, its
+peers' scores and the gate's rules (``lrrt_verdict``); both come from storage, so every
+worker of a distributed study reaches the same decision. The objective asks the pruner for
+the ``Verdict`` and records it, reason and evidence, in the trial: there is no side channel.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import TrialState
+
+from search.record import (
+    BELOW_PEERS,
+    CHANCE_LEVEL,
+    DIVERGED,
+    UNSTABLE,
+    LRRTSummary,
+    Verdict,
+    read_trials,
+)
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+
+LRRT_STEP = 0
+"""The step the objective reports the LRRT score at; training epochs report from step 1."""
+
+
+def chance_threshold(num_classes: int, margin: float) -> float:
+    """Accuracy a design must beat to count as learning: ``margin`` of the way from chance
+    (1/num_classes) to perfect. 10 classes, margin 0.1 -> 0.19."""
+    chance = 1.0 / num_classes
+    return chance + margin * (1.0 - chance)
+
+
+def below_peers(score: float, peer_scores: Sequence[float], percentile: float,
+                margin: float) -> bool:
+    """Whether ``score`` is more than ``margin`` under the peers' ``percentile``."""
+    return score < float(np.percentile(peer_scores, percentile)) - margin
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """The LRRT gate's settings (see ``LRRTPruner`` for each)."""
+
+    chance_margin: float = 0.1
+    percentile: float = 25.0
+    peer_margin: float = 0.02
+    warmup_trials: int = 4
+    prune_unstable: bool = False
+    min_usable_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.chance_margin < 1.0:
+            raise ValueError(f"chance_margin must be in [0, 1), got {self.chance_margin}")
+        if not 0.0 <= self.percentile <= 100.0:
+            raise ValueError(f"percentile must be in [0, 100], got {self.percentile}")
+        if self.peer_margin < 0.0:
+            raise ValueError(f"peer_margin must be >= 0, got {self.peer_margin}")
+        if self.warmup_trials < 0:
+            raise ValueError(f"warmup_trials must be >= 0, got {self.warmup_trials}")
+        if not 0.0 <= self.min_usable_fraction < 1.0:
+            raise ValueError("min_usable_fraction must be in [0, 1), got "
+                             f"{self.min_usable_fraction}")
+
+    def learned(self, summary: LRRTSummary) -> bool:
+        """Whether the test's best smoothed accuracy is clearly above chance."""
+        return summary.score >= chance_threshold(summary.num_classes, self.chance_margin)
+
+
+def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
+                 rules: GateRules) -> Verdict | None:
+    """The reason to reject a design at the LRRT step, with its evidence; None keeps it.
+
+    ``peer_scores`` are the scores of the designs of the same group that learned.
+    """
+    threshold = chance_threshold(summary.num_classes, rules.chance_margin)
+    score = {"score": round(summary.score, 6), "threshold": round(threshold, 6)}
+    learned = summary.score >= threshold
+    too_early = summary.completed_fraction < rules.min_usable_fraction
+    if summary.diverged and (not learned or too_early or not summary.has_bounds):
+        return Verdict(DIVERGED, summary.divergence or "",
+                       {**score, "completed_fraction": summary.completed_fraction})
+    if not learned:
+        return Verdict(CHANCE_LEVEL,
+                       f"best smoothed accuracy {summary.score:.3f} < {threshold:.3f} needed",
+                       score)
+    if not summary.has_bounds:
+        return Verdict(DIVERGED, "the curve gave no LR bounds", score)
+    if rules.prune_unstable and summary.unstable:
+        return Verdict(UNSTABLE, f"bound rules disagree {summary.disagreement:.3g}x",
+                       {"disagreement": summary.disagreement or 0.0})
+    if len(peer_scores) >= max(rules.warmup_trials, 1) and below_peers(
+        summary.score, peer_scores, rules.percentile, rules.peer_margin
+    ):
+        cut = float(np.percentile(peer_scores, rules.percentile))
+        return Verdict(BELOW_PEERS,
+                       f"score {summary.score:.3f} < peers' p{rules.percentile:g} {cut:.3f} "
+                       f"- {rules.peer_margin:g} ({len(peer_scores)} peers)",
+                       {"score": round(summary.score, 6), "peer_percentile": round(cut, 6),
+                        "peer_margin": rules.peer_margin, "peers": len(peer_scores)})
+    return None
+
+
+def peer_scores(study: Study, trial_number: int, summary: LRRTSummary,
+                rules: GateRules) -> list[float]:
+    """Scores of the other designs of the same group whose test learned."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    return [
+        other.lrrt.score for other in read_trials(study, states)
+        if other.number != trial_number and other.lrrt is not None
+        and other.lrrt.group == summary.group and rules.learned(other.lrrt)
+    ]
+
+
+def pruner_label(pruner: BasePruner) -> str:
+    """``MedianPruner`` -> ``median``: the reason recorded when the wrapped pruner decides."""
+    name = type(pruner).__name__.removesuffix("Pruner")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class LRRTPruner(BasePruner):
+    """Prunes at ``LRRT_STEP`` a trial that diverged, stayed at chance level, is unstable
+    (its bound rules disagree, when asked) or scores far below its peers of the same
+    {dataset, LR range} group; after that step the wrapped pruner decides.
+
+    Args:
+        wrapped: pruner for the training epochs; None never prunes them.
+        chance_margin: see ``chance_threshold``.
+        percentile: peers' percentile a score is compared with.
+        peer_margin: absolute accuracy under that percentile that counts as "far below".
+        warmup_trials: peers (that learned) needed before ``below_peers`` applies.
+        prune_unstable: prune designs whose bound rules disagree beyond the factor.
+        min_usable_fraction: a test that diverged before this share of its ramp is
+            ``diverged`` even if its few points looked fine.
+    """
+
+    def __init__(
+        self,
+        wrapped: BasePruner | None = None,
+        *,
+        chance_margin: float = 0.1,
+        percentile: float = 25.0,
+        peer_margin: float = 0.02,
+        warmup_trials: int = 4,
+        prune_unstable: bool = False,
+        min_usable_fraction: float = 0.05,
+    ) -> None:
+        self.wrapped = wrapped
+        self.rules = GateRules(chance_margin, percentile, peer_margin, warmup_trials,
+                               prune_unstable, min_usable_fraction)
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        return self.verdict(study, trial) is not None
+
+    def verdict(self, study: Study, trial: FrozenTrial) -> Verdict | None:
+        """Why the trial should stop at its last reported step, or None to go on."""
+        step = trial.last_step
+        if step is None:
+            return None
+        if step == LRRT_STEP:
+            summary = LRRTSummary.from_attrs(trial.user_attrs)
+            if summary is None:
+                return None
+            peers = peer_scores(study, trial.number, summary, self.rules)
+            return lrrt_verdict(summary, peers, self.rules)
+        if self.wrapped is not None and self.wrapped.prune(study, _training_view(trial)):
+            value = trial.intermediate_values[step]
+            return Verdict(pruner_label(self.wrapped), f"epoch {step}",
+                           {"epoch": step, "val_accuracy": round(value, 6)})
+        return None
+
+
+def _training_view(trial: FrozenTrial) -> FrozenTrial:
+    """The trial without its LRRT step. Median/percentile pruners compare the trial's best
+    intermediate value over all steps, and the LRRT score (a training accuracy) is no
+    training-epoch value: left in, a good LRRT score would shield a trial whose epochs fail."""
+    view = copy.copy(trial)
+    view.intermediate_values = {
+        step: value for step, value in trial.intermediate_values.items() if step != LRRT_STEP
+    }
+    return view
+
+
+WrappedFactory = Callable[[int, int], BasePruner | None]
+"""``(startup_trials, warmup_steps) -> pruner`` for the training epochs."""
+
+AFTER_LRRT_PRUNERS: dict[str, WrappedFactory] = {
+    "median": lambda startup, warmup: optuna.pruners.MedianPruner(
+        n_startup_trials=startup, n_warmup_steps=warmup),
+    "percentile": lambda startup, warmup: optuna.pruners.PercentilePruner(
+        25.0, n_startup_trials=startup, n_warmup_steps=warmup),
+    "successive_halving": lambda _startup, warmup: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=warmup),
+    "hyperband": lambda _startup, warmup: optuna.pruners.HyperbandPruner(min_resource=warmup),
+    "none": lambda _startup, _warmup: None,
+}
+"""The standard pruners that may judge the training epochs, by the name the YAML uses."""
+
+
+def make_wrapped_pruner(
+    name: str, *, startup_trials: int, warmup_epochs: int
+) -> BasePruner | None:
+    """The standard pruner that judges training epochs (steps >= 1)."""
+    if name not in AFTER_LRRT_PRUNERS:
+        raise ValueError(f"unknown pruner {name!r}")
+    return AFTER_LRRT_PRUNERS[name](startup_trials, warmup_epochs + 1)  # step 0 is the LRRT

@@ -1,0 +1,15 @@
+"""Samplers by the name the YAML uses: the registry the config validates against."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+
+TPE_STARTUP_TRIALS = 5
+
+SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed,
+                                                   n_startup_trials=TPE_STARTUP_TRIALS),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+}

@@ -1,0 +1,127 @@
+"""Training with Smith's cyclical LR, triangular2 policy, using torch's ``CyclicLR``.
+
+The loop is resumable: ``TrainingState`` holds everything a checkpoint needs, so a retried
+trial continues from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from data import DeviceBatches
+from models import ThesisCNN
+from search.method.evaluation import evaluate
+from search.method.optimizers import has_momentum
+from search.method.step import train_step
+
+NAN_CHECK_EVERY = 32
+"""Batches between host syncs that look for a non-finite loss."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the trial is pruned as ``diverged``."""
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds besides the tensors: finished epochs and their reports."""
+
+    epochs_done: int = 0
+    history: list[EpochReport] = field(default_factory=list)
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return max((r.val_accuracy for r in self.history), default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs_done": self.epochs_done, "history": [asdict(r) for r in self.history]}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingState:
+        return cls(values["epochs_done"], [EpochReport(**r) for r in values["history"]])
+
+
+def make_triangular2(
+    optimizer: torch.optim.Optimizer,
+    bounds: tuple[float, float],
+    *,
+    steps_per_epoch: int,
+    step_size_epochs: float,
+) -> torch.optim.lr_scheduler.CyclicLR:
+    """Half a cycle = ``step_size_epochs`` epochs of batches (Smith: 2-10); momentum cycles
+    inversely only when the optimizer has momentum."""
+    cycle_momentum = has_momentum(optimizer)
+    momentum = optimizer.defaults.get("momentum", 0.0)
+    return torch.optim.lr_scheduler.CyclicLR(
+        optimizer,
+        base_lr=bounds[0],
+        max_lr=bounds[1],
+        step_size_up=max(1, round(step_size_epochs * steps_per_epoch)),
+        mode="triangular2",
+        cycle_momentum=cycle_momentum,
+        base_momentum=max(0.0, momentum - 0.1) if cycle_momentum else 0.8,
+        max_momentum=momentum if cycle_momentum else 0.9,
+    )
+
+
+def train_epochs(
+    model: ThesisCNN,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    train: DeviceBatches,
+    val: DeviceBatches,
+    *,
+    epochs: int,
+    state: TrainingState | None = None,
+    on_epoch: Callable[[EpochReport, TrainingState], None] | None = None,
+) -> TrainingState:
+    """Run epochs ``state.epochs_done + 1 .. epochs``; ``on_epoch`` may raise to stop (the
+    objective reports to Optuna and raises ``TrialPruned`` there)."""
+    state = state or TrainingState()
+    device = train.device
+    for epoch in range(state.epochs_done, epochs):
+        started = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for index, (images, labels) in enumerate(train.epoch(epoch)):
+            loss, batch_correct = train_step(model, optimizer, scheduler, images, labels)
+            loss_sum += loss * labels.shape[0]
+            correct += batch_correct
+            if (index + 1) % NAN_CHECK_EVERY == 0 and not math.isfinite(float(loss_sum)):
+                raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
+        train_loss = float(loss_sum) / train.num_samples
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
+        val_loss, val_accuracy = evaluate(model, val)
+        report = EpochReport(
+            epoch=epoch + 1,
+            lr=float(optimizer.param_groups[0]["lr"]),
+            train_loss=train_loss,
+            train_accuracy=float(correct) / train.num_samples,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            seconds=time.perf_counter() - started,
+        )
+        state.history.append(report)
+        state.epochs_done = epoch + 1
+        if on_epoch is not None:
+            on_epoch(report, state)
+    return state

@@ -1,0 +1,171 @@
+"""Storage URLs: where they come from, how they are opened, and errors a user can act on.
+
+SQLite is the embedded default; PostgreSQL serves many workers. Pool sizes stay small and
+connections are pinged before use so a restarted server costs a retry, not a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import optuna
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+
+from search.errors import UserError
+from search.service.resilient_storage import ResilientRDBStorage, is_transient
+from search.service.trial_slots import TrialSlotLock
+
+DEFAULT_STORAGE = "sqlite:///cnnsearch.db"
+STORAGE_ENV = "CNNSEARCH_STORAGE"
+PASSWORD_FILE_ENV = "CNNSEARCH_STORAGE_PASSWORD_FILE"
+ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
+DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
+POOL_SIZE = 2
+"""Connections a worker keeps: one for the trial, one for Optuna's heartbeat thread."""
+POOL_OVERFLOW = 1
+
+
+def resolve_storage_url(flag: str | None) -> str:
+    """``--storage``, else ``$CNNSEARCH_STORAGE``, else the embedded SQLite file.
+
+    With ``$CNNSEARCH_STORAGE_PASSWORD_FILE`` (a Docker secret), the file's content becomes
+    the URL's password, percent-encoded, so it never appears in an environment or a command
+    line and may hold any character.
+    """
+    url = flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    password_file = os.environ.get(PASSWORD_FILE_ENV)
+    if password_file:
+        url = with_password(url, read_password(password_file))
+    return url
+
+
+def resolve_artifact_dir(flag: str | None) -> str | None:
+    """``--artifact-dir``, else ``$CNNSEARCH_ARTIFACT_DIR``, else ``cnnsearch-artifacts``;
+    an empty value means no artifact store."""
+    value = flag if flag is not None else os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR)
+    return value or None
+
+
+def read_password(path: str) -> str:
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as error:
+        raise UserError(f"cannot read the storage password file {path}: "
+                        f"{error.strerror or error}") from None
+
+
+def with_password(url: str, password: str) -> str:
+    """``postgresql://user@host/db`` + password -> ``postgresql://user:<encoded>@host/db``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        raise UserError(f"storage URL '{redact(url)}' has no user@host part to add the "
+                        "password file's password to")
+    userinfo, _, location = rest.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:{quote(password, safe='')}@{location}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return None if parsed.database == ":memory:" else Path(parsed.database)
+
+
+def open_storage(
+    url: str,
+    *,
+    must_exist: bool = False,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    retry_stale: bool = False,
+    wait_seconds: float = 0.0,
+) -> optuna.storages.BaseStorage:
+    """Open an Optuna RDB storage; every failure becomes a one-line ``UserError``.
+
+    ``must_exist`` refuses to create a new SQLite file (read-only commands use it so a typo
+    in a path does not leave an empty database behind). ``wait_seconds`` keeps trying a
+    database that refuses connections (a worker starting while the server restarts).
+    """
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise UserError(f"invalid storage URL '{url}': expected e.g. {DEFAULT_STORAGE} "
+                        "or postgresql://user:password@host/db") from None
+    sqlite_path = _sqlite_path(url)
+    if sqlite_path is not None:
+        if must_exist and not sqlite_path.exists():
+            raise UserError(f"storage file {sqlite_path} does not exist")
+        if not sqlite_path.parent.exists():
+            raise UserError(f"cannot open storage '{url}': folder {sqlite_path.parent} "
+                            "does not exist")
+        engine_kwargs: dict = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_OVERFLOW,
+            "pool_pre_ping": True,
+            "pool_recycle": 300,
+        }
+        if parsed.get_backend_name() == "postgresql":
+            engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    callback = (
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if retry_stale else None
+    )
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            with _schema_lock(url):
+                return ResilientRDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=callback,
+                )
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError,
+                ImportError, ValueError, RuntimeError) as error:
+            if is_transient(error) and time.monotonic() < deadline:
+                time.sleep(1.0)
+                continue
+            cause = getattr(error, "orig", None) or error.__cause__ or error
+            detail = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+            raise UserError(f"cannot open storage '{redact(url)}': {detail}") from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Serialise Optuna's table creation: workers starting at the same moment on an empty
+    database otherwise race on CREATE TABLE and all but one fail."""
+    lock = TrialSlotLock(url, "__schema__")
+    try:
+        lock.acquire()
+        yield
+    finally:
+        lock.close()
+
+
+def load_study(
+    name: str, storage: optuna.storages.BaseStorage, url: str
+) -> optuna.study.Study:
+    """An existing study, or a ``UserError`` listing the studies that do exist."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        known = ", ".join(names) if names else "none"
+        raise UserError(f"no study named '{name}' in {redact(url)} (studies: {known})") from None

@@ -1,0 +1,88 @@
+"""Creating and loading cnnsearch studies: sampler and pruner from the config, and the
+config itself stored in the study so every other command (and worker) can read it."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+
+from search.config import SearchConfig, parse_config
+from search.errors import UserError
+from search.method.pruner import LRRTPruner, make_wrapped_pruner
+from search.method.samplers import SAMPLERS
+from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT
+
+
+def build_pruner(config: SearchConfig) -> LRRTPruner:
+    settings = config.pruner
+    wrapped = make_wrapped_pruner(
+        settings.after_lrrt,
+        startup_trials=settings.after_lrrt_startup_trials,
+        warmup_epochs=settings.after_lrrt_warmup_epochs,
+    )
+    return LRRTPruner(
+        wrapped,
+        chance_margin=settings.chance_margin,
+        percentile=settings.percentile,
+        peer_margin=settings.peer_margin,
+        warmup_trials=settings.warmup_trials,
+        prune_unstable=settings.prune_unstable,
+        min_usable_fraction=settings.min_usable_fraction,
+    )
+
+
+def build_sampler(config: SearchConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    return SAMPLERS[config.sampler](config.seed if seed is None else seed)
+
+
+def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
+                     config: SearchConfig) -> None:
+    """Refuse to add trials from a different search space to an existing study."""
+    try:
+        existing = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return
+    stored = existing.user_attrs.get(STUDY_FINGERPRINT)
+    if stored is not None and stored != config.fingerprint():
+        raise UserError(
+            f"study '{study_name}' was created with a different configuration; "
+            "use another --study name (or the same YAML it was created with)"
+        )
+    if existing.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise UserError(f"study '{study_name}' is not a cnnsearch study (it minimises)")
+
+
+def open_search_study(
+    study_name: str,
+    storage: optuna.storages.BaseStorage,
+    config: SearchConfig,
+    *,
+    sampler_seed: int | None = None,
+    artifact_dir: str | None = None,
+) -> optuna.study.Study:
+    """Create the study or join it (race-free: Optuna's ``load_if_exists``)."""
+    check_compatible(study_name, storage, config)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        direction="maximize",
+        sampler=build_sampler(config, sampler_seed),
+        pruner=build_pruner(config),
+        load_if_exists=True,
+    )
+    if STUDY_FINGERPRINT not in study.user_attrs:
+        study.set_user_attr(STUDY_CONFIG, json.loads(json.dumps(dict(config.raw), default=str)))
+        study.set_user_attr(STUDY_FINGERPRINT, config.fingerprint())
+        if artifact_dir:
+            study.set_user_attr(STUDY_ARTIFACT_DIR, artifact_dir)
+    return study
+
+
+def stored_config(study: optuna.study.Study) -> SearchConfig:
+    """The config a study was created with; ``UserError`` for a study cnnsearch did not make."""
+    raw = study.user_attrs.get(STUDY_CONFIG)
+    if raw is None:
+        raise UserError(f"study '{study.study_name}' was not created by cnnsearch "
+                        "(no stored configuration)")
+    return parse_config(raw)

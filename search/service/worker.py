@@ -1,0 +1,159 @@
+"""``cnnsearch worker``: a long-running process that pulls trials from a shared study.
+
+Trials run inside ``study.optimize`` (one trial per call), so Optuna's heartbeats,
+stale-trial reaping and the heartbeat-stale retry callback all apply; between trials the
+worker checks the shared ``--max-trials`` budget under a study-wide lock so that N workers
+start exactly that many trials in total.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from search.config import SearchConfig
+from search.method.prepared_data import prepare_data
+from search.service.checkpoints import CheckpointStore
+from search.service.objective import Objective, TrialFailed
+from search.service.reaper import Reaper, reap
+from search.service.resilient_storage import backoff_delays, is_transient
+from search.service.stop_flag import StopFlag, WorkerInterrupted
+from search.service.storage import open_storage
+from search.service.study import open_search_study
+from search.service.trial_slots import TrialSlotLock
+from search.views.lrrt_artifact import open_lrrt_artifacts
+from search.views.progress import ProgressLine, SearchProgress
+from search.views.trial_notes import TrialNotes
+
+LOGGER = logging.getLogger("cnnsearch.worker")
+
+DEFAULT_HEARTBEAT_SECONDS = 10
+DEFAULT_GRACE_SECONDS = 60
+"""A trial whose heartbeat is older than this is failed and retried. It must exceed the
+longest database outage workers should ride out (a restart takes seconds)."""
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    study_name: str
+    max_trials: int | None = None
+    timeout: float | None = None
+    artifact_dir: str | None = None
+    checkpoint_dir: str | None = "cnnsearch-checkpoints"
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_SECONDS
+    grace_period: int = DEFAULT_GRACE_SECONDS
+    poll_seconds: float = 2.0
+
+
+def open_worker_storage(url: str, options: WorkerOptions) -> optuna.storages.BaseStorage:
+    return open_storage(
+        url, heartbeat_interval=options.heartbeat_interval, grace_period=options.grace_period,
+        retry_stale=True, wait_seconds=60.0,
+    )
+
+
+def _retry_interrupted(study: optuna.study.Study, numbers: list[int]) -> None:
+    """Queue one retry of each trial this worker stopped; it resumes from its checkpoint."""
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    for trial in study.get_trials(deepcopy=True, states=(TrialState.FAIL,)):
+        if trial.number in numbers:
+            retry(study, trial)
+    numbers.clear()
+
+
+def _acquire(lock: TrialSlotLock, stop: StopFlag) -> bool:
+    for delay in backoff_delays():
+        try:
+            lock.acquire()
+            return True
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            LOGGER.warning("storage unreachable while waiting for a trial slot (%s); retrying",
+                           str(error).strip().splitlines()[0][:200])
+            lock.release()
+            if stop.wait(delay):
+                return False
+    return False
+
+
+def run_worker(
+    config: SearchConfig,
+    url: str,
+    options: WorkerOptions,
+    device: torch.device,
+    *,
+    stop: StopFlag | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run trials until the study holds ``max_trials`` finished ones, the timeout passes or
+    a stop is requested. Returns how many trials this worker ran."""
+    stop = stop or StopFlag()
+    data = prepare_data(config, device)  # bad data fails before the storage is touched
+    storage = open_worker_storage(url, options)
+    study = open_search_study(options.study_name, storage, config,
+                              sampler_seed=config.seed + os.getpid(),
+                              artifact_dir=options.artifact_dir)
+    reap(study)
+    Reaper(storage, options.study_name, options.heartbeat_interval, stop).start()
+    checkpoints = CheckpointStore(options.checkpoint_dir) if options.checkpoint_dir else None
+    lock = TrialSlotLock(url, options.study_name)
+    live = SearchProgress(out, total_trials=options.max_trials, timeout=options.timeout,
+                          shared=True, finished_before=len(
+                              study.get_trials(deepcopy=False, states=FINISHED)))
+    objective = Objective(config, data, study.pruner,
+                          artifacts=open_lrrt_artifacts(options.artifact_dir),
+                          checkpoints=checkpoints, stop=stop, progress=live)
+    progress = ProgressLine(options.max_trials, live.stream)
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+    ran = 0
+    print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
+          f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
+
+    def claim_then_run(trial: optuna.Trial) -> float:
+        lock.release()  # the trial exists now: let the next worker count it
+        return objective(trial)
+
+    try:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            if not _acquire(lock, stop):
+                break
+            try:
+                if options.max_trials is not None:
+                    states = [t.state for t in study.get_trials(deepcopy=False)]
+                    finished = sum(state in FINISHED for state in states)
+                    if finished >= options.max_trials:
+                        break
+                    # A queued retry (WAITING) is taken first by optimize; a new trial only
+                    # while finished + running trials leave room in the budget.
+                    if (TrialState.WAITING not in states
+                            and finished + states.count(TrialState.RUNNING)
+                            >= options.max_trials):
+                        # The rest are running elsewhere: wait, and reap any that died.
+                        lock.release()
+                        reap(study)
+                        stop.wait(options.poll_seconds)
+                        continue
+                study.optimize(claim_then_run, n_trials=1,
+                               callbacks=[progress, live, TrialNotes()],
+                               catch=(TrialFailed, WorkerInterrupted))
+                ran += 1
+            finally:
+                lock.release()
+            _retry_interrupted(study, objective.interrupted_trials)
+    finally:
+        lock.close()
+    live.close()
+    reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"
+    print(f"worker {os.getpid()} {reason} after {ran} trial(s)", file=out, flush=True)
+    return ran

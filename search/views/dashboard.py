@@ -1,0 +1,103 @@
+"""``cnnsearch dashboard``: optuna-dashboard on a cnnsearch storage, with the artifact
+folder the search wrote to, so each trial's page previews its LRRT plot (an SVG artifact).
+
+The dashboard has no authentication: anyone who can reach the port can read and edit the
+studies. It listens on 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import TextIO
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import optuna
+
+from search.errors import UserError
+from search.record import STUDY_ARTIFACT_DIR
+from search.service.storage import open_storage, redact
+from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def resolve_artifact_dir(flag: str | None, storage: optuna.storages.BaseStorage) -> str | None:
+    """``--artifact-dir``; else the folder the studies were searched with (when they agree);
+    else ``$CNNSEARCH_ARTIFACT_DIR``; else ``cnnsearch-artifacts``. ``''`` means none."""
+    if flag is not None:
+        return flag or None
+    stored = {study.user_attrs.get(STUDY_ARTIFACT_DIR) for study in storage.get_all_studies()}
+    stored.discard(None)
+    stored.discard("")
+    if len(stored) == 1:
+        return str(stored.pop())
+    return artifact_dir_from_env(None)
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """The browser loads the bundle and polls the API in parallel: one thread a request."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+def make_dashboard_server(
+    url: str, artifact_dir: str | None, host: str, port: int
+) -> tuple[_ThreadingServer, str | None]:
+    """Open the storage (``UserError`` if it is unreachable or missing), build
+    optuna-dashboard's WSGI app and bind the port; returns the server and the artifact
+    folder it serves."""
+    from optuna_dashboard import wsgi
+
+    storage = open_storage(url, must_exist=True)
+    artifact_dir = resolve_artifact_dir(artifact_dir, storage)
+    store = None
+    if artifact_dir is not None:
+        store = optuna.artifacts.FileSystemArtifactStore(artifact_dir)
+    app = wsgi(storage, artifact_store=store)
+    try:
+        server = make_server(host, port, app, server_class=_ThreadingServer,
+                             handler_class=_QuietHandler)
+    except (OSError, OverflowError) as error:
+        detail = getattr(error, "strerror", None) or str(error)
+        raise UserError(f"cannot listen on {host}:{port}: {detail}") from None
+    return server, artifact_dir
+
+
+def serve(url: str, artifact_dir: str | None, host: str = DEFAULT_HOST,
+          port: int = DEFAULT_PORT, out: TextIO = sys.stdout) -> None:
+    """Serve until interrupted."""
+    server, artifact_dir = make_dashboard_server(url, artifact_dir, host, port)
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"optuna-dashboard on http://{shown_host}:{server.server_port}/ "
+          f"(storage {redact(url)}, artifacts "
+          f"{artifact_dir if artifact_dir else 'none'})", file=out, flush=True)
+    if artifact_dir is not None and not Path(artifact_dir).is_dir():
+        print(f"note: artifact folder {artifact_dir} does not exist here; LRRT plots will "
+              "not show (pass --artifact-dir)", file=out, flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print("warning: the dashboard has no authentication; anyone who can reach "
+              f"{host}:{server.server_port} can read and change the studies",
+              file=out, flush=True)
+    print("Ctrl-C stops it.", file=out, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("dashboard stopped", file=out, flush=True)
+    finally:
+        server.server_close()
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port nothing listens on now (for tests and scripts)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,76 @@
+"""The results table: one row per trial, shared by ``search``, ``trials`` and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.record import TrialRecord
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    name: str
+    state: str
+    reason: str
+    lrrt_score: float | None
+    lr_bounds: tuple[float, float] | None
+    best_val_accuracy: float | None
+    seconds: float | None
+
+
+def trial_row(trial: FrozenTrial) -> TrialRow:
+    record = TrialRecord.from_frozen(trial)
+    return TrialRow(
+        number=record.number,
+        name=record.config_name,
+        state=record.state.name,
+        reason=record.reason,
+        lrrt_score=record.lrrt.score if record.lrrt else None,
+        lr_bounds=record.lr_bounds,
+        best_val_accuracy=record.best_val_accuracy,
+        seconds=record.seconds,
+    )
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_row(row: TrialRow) -> list[str]:
+    state = f"{row.state} ({row.reason})" if row.reason else row.state
+    bounds = "-" if row.lr_bounds is None else f"{row.lr_bounds[0]:.3g}..{row.lr_bounds[1]:.3g}"
+    return [str(row.number), row.name, state, _number(row.lrrt_score, ".3f"), bounds,
+            _number(row.best_val_accuracy, ".4f"), _number(row.seconds, ".1f")]
+
+
+HEADER = ["trial", "config", "state", "lrrt acc", "lr bounds", "val acc", "seconds"]
+
+
+def format_table(rows: list[TrialRow]) -> str:
+    cells = [HEADER] + [format_row(row) for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True))
+             for line in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def study_table(study: optuna.study.Study) -> str:
+    return format_table([trial_row(t) for t in study.get_trials(deepcopy=False)])
+
+
+def summary_line(study: optuna.study.Study) -> str:
+    trials = study.get_trials(deepcopy=False)
+    counts = {state: sum(t.state == state for t in trials) for state in TrialState}
+    text = (f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
+            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete:
+        best = max(complete, key=lambda t: t.value or 0.0)
+        text += (f"; best trial {best.number} ({TrialRecord.from_frozen(best).config_name}) "
+                 f"val acc {best.value:.4f}")
+    return text

@@ -1,0 +1,64 @@
+"""Each trial's note on its optuna-dashboard page: the verdict (pruned and why, with the
+evidence, or its validation accuracy), then the LRRT plot full width (the Artifacts card
+only shows a thumbnail)."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.record import TrialRecord
+
+
+def artifact_url(study_id: int, trial_id: int, artifact_id: str) -> str:
+    """Where optuna-dashboard serves a trial's artifact."""
+    return f"/artifacts/{study_id}/{trial_id}/{artifact_id}"
+
+
+def note_markdown(record: TrialRecord, url: str) -> str:
+    """The note's Markdown for a trial in any state (RUNNING: the range test is done)."""
+    name = record.config_name
+    if record.state == TrialState.PRUNED:
+        lines = [f"**{name}**: pruned, reason **{record.reason}**"
+                 + (f" ({record.detail})" if record.detail else "")]
+    elif record.state == TrialState.COMPLETE:
+        best = record.best_val_accuracy
+        lines = [f"**{name}**: complete"
+                 + (f", best validation accuracy **{best:.4f}**" if best is not None else "")]
+    elif record.state == TrialState.FAIL:
+        failed = record.failed_because.reason if record.failed_because else "error"
+        lines = [f"**{name}**: failed ({failed})"]
+    else:
+        lines = [f"**{name}**: LR range test done"]
+    lrrt = record.lrrt
+    text = "LR range test"
+    if lrrt is not None and lrrt.lr_range is not None:
+        text += f" over [{lrrt.lr_range[0]:g}, {lrrt.lr_range[1]:g}]"
+    if lrrt is not None:
+        text += f": best smoothed accuracy {lrrt.score:.3f}"
+    bounds = record.lr_bounds
+    if bounds is None and record.state != TrialState.PRUNED and lrrt is not None:
+        bounds = lrrt.bounds
+    if bounds:
+        text += f", LR bounds {bounds[0]:.4g}..{bounds[1]:.4g}"
+    lines += ["", text, "", f"![LR range test of {name}]({url})", ""]
+    return "\n".join(lines)
+
+
+def save_note(study: optuna.study.Study, frozen: FrozenTrial) -> None:
+    """Write the trial's note, if it has an LRRT plot to show."""
+    from optuna_dashboard import save_note as dashboard_save_note
+
+    record = TrialRecord.from_frozen(frozen)
+    if not record.lrrt_plot_artifact_id:
+        return
+    url = artifact_url(study._study_id, frozen._trial_id, record.lrrt_plot_artifact_id)
+    dashboard_save_note(optuna.Trial(study, frozen._trial_id), note_markdown(record, url))
+
+
+class TrialNotes:
+    """``study.optimize`` callback: when a trial ends, its note gets the verdict above the
+    LRRT plot."""
+
+    def __call__(self, study: optuna.study.Study, frozen: FrozenTrial) -> None:
+        save_note(study, frozen)

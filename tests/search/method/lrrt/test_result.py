@@ -1,0 +1,131 @@
+"""Scoring a curve, deriving its bounds, and the result's JSON round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.method.lrrt.curve import LRRTCurve, linear_lr
+from search.method.lrrt.result import LRRTResult, summarise
+
+# --------------------------------------------------------------------------- results
+
+
+def synthetic_curve() -> LRRTCurve:
+    """80 steps over [1e-4, 1e-2], accuracy rising to the last step, loss falling."""
+    total = 80
+    lrs = [linear_lr(s, total, 1e-4, 1e-2) for s in range(total)]
+    accuracies = [0.1 + 0.8 * s / (total - 1) for s in range(total)]
+    losses = [2.3 - 2.0 * s / (total - 1) for s in range(total)]
+    epochs = [
+        {
+            "epoch": e + 1,
+            "step": 10 * (e + 1),
+            "lr": lrs[10 * e + 9],
+            "loss": 1.0,
+            "accuracy": 0.5,
+            "val_loss": 1.2,
+            "val_accuracy": 0.3 + 0.05 * e,
+        }
+        for e in range(8)
+    ]
+    return LRRTCurve(1e-4, 1e-2, 10, total, 5, lrs, losses, accuracies, epochs)
+
+
+def test_summarise_scores_and_bounds() -> None:
+    curve = synthetic_curve()
+    result = summarise(
+        curve,
+        seconds=1.25,
+        peak_memory_bytes=4096,
+        bound_rule="thesis_first_epoch",
+        compare_rule="smith_quarter",
+        disagreement_factor=10.0,
+    )
+    assert result.best_smoothed_accuracy == pytest.approx(max(curve.smoothed_accuracies))
+    assert result.best_val_accuracy == pytest.approx(0.65)
+    assert result.bounds == pytest.approx((1e-4, 0.0013375))
+    assert result.compare_bounds == pytest.approx((1e-2 / 4, 1e-2))
+    assert result.disagreement == pytest.approx(1e-2 / 0.0013375)
+    assert not result.unstable
+    assert result.seconds == 1.25
+    assert result.peak_memory_bytes > 0
+
+
+def test_summarise_flags_unstable_when_upper_bounds_disagree_beyond_the_factor() -> None:
+    kwargs = {"bound_rule": "thesis_first_epoch", "compare_rule": "smith_quarter"}
+    # the two upper bounds differ by ~7.5x
+    assert summarise(synthetic_curve(), seconds=0.0, disagreement_factor=5.0, **kwargs).unstable
+    assert not summarise(
+        synthetic_curve(), seconds=0.0, disagreement_factor=8.0, **kwargs
+    ).unstable
+
+
+def test_summarise_without_a_compare_rule_has_no_disagreement() -> None:
+    result = summarise(
+        synthetic_curve(),
+        seconds=0.0,
+        bound_rule="smith_third",
+        compare_rule=None,
+        disagreement_factor=1.5,
+    )
+    assert result.compare_bounds is None
+    assert result.disagreement is None
+    assert not result.unstable
+    assert result.bounds == pytest.approx((1e-2 / 3, 1e-2))
+
+
+def test_result_json_round_trip() -> None:
+    result = summarise(
+        synthetic_curve(),
+        seconds=2.5,
+        bound_rule="thesis_first_epoch",
+        compare_rule="accuracy_rise",
+        disagreement_factor=10.0,
+    )
+    assert result.bounds is not None and result.compare_bounds is not None
+    restored = LRRTResult.from_json(result.to_json())
+    assert restored == result
+    assert isinstance(restored.curve, LRRTCurve)
+    assert isinstance(restored.bounds, tuple)
+    assert restored.curve.smoothed_accuracies == result.curve.smoothed_accuracies
+
+
+def test_result_json_round_trip_of_a_diverged_curve_without_bounds() -> None:
+    curve = LRRTCurve(
+        1.0,
+        10.0,
+        4,
+        40,
+        3,
+        lrs=[1.0],
+        losses=[2.3],
+        accuracies=[0.25],
+        diverged=True,
+        divergence="non-finite loss at step 1 (lr 1.23)",
+    )
+    result = summarise(
+        curve,
+        seconds=0.1,
+        bound_rule="thesis_first_epoch",
+        compare_rule=None,
+        disagreement_factor=10.0,
+    )
+    assert result.bounds is None
+    assert LRRTResult.from_json(result.to_json()) == result
+
+
+def test_summary_is_the_records_view_of_the_test() -> None:
+    result = summarise(
+        synthetic_curve(),
+        bound_rule="thesis_first_epoch",
+        compare_rule="smith_quarter",
+        disagreement_factor=10.0,
+    )
+    summary = result.summary(group="fashion-mnist|0.0001-0.01", num_classes=10)
+    assert summary.score == result.best_smoothed_accuracy
+    assert summary.bounds == pytest.approx((1e-4, 0.0013375))
+    assert summary.lr_range == (1e-4, 1e-2)
+    assert summary.max_epoch_accuracy == 0.5
+    assert summary.completed_fraction == 1.0
+    attrs = summary.to_attrs()
+    assert not any(isinstance(v, list) and len(v) > 2 for v in attrs.values())

@@ -1,0 +1,133 @@
+"""The objective in this process, on an in-memory study and tiny device-resident data: what a
+trial records, why it stops, and how a retry reuses and resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from data import ImageDataset
+from search.config import parse_config
+from search.method.prepared_data import DataOnDevice
+from search.record import CHANCE_LEVEL, INTERRUPTED, TrialRecord
+from search.service.checkpoints import CheckpointStore
+from search.service.objective import Objective
+from search.service.stop_flag import StopFlag, WorkerInterrupted
+from search.service.study import build_pruner
+from tests.search.conftest import TINY_CLASSES, quadrant_images
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def tiny_dataset() -> ImageDataset:
+    train_images, train_labels = quadrant_images(256, seed=0)
+    val_images, val_labels = quadrant_images(64, seed=1)
+    return ImageDataset("tiny", train_images, train_labels, val_images, val_labels,
+                        tuple(str(k) for k in range(TINY_CLASSES)))
+
+
+def config(**space: object):
+    raw = {
+        "study": "objective",
+        "dataset": {"name": "fashion-mnist"},  # the data below stand in for it
+        "space": {"blocks": [1], "filters": [4], "optimizer": ["adam"],
+                  "lr_range": [[1.0e-3, 3.0e-2]], "batch_size": [16], "fc_units": [16],
+                  **space},
+        "model": {"l2": 0.0},
+        "lrrt": {"epochs": 2, "sma_periods": 4, "bound_rule": "smith_quarter",
+                 "compare_rule": None},
+        "pruner": {"warmup_trials": 100, "after_lrrt": "none"},
+        "train": {"epochs": 3, "step_size_epochs": 1},
+    }
+    return parse_config(raw)
+
+
+def run(search_config, data: DataOnDevice, **options: object) -> tuple[optuna.Study, Objective]:
+    study = optuna.create_study(direction="maximize", pruner=build_pruner(search_config))
+    objective = Objective(search_config, data, study.pruner, **options)  # type: ignore[arg-type]
+    return study, objective
+
+
+@pytest.fixture(scope="module")
+def data() -> DataOnDevice:
+    return DataOnDevice(tiny_dataset(), torch.device("cpu"), eval_batch_size=64)
+
+
+def test_a_trial_that_learns_completes_with_its_whole_record(data: DataOnDevice) -> None:
+    study, objective = run(config(), data)
+    study.optimize(objective, n_trials=1)
+    frozen = study.trials[0]
+    record = TrialRecord.from_frozen(frozen)
+    assert record.state == TrialState.COMPLETE
+    assert record.config_name == "B1FL4Adam"
+    assert record.lrrt is not None and record.lrrt.score > 0.5
+    assert record.lrrt.group == "fashion-mnist|0.001-0.03"
+    assert record.lrrt.num_classes == TINY_CLASSES
+    assert record.lr_bounds == record.lrrt.bounds
+    assert len(record.val_curve) == 3 and frozen.value == max(record.val_curve)
+    assert record.n_params and record.n_params > 0
+    assert record.lrrt_curve is not None and len(record.lrrt_curve.lr) > 1
+    assert frozen.intermediate_values[0] == record.lrrt.score
+    assert sorted(frozen.intermediate_values) == [0, 1, 2, 3]
+    assert record.reason == "" and record.pruned_because is None
+
+
+def test_a_design_stuck_at_chance_is_pruned_with_its_reason_and_evidence(
+    data: DataOnDevice,
+) -> None:
+    # An LR so small the ramp cannot move the weights; a long SMA over 32-image batches.
+    search_config = config(lr_range=[[1.0e-9, 2.0e-9]], optimizer=["sgd"], batch_size=[32])
+    search_config = dataclasses.replace(
+        search_config, lrrt=dataclasses.replace(search_config.lrrt, sma_periods=16))
+    study, objective = run(search_config, data)
+    study.optimize(objective, n_trials=1)
+    record = TrialRecord.from_frozen(study.trials[0])
+    assert record.state == TrialState.PRUNED
+    assert record.reason == CHANCE_LEVEL
+    assert record.pruned_because is not None
+    evidence = record.pruned_because.evidence
+    assert evidence["score"] < evidence["threshold"] == pytest.approx(0.25 + 0.1 * 0.75)
+    assert record.lr_bounds is None and not record.val_curve
+    assert sorted(study.trials[0].intermediate_values) == [0]
+
+
+def test_a_stop_request_fails_the_trial_as_interrupted_and_keeps_its_checkpoint(
+    data: DataOnDevice, tmp_path: Path,
+) -> None:
+    stop = StopFlag()
+    checkpoints = CheckpointStore(tmp_path)
+    study, objective = run(config(), data, checkpoints=checkpoints, stop=stop)
+
+    class StopAfterFirstEpoch:
+        def trial_started(self, number: int, name: str, epochs: int) -> None:
+            pass
+
+        def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
+            stop.set("SIGTERM")
+
+    objective.progress = StopAfterFirstEpoch()
+    study.optimize(objective, n_trials=1, catch=(WorkerInterrupted,))
+    failed = TrialRecord.from_frozen(study.trials[0])
+    assert failed.state == TrialState.FAIL and failed.reason == INTERRUPTED
+    assert objective.interrupted_trials == [0]
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+    # The retry (same params and attrs, as Optuna's retry callback makes it) reuses the
+    # range test and resumes from epoch 1.
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    retry(study, study.trials[0])
+    objective.stop = StopFlag()
+    objective.progress = None
+    study.optimize(objective, n_trials=1)
+    resumed = TrialRecord.from_frozen(study.trials[1])
+    assert resumed.state == TrialState.COMPLETE
+    assert resumed.lrrt_reused and resumed.resumed_from_epoch == 1
+    assert resumed.lrrt == failed.lrrt
+    assert len(resumed.val_curve) == 3 and resumed.val_curve[0] == failed.val_curve[0]
+    assert not list(tmp_path.glob("*.pt"))  # a finished trial forgets its checkpoint
