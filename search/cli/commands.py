@@ -1,0 +1,186 @@
+"""What each ``cnnsearch`` command does with its parsed arguments: resolve them (storage,
+device, artifact folder), call the module that does the work, print the outcome."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from search.service.storage import resolve_artifact_dir as _artifact_dir
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from search.config import load_config
+    from search.service.devices import resolve_device
+    from search.service.local_search import run_search
+    from search.service.storage import open_storage, redact, resolve_storage_url
+    from search.service.worker import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
+
+    config = load_config(args.config)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    device = resolve_device(args.device)
+    url = resolve_storage_url(args.storage)
+    # Heartbeats: a search killed mid-trial leaves no trial RUNNING forever; the next
+    # search (or worker, or `cnnsearch reap`) fails it and queues a retry.
+    storage = open_storage(url, heartbeat_interval=DEFAULT_HEARTBEAT_SECONDS,
+                           grace_period=DEFAULT_GRACE_SECONDS, retry_stale=True)
+    study_name = args.study or config.study
+    study = run_search(
+        config, study_name=study_name, storage=storage,
+        n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
+        timeout=args.timeout, device=device, artifact_dir=_artifact_dir(args.artifact_dir),
+    )
+    storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
+    print("\nnext:")
+    print(f"  cnnsearch trials --study {study.study_name}{storage_flag}")
+    print(f"  cnnsearch report --study {study.study_name}{storage_flag} -o report.html")
+    print(f"  cnnsearch dashboard{storage_flag}   (optuna-dashboard with the LRRT plots)")
+    print(f"  cnnsearch export --study {study.study_name}{storage_flag} -o best.yaml")
+    print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
+
+
+def cmd_lrrt(args: argparse.Namespace) -> None:
+    from search.config import load_config
+    from search.jobs.single_lrrt import single_range_test
+    from search.service.devices import resolve_device
+
+    config = load_config(args.config)
+    trial_config, result, json_path, html_path = single_range_test(
+        config, args.set, resolve_device(args.device), Path(args.out)
+    )
+    bounds = result.bounds
+    print(f"{trial_config.name}: best smoothed accuracy {result.best_smoothed_accuracy:.4f}, "
+          f"best val accuracy {result.best_val_accuracy:.4f}, "
+          f"diverged {result.curve.diverged}, "
+          + (f"bounds {bounds[0]:.4g}..{bounds[1]:.4g} ({result.bound_rule})" if bounds
+             else "no bounds"))
+    print(f"wrote {json_path} and {html_path}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from search.jobs.export import dump_export, export_best
+    from search.service.storage import load_study, open_storage, resolve_storage_url
+
+    url = resolve_storage_url(args.storage)
+    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    text = dump_export(export_best(study, args.top), args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from search.jobs.export import load_export
+    from search.jobs.retrain import retrain
+    from search.service.devices import resolve_device
+
+    config, bounds, _ = load_export(args.source, args.rank)
+    device = resolve_device(args.device)
+    summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
+                      repeats=args.repeats, device=device, out_dir=Path(args.out))
+    print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats",
+                                                "median_best_val_accuracy",
+                                                "median_final_val_accuracy")}))
+    print(f"wrote {Path(args.out) / 'summary.json'} and {summary['repeats']} weight file(s)")
+
+
+def cmd_trials(args: argparse.Namespace) -> None:
+    from search.service.storage import load_study, open_storage, resolve_storage_url
+    from search.views.results import study_table, summary_line
+
+    url = resolve_storage_url(args.storage)
+    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    print(study_table(study))
+    print("\n" + summary_line(study))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from search.service.storage import load_study, open_storage, redact, resolve_storage_url
+    from search.views.report import write_report
+
+    url = resolve_storage_url(args.storage)
+    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    path = write_report(study, Path(args.output), source=redact(url))
+    print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
+
+
+def cmd_dashboard(args: argparse.Namespace) -> None:
+    from search.service.storage import resolve_storage_url
+    from search.views.dashboard import serve
+
+    serve(resolve_storage_url(args.storage), args.artifact_dir, args.host, args.port)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from search.config import load_config
+    from search.service.devices import resolve_device
+    from search.service.stop_flag import StopFlag
+    from search.service.storage import resolve_storage_url
+    from search.service.worker import (
+        DEFAULT_GRACE_SECONDS,
+        DEFAULT_HEARTBEAT_SECONDS,
+        WorkerOptions,
+        run_worker,
+    )
+
+    stop = StopFlag().install()
+    config = load_config(args.config)
+    options = WorkerOptions(
+        study_name=args.study, max_trials=args.max_trials, timeout=args.timeout,
+        artifact_dir=_artifact_dir(args.artifact_dir), checkpoint_dir=args.checkpoint_dir or None,
+        heartbeat_interval=args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS,
+        grace_period=args.grace_period or DEFAULT_GRACE_SECONDS,
+    )
+    run_worker(config, resolve_storage_url(args.storage), options,
+               resolve_device(args.device), stop=stop)
+
+
+def cmd_create_study(args: argparse.Namespace) -> None:
+    from search.config import load_config
+    from search.service.storage import open_storage, redact, resolve_storage_url
+    from search.service.study import open_search_study
+
+    config = load_config(args.config)
+    url = resolve_storage_url(args.storage)
+    storage = open_storage(url, wait_seconds=60.0)
+    study = open_search_study(args.study, storage, config,
+                              artifact_dir=_artifact_dir(args.artifact_dir))
+    print(f"study '{study.study_name}' ready in {redact(url)} "
+          f"({len(study.trials)} trials so far)")
+
+
+def cmd_reap(args: argparse.Namespace) -> None:
+    from search.service.reaper import reap
+    from search.service.storage import load_study, open_storage, resolve_storage_url
+    from search.service.worker import DEFAULT_GRACE_SECONDS
+
+    url = resolve_storage_url(args.storage)
+    grace = args.grace_period or DEFAULT_GRACE_SECONDS
+    storage = open_storage(url, must_exist=True, heartbeat_interval=max(1, grace // 6),
+                           grace_period=grace, retry_stale=True)
+    study = load_study(args.study, storage, url)
+    failed = reap(study)
+    print(f"reaped {len(failed)} stale trial(s)"
+          + (f": {', '.join(map(str, failed))} (retries queued)" if failed else ""))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "search": cmd_search,
+    "lrrt": cmd_lrrt,
+    "export": cmd_export,
+    "train": cmd_train,
+    "trials": cmd_trials,
+    "report": cmd_report,
+    "dashboard": cmd_dashboard,
+    "worker": cmd_worker,
+    "create-study": cmd_create_study,
+    "reap": cmd_reap,
+}
