@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from search.config import SearchConfig, load_config, parse_config
+from search.config import (
+    DatasetSettings,
+    LRRTSettings,
+    SearchConfig,
+    SpaceSettings,
+    load_config,
+    parse_config,
+)
+from search.config.settings import config_keys, is_required
 from search.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -239,3 +248,42 @@ def test_fingerprint_is_stable_for_equal_configs() -> None:
 )
 def test_fingerprint_differs_for_different_configs(changes: dict[str, Any]) -> None:
     assert parse_config(raw(**changes)).fingerprint() != parse_config(raw()).fingerprint()
+
+
+def _as_yaml(value: Any) -> Any:
+    """A default as YAML would give it: tuples are lists."""
+    return [_as_yaml(item) for item in value] if isinstance(value, tuple) else value
+
+
+SECTIONS = {f.name: f.metadata["section"] for f in fields(SearchConfig)
+            if "section" in f.metadata}
+
+
+@pytest.mark.parametrize("cls", [SearchConfig, *SECTIONS.values()], ids=lambda c: c.__name__)
+def test_every_default_passes_its_own_checker(cls: type) -> None:
+    for setting in config_keys(cls).values():
+        if "check" not in setting.metadata or is_required(setting):
+            continue
+        check = setting.metadata["check"]
+        assert check(setting.name, _as_yaml(setting.default)) == setting.default, setting.name
+
+
+def test_the_schema_is_the_dataclass_fields() -> None:
+    assert set(config_keys(SearchConfig)) == {f.name for f in fields(SearchConfig)} - {"raw"}
+    required = {name for name, f in config_keys(SearchConfig).items() if is_required(f)}
+    assert required == {"study", "dataset", "space"}
+    assert {name for name, f in config_keys(SpaceSettings).items() if is_required(f)} == {
+        "blocks", "filters", "optimizer", "lr_range"
+    }
+    assert {name for name, f in config_keys(DatasetSettings).items() if is_required(f)} == {
+        "name"
+    }
+    # the defaults a config leaves out are the dataclasses' own
+    config = parse_config(raw())
+    for name, cls in SECTIONS.items():
+        if name not in MINIMAL:
+            assert getattr(config, name) == cls()
+
+
+def test_a_null_optional_section_is_its_defaults() -> None:
+    assert parse_config(raw(lrrt=None)).lrrt == LRRTSettings()

@@ -1,0 +1,256 @@
+"""The frozen settings of a search, each key's default and checker written once, on its field.
+
+A config key is a dataclass field whose metadata holds its ``check``er (or, for a section of
+keys, the ``section`` class); a field without a default is a required key. ``config_keys``
+walks the fields, so the schema the loader applies is always the dataclasses themselves.
+Choices come from the registries (optimizers, samplers, after-LRRT pruners, bound rules,
+datasets): registering one makes it a valid value here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dataclass
+from typing import Any
+
+from data import DatasetError, validate_dataset_name
+from models import FC_UNITS_THESIS
+from search.errors import UserError
+from search.method.lrrt.bounds import BOUND_RULES
+from search.method.optimizers import OPTIMIZERS
+from search.method.pruner import AFTER_LRRT_PRUNERS
+from search.method.samplers import SAMPLERS
+
+# --------------------------------------------------------------------------- checkers
+Checker = Callable[[str, Any], Any]
+"""``check(key, value)``: the value normalised (``ADAM`` -> ``adam``, a scalar -> a one-item
+tuple), or a ``UserError`` naming ``key`` and what is allowed."""
+
+
+def fail(key: str, expected: str, value: Any) -> UserError:
+    return UserError(f"config key '{key}': expected {expected}, got {value!r}")
+
+
+def _bounds_text(low: float | None, high: float | None, open_low: bool = False,
+                 open_high: bool = False) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if open_low else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if open_high else '<='} {high:g}")
+    return " " + " and ".join(parts) if parts else ""
+
+
+def _int(low: int | None = None, high: int | None = None) -> Checker:
+    def check(key: str, value: Any) -> int:
+        bounds = _bounds_text(low, high)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(key, f"an integer{bounds}", value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise fail(key, f"an integer{bounds}", value)
+        return value
+
+    return check
+
+
+def _number(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+            open_high: bool = False) -> Checker:
+    def check(key: str, value: Any) -> float:
+        text = _bounds_text(low, high, open_low, open_high)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail(key, f"a number{text}", value)
+        below = low is not None and (value <= low if open_low else value < low)
+        above = high is not None and (value >= high if open_high else value > high)
+        if below or above or math.isnan(value):
+            raise fail(key, f"a number{text}", value)
+        return float(value)
+
+    return check
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail(key, "true or false", value)
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Checker:
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in options:
+            raise fail(key, "one of " + ", ".join(options), value)
+        return value.lower()
+
+    return check
+
+
+def _optional(inner: Checker) -> Checker:
+    def check(key: str, value: Any) -> Any:
+        return None if value is None else inner(key, value)
+
+    return check
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise fail(key, "a non-empty string", value)
+    return value
+
+
+def _choices(inner: Checker) -> Checker:
+    """A list of allowed values (a scalar is taken as a one-element list)."""
+
+    def check(key: str, value: Any) -> tuple[Any, ...]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise fail(key, "a non-empty list", value)
+        checked = tuple(inner(f"{key}[{i}]", item) for i, item in enumerate(items))
+        if len(set(checked)) != len(checked):
+            raise fail(key, "a list without duplicates", value)
+        return checked
+
+    return check
+
+
+def _lr_pair(key: str, value: Any) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise fail(key, "a pair [lr_min, lr_max]", value)
+    low = _number(0.0, open_low=True)(f"{key}[0]", value[0])
+    high = _number(0.0, open_low=True)(f"{key}[1]", value[1])
+    if high <= low:
+        raise fail(key, "lr_min < lr_max", value)
+    return low, high
+
+
+def _fc_units(key: str, value: Any) -> int | str:
+    if value == FC_UNITS_THESIS:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise fail(key, f"'{FC_UNITS_THESIS}' or a positive integer", value)
+    return value
+
+
+def _dataset_name(key: str, value: Any) -> str:
+    name = _text(key, value)
+    try:
+        validate_dataset_name(name)
+    except DatasetError as error:
+        raise UserError(f"config key '{key}': {error}") from None
+    return name
+
+
+def _bound_rule(key: str, value: Any) -> str:
+    return _choice(tuple(BOUND_RULES))(key, value)
+
+
+# --------------------------------------------------------------------------- keys
+def key(check: Checker, default: Any = MISSING) -> Any:
+    """A config key: ``check`` validates what the YAML gives; no ``default`` = required."""
+    return field(default=default, metadata={"check": check})
+
+
+def section(cls: type, *, required: bool = False) -> Any:
+    """A config section (a mapping of the keys of ``cls``); absent or null = ``cls()``."""
+    return field(default=MISSING if required else cls(), metadata={"section": cls})
+
+
+def config_keys(cls: type) -> dict[str, Field]:
+    """The fields of ``cls`` that are config keys (or sections), in declaration order."""
+    return {f.name: f for f in fields(cls) if "check" in f.metadata or "section" in f.metadata}
+
+
+def is_required(setting: Field) -> bool:
+    return setting.default is MISSING and setting.default_factory is MISSING
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class DatasetSettings:
+    name: str = key(_dataset_name)
+    data_dir: str | None = key(_optional(_text), None)
+    """Where the files are (and are downloaded to); None: ``$CNNSEARCH_DATA_DIR``, else the
+    per-user cache (see ``data.download.default_cache_dir``)."""
+    download: bool = key(_boolean, False)
+    train_size: int | None = key(_optional(_int(1)), None)
+    val_size: int | None = key(_optional(_int(1)), None)
+    image_size: int | None = key(_optional(_int(4, 4096)), None)
+
+
+@dataclass(frozen=True)
+class SpaceSettings:
+    """Choices per dimension; a dimension with one choice is fixed, not sampled."""
+
+    blocks: tuple[int, ...] = key(_choices(_int(1, 8)))
+    filters: tuple[int, ...] = key(_choices(_int(1, 1024)))
+    optimizer: tuple[str, ...] = key(_choices(_choice(tuple(OPTIMIZERS))))
+    lr_range: tuple[tuple[float, float], ...] = key(_choices(_lr_pair))
+    batch_size: tuple[int, ...] = key(_choices(_int(1, 65536)), (128,))
+    fc_units: tuple[int | str, ...] = key(_choices(_fc_units), (FC_UNITS_THESIS,))
+    batch_norm: tuple[bool, ...] = key(_choices(_boolean), (False,))
+    dropout: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.0,))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    l2: float = key(_number(0.0), 0.01)
+
+
+@dataclass(frozen=True)
+class LRRTSettings:
+    epochs: float = key(_number(0.0, 1000.0, open_low=True), 8.0)
+    sma_periods: int = key(_int(1, 10000), 20)
+    bound_rule: str = key(_bound_rule, "thesis_first_epoch")
+    compare_rule: str | None = key(_optional(_bound_rule), "smith_quarter")
+    disagreement_factor: float = key(_number(1.0, open_low=True), 10.0)
+    divergence_factor: float = key(_number(1.0, open_low=True), 4.0)
+
+
+@dataclass(frozen=True)
+class PrunerSettings:
+    chance_margin: float = key(_number(0.0, 1.0, open_high=True), 0.1)
+    percentile: float = key(_number(0.0, 100.0), 25.0)
+    peer_margin: float = key(_number(0.0, 1.0), 0.02)
+    warmup_trials: int = key(_int(0), 4)
+    prune_unstable: bool = key(_boolean, False)
+    min_usable_fraction: float = key(_number(0.0, 1.0, open_high=True), 0.05)
+    after_lrrt: str = key(_choice(tuple(AFTER_LRRT_PRUNERS)), "median")
+    after_lrrt_startup_trials: int = key(_int(0), 3)
+    after_lrrt_warmup_epochs: int = key(_int(0), 1)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = key(_int(1, 100000), 50)
+    step_size_epochs: float = key(_number(0.0, open_low=True), 4.0)
+    sgd_momentum: float = key(_number(0.0, 1.0, open_high=True), 0.0)
+    eval_batch_size: int = key(_int(1), 1024)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    study: str = key(_text)
+    dataset: DatasetSettings = section(DatasetSettings, required=True)
+    space: SpaceSettings = section(SpaceSettings, required=True)
+    model: ModelSettings = section(ModelSettings)
+    lrrt: LRRTSettings = section(LRRTSettings)
+    pruner: PrunerSettings = section(PrunerSettings)
+    train: TrainSettings = section(TrainSettings)
+    seed: int = key(_int(0, 2**31 - 1), 0)
+    sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
+    n_trials: int | None = key(_optional(_int(1)), None)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The YAML document as read (not a key: no checker)."""
+
+    def fingerprint(self) -> str:
+        """Stable hash of the validated settings (so ``blocks: 2`` and ``blocks: [2]`` agree);
+        a study remembers the one it was made with."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
+        payload = json.dumps(_settings_dict(settings), sort_keys=True, default=str).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _settings_dict(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: asdict(value) if is_dataclass(value) else value
+            for name, value in values.items()}
