@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from data.dataset import DatasetError, ImageDataset
-from data.download import default_cache_dir, not_found_message, torchvision_download
+from data.download import data_root, not_found_message, torchvision_download
 
 _ROW_SIZE = 3 * 32 * 32
 
@@ -150,12 +150,14 @@ def read_cifar_dir(spec: _CifarSpec, directory: Path) -> ImageDataset:
 
     train_images, train_labels = split(spec.train_files)
     val_images, val_labels = split((spec.test_file,))
-    return ImageDataset(spec.name, train_images, train_labels, val_images, val_labels, classes)
+    return ImageDataset(spec.name, train_images, train_labels, val_images, val_labels, classes,
+                        source=directory)
 
 
 def _load(spec: _CifarSpec, data_dir: str | Path | None, download: bool) -> ImageDataset:
-    """Look in ``data_dir`` (its archive folder, or itself) or the cache; download on request."""
-    root = Path(data_dir).expanduser() if data_dir is not None else default_cache_dir()
+    """Look in ``data_dir`` (its archive folder, or itself), else in ``$CNNSEARCH_DATA_DIR`` or
+    the cache; download there on request."""
+    root = data_root(data_dir)
     candidates = [root / spec.folder] + ([root] if data_dir is not None else [])
     directory = _find_dir(spec, candidates)
     if directory is None:

@@ -7,6 +7,7 @@ new format is one small module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,8 @@ class ImageDataset:
     val_images: torch.Tensor
     val_labels: torch.Tensor
     classes: tuple[str, ...]
+    source: Path | None = None
+    """The folder the images were read from (None: built in memory)."""
 
     @property
     def num_classes(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data.dataset import DatasetError, ImageDataset
-from data.download import default_cache_dir, not_found_message, torchvision_download
+from data.download import data_root, not_found_message, torchvision_download
 from data.imagefolder import load_image_folder
 
 EUROSAT_CLASSES: tuple[str, ...] = (
@@ -57,7 +57,7 @@ def load_eurosat(
 ) -> ImageDataset:
     """EuroSAT RGB with a seeded, per-class 80/20 train/validation split."""
     explicit = data_dir is not None
-    root = Path(data_dir).expanduser() if data_dir is not None else default_cache_dir()
+    root = data_root(data_dir)
     candidates = _candidates(root, explicit)
     directory = next((c for c in candidates if _has_classes(c)), None)
     if directory is None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from data.dataset import DatasetError, ImageDataset
-from data.download import default_cache_dir, not_found_message, torchvision_download
+from data.download import data_root, not_found_message, torchvision_download
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -155,7 +155,8 @@ def read_idx_dataset(name: str, directory: Path, classes: tuple[str, ...]) -> Im
             f"{name}: train images are {tuple(train_images.shape[2:])} but validation images "
             f"are {tuple(val_images.shape[2:])}"
         )
-    return ImageDataset(name, train_images, train_labels, val_images, val_labels, classes)
+    return ImageDataset(name, train_images, train_labels, val_images, val_labels, classes,
+                        source=directory)
 
 
 @dataclass(frozen=True)
@@ -173,18 +174,16 @@ _MNIST = _IdxSpec("mnist", MNIST_CLASSES, "MNIST")
 
 
 def _load(spec: _IdxSpec, data_dir: str | Path | None, download: bool) -> ImageDataset:
-    """Search order: ``data_dir``; else system copies then the cache; else download."""
-    if data_dir is not None:
-        roots = [Path(data_dir).expanduser()]
-    else:
-        roots = [*spec.system_dirs(), default_cache_dir()]
+    """Search order: ``data_dir``; else system copies, then ``$CNNSEARCH_DATA_DIR`` or the
+    cache; else download into the last of these."""
+    download_root = data_root(data_dir)
+    roots = [download_root] if data_dir is not None else [*spec.system_dirs(), download_root]
     for root in roots:
         directory = find_idx_dir(root, spec.torchvision_class)
         if directory is not None:
             return read_idx_dataset(spec.name, directory, spec.classes)
     if not download:
         raise DatasetError(not_found_message(spec.name, roots, "the four IDX files"))
-    download_root = roots[0] if data_dir is not None else default_cache_dir()
     torchvision_download(spec.torchvision_class, download_root)
     directory = find_idx_dir(download_root, spec.torchvision_class)
     if directory is None:

@@ -140,4 +140,5 @@ def load_image_folder(
         val_images=images[val_index],
         val_labels=labels[val_index],
         classes=classes,
+        source=Path(root).expanduser(),
     )

@@ -79,7 +79,9 @@ def load_dataset(
 ) -> ImageDataset:
     """Load a dataset by name, then apply stratified ``train_size``/``val_size`` subsets.
 
-    ``data_dir`` is where to look (and download to); it is ignored by ``imagefolder:PATH``.
+    ``data_dir`` is where to look (and download to); None means ``$CNNSEARCH_DATA_DIR``, else
+    ``~/.cache/cnnsearch`` (``data.download.default_data_dir``); it is ignored by
+    ``imagefolder:PATH``.
     ``image_size`` resizes every image to a square of that side. ``seed`` drives the folder
     datasets' 80/20 split and the subsets.
     """
@@ -110,4 +112,5 @@ def load_dataset(
         if image_size is not None:
             images = resize_images(images, image_size)
         splits[split] = (images, labels)
-    return ImageDataset(dataset.name, *splits["train"], *splits["val"], dataset.classes)
+    return ImageDataset(dataset.name, *splits["train"], *splits["val"], dataset.classes,
+                        source=dataset.source)

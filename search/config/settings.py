@@ -171,7 +171,7 @@ class DatasetSettings:
     name: str = key(_dataset_name)
     data_dir: str | None = key(_optional(_text), None)
     """Where the files are (and are downloaded to); None: ``$CNNSEARCH_DATA_DIR``, else the
-    per-user cache (see ``data.download.default_cache_dir``)."""
+    per-user cache ``~/.cache/cnnsearch`` (``data.download.default_data_dir``)."""
     download: bool = key(_boolean, False)
     train_size: int | None = key(_optional(_int(1)), None)
     val_size: int | None = key(_optional(_int(1)), None)

@@ -20,7 +20,8 @@ IDX_TYPE_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
 
 @pytest.fixture(autouse=True)
 def offline(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No network, an empty home (so an empty cache) and no Debian Fashion-MNIST by default."""
+    """No network, an empty home (so an empty cache), no ``$CNNSEARCH_DATA_DIR`` and no Debian
+    Fashion-MNIST by default."""
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("tests must not touch the network")
@@ -29,6 +30,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     monkeypatch.setattr(socket, "create_connection", refuse)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CNNSEARCH_DATA_DIR", raising=False)
     monkeypatch.setattr(data.idx, "DEBIAN_FASHION_MNIST_DIR", home / "no-debian-copy")
     return home
 
