@@ -12,8 +12,8 @@ COPY data ./data
 RUN pip install .
 
 COPY configs ./configs
-# Workers read datasets from here (mount a volume, or let torchvision download with
-# `download: true` in the config).
+# Datasets are read from (and downloaded into) here unless the config sets data_dir; compose
+# mounts one shared volume here and create-study --prepare-data fills it once.
 ENV CNNSEARCH_DATA_DIR=/data HOME=/app
 RUN useradd --create-home --uid 1000 cnnsearch && mkdir -p /shared /data \
     && chown cnnsearch /shared /data /app

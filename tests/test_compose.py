@@ -53,12 +53,29 @@ def test_compose_rules() -> None:
     grace = re.fullmatch(r"(\d+)([sm])", worker["stop_grace_period"])
     assert grace and int(grace[1]) * (60 if grace[2] == "m" else 1) >= 60
     assert SERVICES["dashboard"]["ports"] == ["127.0.0.1:8080:8080"]
+    assert worker["depends_on"]["create-study"]["condition"] == "service_completed_successfully"
     text = (ROOT / "docker-compose.yml").read_text()
     assert "password" not in " ".join(SERVICES["worker"]["command"]).lower()
     for service in SERVICES.values():
         for value in (service.get("environment") or {}).values():
             assert not re.search(r"://[^/@]*:[^/@]*@", str(value)), "password in a URL"
     assert "secrets/postgres_password.txt" in text
+
+
+def test_one_shared_dataset_volume_filled_once_before_the_workers() -> None:
+    """create-study and every worker mount the same `datasets` volume at the data directory,
+    and create-study (which the workers wait for) loads or downloads the dataset there."""
+    assert "datasets" in COMPOSE["volumes"]
+    for name in ("create-study", "worker"):
+        service = SERVICES[name]
+        assert "datasets:/data" in service["volumes"], name
+        assert service["environment"]["CNNSEARCH_DATA_DIR"] == "/data", name
+    mounts = [v for s in SERVICES.values() for v in s.get("volumes", [])
+              if v.endswith(":/data")]
+    assert set(mounts) == {"datasets:/data"}  # one volume, not one per service
+    assert "--prepare-data" in SERVICES["create-study"]["command"]
+    assert "--prepare-data" not in SERVICES["worker"]["command"]
+    assert SERVICES["create-study"]["restart"] == "no"
 
 
 def _interpolate(value: str, env: dict[str, str]) -> str:
@@ -73,7 +90,7 @@ def _free_port() -> int:
 
 class LocalService:
     """A compose service's command and environment, rewritten for this machine: the
-    `postgres` host becomes the test server, /shared and /run/secrets become folders."""
+    `postgres` host becomes the test server, /shared, /data and /run/secrets become folders."""
 
     def __init__(self, name: str, settings: dict[str, str], server, database: str,
                  folder: Path) -> None:
@@ -90,6 +107,7 @@ class LocalService:
         value = value.replace("@postgres:5432/cnnsearch",
                               f"@127.0.0.1:{self.server.port}/{self.database}")
         value = re.sub(r"^/run/secrets/", f"{self.folder}/secrets/", value)
+        value = re.sub(r"^/data$", f"{self.folder}/data", value)
         return re.sub(r"^/shared\b", f"{self.folder}/shared", value)
 
     def start(self, **replace: str) -> subprocess.Popen:
@@ -115,6 +133,8 @@ def test_compose_services_run_as_local_processes(postgres_server, tmp_path: Path
     assert PASSWORD not in " ".join(services["worker"].command)
 
     assert services["create-study"].start().wait(timeout=120) == 0
+    create_log = next(tmp_path.glob("create-study-*.log")).read_text()
+    assert f"data: imagefolder:{images} ready in {images}" in create_log
     port = _free_port()
     dashboard = services["dashboard"].start(**{"8080": str(port)})
     workers = [services["worker"].start() for _ in range(2)]  # --scale worker=2

@@ -8,8 +8,12 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.service.storage import resolve_artifact_dir as _artifact_dir
+
+if TYPE_CHECKING:
+    from search.config import SearchConfig
 
 
 def cmd_search(args: argparse.Namespace) -> None:
@@ -149,12 +153,25 @@ def cmd_create_study(args: argparse.Namespace) -> None:
     from search.service.study import open_search_study
 
     config = load_config(args.config)
+    if args.prepare_data:
+        _prepare_data(config)
     url = resolve_storage_url(args.storage)
     storage = open_storage(url, wait_seconds=60.0)
     study = open_search_study(args.study, storage, config,
                               artifact_dir=_artifact_dir(args.artifact_dir))
     print(f"study '{study.study_name}' ready in {redact(url)} "
           f"({len(study.trials)} trials so far)")
+
+
+def _prepare_data(config: SearchConfig) -> None:
+    """Load the dataset once (downloading it if the config allows) and check the space fits
+    it, so that workers sharing the data directory start with the files in place."""
+    from search.method.prepared_data import check_space_fits, load_data
+
+    dataset = load_data(config.dataset, config.seed)
+    check_space_fits(config, dataset)
+    print(f"data: {dataset.name} ready in {dataset.source} ({len(dataset.train_labels)} train "
+          f"/ {len(dataset.val_labels)} validation images)")
 
 
 def cmd_reap(args: argparse.Namespace) -> None:

@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--study", required=True)
     create.add_argument("--config", required=True)
     create.add_argument("--artifact-dir")
+    create.add_argument("--prepare-data", action="store_true",
+                        help="load the config's dataset once first (downloading it when the "
+                        "config says download: true), so workers sharing the data directory "
+                        "find it there")
     _add_storage(create)
 
     reap = commands.add_parser("reap", help="fail and retry trials whose worker died")
