@@ -78,21 +78,15 @@ def build_cnn(
 
 
 def _glorot_uniform(model: nn.Module, seed: int) -> None:
-    """Keras' defaults: Glorot-uniform kernels, zero biases; seeded without touching the
-    global RNG so concurrent trials in one process stay independent."""
+    """Keras' defaults: Glorot-uniform kernels (torch's ``xavier_uniform_``), zero biases;
+    drawn from a generator seeded with ``seed``, never from the global RNG, so concurrent
+    trials in one process stay independent."""
     generator = torch.Generator().manual_seed(seed)
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            with torch.no_grad():
-                fan_out, fan_in = module.weight.shape[0], module.weight[0].numel()
-                if isinstance(module, nn.Conv2d):
-                    fan_out = module.weight.shape[0] * module.weight[0, 0].numel()
-                bound = (6.0 / (fan_in + fan_out)) ** 0.5
-                module.weight.copy_(
-                    torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound
-                )
-                if module.bias is not None:
-                    module.bias.zero_()
+            nn.init.xavier_uniform_(module.weight, generator=generator)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def count_parameters(model: nn.Module) -> int:

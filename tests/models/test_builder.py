@@ -139,6 +139,19 @@ def test_glorot_uniform_weights_and_zero_biases() -> None:
         assert torch.count_nonzero(layer.bias) == 0
 
 
+def test_weights_are_torch_xavier_uniform_drawn_from_the_seed() -> None:
+    """torch's own Glorot init, layer after layer from one generator seeded with the seed."""
+    architecture = Architecture(blocks=2, filters=4, fc_units=8, batch_norm=True)
+    model = build_cnn(architecture, CIFAR_SHAPE, 10, seed=7)
+    generator = torch.Generator().manual_seed(7)
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert len(layers) == 4 + 3
+    for layer in layers:
+        expected = nn.init.xavier_uniform_(torch.empty_like(layer.weight), generator=generator)
+        assert torch.equal(layer.weight.detach(), expected)
+        assert expected.abs().max() <= glorot_bound(layer)
+
+
 def test_same_seed_same_weights_different_seed_different_weights() -> None:
     architecture = Architecture(blocks=2, filters=4, fc_units=8)
     first = build_cnn(architecture, CIFAR_SHAPE, 10, seed=11).state_dict()
