@@ -16,7 +16,7 @@ from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import prepare_data
 from search.method.sampling import sample_trial_config
 from search.method.trial_config import TrialConfig
-from search.views.lrrt_figure import lrrt_figure
+from search.views.lrrt_figure import LRRTLine, lrrt_figure
 
 
 def fix_space(config: SearchConfig, assignments: list[str]) -> SearchConfig:
@@ -54,7 +54,6 @@ def single_range_test(
     html_path = out_dir / f"lrrt-{trial_config.name}.html"
     title = (f"LR range test: {trial_config.name} on {trial_config.dataset.name}, "
              f"LR {trial_config.lr_range[0]:g}..{trial_config.lr_range[1]:g}")
-    curve = result.curve.points().to_attr()
-    figure = lrrt_figure([(trial_config.name, curve, result.bounds, False)], title)
+    figure = lrrt_figure([LRRTLine.from_result(result, trial_config.name)], title)
     figure.write_html(html_path, include_plotlyjs=True, full_html=True)
     return trial_config, result, json_path, html_path
