@@ -1,0 +1,135 @@
+"""The report's figures: the LRRT curves of each group (``search.views.lrrt_figure``), the
+triangular2 schedule and validation of the best trials, and Optuna's own views."""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Callable
+
+import optuna
+import plotly.graph_objects as go
+from optuna.trial import TrialState
+from plotly.subplots import make_subplots
+
+from search.record import Bounds
+from search.views.lrrt_figure import PALETTE, lrrt_figure
+from search.views.report.trials import ReportTrial
+
+SCHEDULE_POINTS_PER_EPOCH = 24
+
+
+def lrrt_group_figure(title: str, trials: list[ReportTrial]) -> go.Figure:
+    """Smoothed accuracy and loss against LR, one line per configuration of the group:
+    pruned designs grey and dashed with their reason, survivors with their LR bounds."""
+    return lrrt_figure([t.line for t in trials if t.line is not None],
+                       f"LR range test: {title}")
+
+
+def triangular2_lr(iteration: int, bounds: Bounds, step_size: int) -> float:
+    """Smith's triangular2 LR at ``iteration``: torch ``CyclicLR(mode="triangular2")``'s
+    formula (the search trains with that scheduler; the tests hold the two equal). Written
+    out because building a torch optimizer only to read its LR costs seconds of imports."""
+    low, high = bounds
+    cycle = math.floor(1 + iteration / (2 * step_size))
+    x = abs(iteration / step_size - 2 * cycle + 1)
+    return low + (high - low) * max(0.0, 1.0 - x) / 2 ** (cycle - 1)
+
+
+def triangular2_schedule(
+    bounds: Bounds, epochs: int, step_size_epochs: float,
+    points_per_epoch: int = SCHEDULE_POINTS_PER_EPOCH,
+) -> tuple[list[float], list[float]]:
+    """The LR the training used, ``points_per_epoch`` points per epoch; x in epochs. Half a
+    cycle is ``step_size_epochs`` epochs, as in ``search.method.training.make_triangular2``."""
+    step_size = max(1, round(step_size_epochs * points_per_epoch))
+    steps = range(epochs * points_per_epoch + 1)
+    return ([step / points_per_epoch for step in steps],
+            [triangular2_lr(step, bounds, step_size) for step in steps])
+
+
+def best_trials_figure(trials: list[ReportTrial]) -> go.Figure | None:
+    """Top: the triangular2 LR between each best trial's bounds; bottom: its validation
+    accuracy per epoch."""
+    best = [t for t in trials if t.lr_bounds]
+    if not best:
+        return None
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           subplot_titles=("triangular2 learning rate",
+                                           "validation accuracy"))
+    for index, trial in enumerate(best):
+        color = PALETTE[index % len(PALETTE)]
+        epochs = trial.epochs or len(trial.val_curve) or 1
+        step = trial.step_size_epochs or 1
+        xs, lrs = triangular2_schedule(trial.lr_bounds, int(epochs), float(step))
+        label = html.escape(trial.label)
+        name = f"{label} ({trial.final_val_accuracy:.4f})"
+        figure.add_trace(go.Scatter(
+            x=xs, y=lrs, mode="lines", name=name, legendgroup=name, line={"color": color},
+            hovertemplate=f"{label}<br>epoch %{{x:.2f}}<br>lr %{{y:.4g}}<extra></extra>",
+        ), row=1, col=1)
+        if trial.lr_curve:
+            figure.add_trace(go.Scatter(
+                x=list(range(1, len(trial.lr_curve) + 1)), y=trial.lr_curve,
+                mode="markers", marker={"color": color, "size": 7}, legendgroup=name,
+                showlegend=False, name=f"{label} recorded LR",
+                hovertemplate="recorded at epoch end %{x}: lr %{y:.4g}<extra></extra>",
+            ), row=1, col=1)
+        figure.add_trace(go.Scatter(
+            x=list(range(1, len(trial.val_curve) + 1)), y=trial.val_curve,
+            mode="lines+markers", name=name, legendgroup=name, showlegend=False,
+            line={"color": color},
+            hovertemplate=f"{label}<br>epoch %{{x}}<br>val acc %{{y:.4f}}<extra></extra>",
+        ), row=2, col=1)
+    figure.update_xaxes(title_text="epoch", row=2, col=1)
+    figure.update_yaxes(title_text="learning rate", exponentformat="e", row=1, col=1)
+    figure.update_yaxes(title_text="accuracy", row=2, col=1)
+    figure.update_layout(title={"text": "Best trials: schedule and validation"},
+                         template="plotly_white", height=620)
+    return figure
+
+
+def optuna_views(study: optuna.study.Study) -> list[tuple[str, go.Figure | None, str]]:
+    """(title, figure or None, note): Optuna's own plots, each guarded (importances need
+    two completed trials and a parameter that varies)."""
+    from optuna import visualization
+
+    views: list[tuple[str, Callable[[optuna.study.Study], go.Figure]]] = [
+        ("Optimization history", visualization.plot_optimization_history),
+        ("Intermediate values (step 0 = LRRT score, then validation accuracy per epoch)",
+         visualization.plot_intermediate_values),
+        ("Parameter importances", visualization.plot_param_importances),
+        ("Parallel coordinates", visualization.plot_parallel_coordinate),
+    ]
+    out = []
+    for title, plot in views:
+        reason = _importances_unavailable(study) if plot is visualization.plot_param_importances \
+            else None
+        if reason:
+            out.append((title, None, f"not available for this study: {reason}"))
+            continue
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" etc.
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                figure = plot(study)
+            out.append((title, figure, ""))
+        except (ValueError, RuntimeError, ZeroDivisionError) as error:
+            out.append((title, None, f"not available for this study: {error}"))
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+    return out
+
+
+def _importances_unavailable(study: optuna.study.Study) -> str | None:
+    """Why parameter importances mean nothing yet (fANOVA needs completed trials that
+    differ in some parameter), or None."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return f"needs at least 2 completed trials ({len(complete)} so far)"
+    names = {name for trial in complete for name in trial.params}
+    if not any(len({repr(t.params.get(name)) for t in complete}) > 1 for name in names):
+        return "no parameter varies among the completed trials"
+    return None
