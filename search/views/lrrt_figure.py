@@ -268,7 +268,7 @@ def lrrt_matplotlib(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -
             axes.set_ylabel(name)
             axes.grid(color="#e5e5e5", linewidth=0.6)
             axes.set_axisbelow(True)
-            axes.margins(x=0)
+            axes.margins(x=0.015)  # room for a marker at either end of the LR range
             axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
             for spine in axes.spines.values():
                 spine.set_color("#bbb")
@@ -317,11 +317,12 @@ def _draw_line(accuracy_axes: Axes, loss_axes: Axes, index: int, line: LRRTLine,
     if markers:
         low, high = line.bounds
         text = f"LR bounds {low:.3g}..{high:.3g}"
+        label = text if alone else f"{line.label}: {text}"
         width = BOUND_MARKER["width"] * PX
         (ticks,) = accuracy_axes.plot(
             [lr for lr, _ in markers], [accuracy for _, accuracy in markers], linestyle="none",
             marker="|", markersize=BOUND_MARKER["size"] * PX, markeredgewidth=width,
-            color=style.color, zorder=4, label=text if alone else f"{line.label}: {text}")
+            color=style.color, zorder=4, label=label)
         # a white halo: the tick stands out on the line it sits on
         ticks.set_path_effects([patheffects.Stroke(linewidth=width + 2, foreground="#fff"),
                                 patheffects.Normal()])
