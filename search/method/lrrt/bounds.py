@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from search.method.lrrt.curve import LRRTCurve
+from search.method.lrrt.curve import LRRTCurve, limit_index
 
 BoundRule = Callable[[LRRTCurve], tuple[float, float] | None]
 
@@ -70,11 +70,46 @@ def accuracy_rise(curve: LRRTCurve) -> tuple[float, float] | None:
     return curve.lrs[low], curve.lrs[high]
 
 
+def loss_valley(curve: LRRTCurve) -> tuple[float, float] | None:
+    """fastai's ``valley``: the longest stretch over which the smoothed loss keeps falling,
+    read halfway down it (fast descent, before the bottom); lower = upper / 4.
+    It needs no limit: a curve still falling at the end has its valley inside the ramp."""
+    losses = np.asarray(curve.smoothed_losses)
+    count = len(losses)
+    if count < 3 or losses.max() - losses.min() <= TIE:
+        return None
+    # longest decreasing subsequence ending at each point, O(n^2) on <= a few hundred points
+    length = np.ones(count, dtype=int)
+    for i in range(1, count):
+        lower = losses[:i] > losses[i]
+        if lower.any():
+            length[i] = int(np.where(lower, length[:i], 0).max()) + 1
+    end = int(np.argmax(length))
+    start = end - int(length[end]) + 1  # as fastai: the valley is the subsequence's span
+    index = start + (end - start) // 2
+    upper = curve.lrs[index]
+    return upper / 4.0, upper
+
+
+def loss_limit(curve: LRRTCurve) -> tuple[float, float] | None:
+    """Smith's "largest LR that still converges", read on the loss: where the smoothed loss
+    turns up (or the test diverged), halved to step back from the edge; lower = upper / 4.
+    When the ramp found no limit (``LRRTCurve.limit_found`` is false), the largest LR
+    tested: the design still converged there, and the range cannot say more."""
+    index = limit_index(curve)
+    if len(curve.lrs) < 3:
+        return None
+    upper = curve.lrs[index] / 2.0 if index is not None else curve.lrs[-1]
+    return upper / 4.0, upper
+
+
 BOUND_RULES: dict[str, BoundRule] = {
     "thesis_first_epoch": thesis_first_epoch,
     "smith_quarter": smith_quarter,
     "smith_third": smith_third,
     "accuracy_rise": accuracy_rise,
+    "loss_valley": loss_valley,
+    "loss_limit": loss_limit,
 }
 
 

@@ -30,6 +30,8 @@ class LRRTCurve:
     epochs: list[dict[str, float]] = field(default_factory=list)
     diverged: bool = False
     divergence: str | None = None
+    ramp: str = "linear"
+    """``linear`` (the thesis) or ``exponential`` (geometric, as LR finders use)."""
 
     @property
     def smoothed_losses(self) -> list[float]:
@@ -45,7 +47,16 @@ class LRRTCurve:
         return len(self.lrs) / self.total_steps if self.total_steps else 0.0
 
     def lr_at_step(self, step: int) -> float:
-        return linear_lr(step, self.total_steps, self.lr_min, self.lr_max)
+        return RAMPS[self.ramp](step, self.total_steps, self.lr_min, self.lr_max)
+
+    @property
+    def limit_found(self) -> bool:
+        """Whether the test reached an LR where training stops improving: it diverged, or
+        its smoothed loss bottomed out before the last ``LIMIT_TAIL`` of the ramp and then
+        gave back at least ``LIMIT_GIVE_BACK`` of its fall. A curve still falling at the end
+        of the ramp has found no upper limit: the range was too narrow (or the ramp too
+        short) to say where the design stops converging."""
+        return limit_index(self) is not None
 
     def points(self, count: int = CURVE_POINTS) -> CurvePoints:
         """The smoothed curve, ``count`` points at most: what a trial's attrs keep."""
@@ -67,6 +78,40 @@ def linear_lr(step: int, total_steps: int, lr_min: float, lr_max: float) -> floa
     if total_steps <= 1:
         return lr_min
     return lr_min + (lr_max - lr_min) * step / (total_steps - 1)
+
+
+def exponential_lr(step: int, total_steps: int, lr_min: float, lr_max: float) -> float:
+    """LR of batch ``step`` on a geometric ramp from lr_min (step 0) to lr_max (last step)."""
+    if total_steps <= 1:
+        return lr_min
+    return lr_min * (lr_max / lr_min) ** (step / (total_steps - 1))
+
+
+RAMPS = {"linear": linear_lr, "exponential": exponential_lr}
+"""Ramp shapes by the name the YAML uses."""
+
+LIMIT_TAIL = 0.1
+"""A loss minimum in the last tenth of the ramp is no limit: the loss may still be falling."""
+LIMIT_GIVE_BACK = 0.25
+"""After its minimum the smoothed loss must rise by this share of its fall to count as a
+limit (a flat tail is noise, not a turn)."""
+
+
+def limit_index(curve: LRRTCurve) -> int | None:
+    """Step of the smoothed-loss minimum when the test found an upper limit there (see
+    ``LRRTCurve.limit_found``); the last healthy step when it diverged; else None."""
+    losses = np.asarray(curve.smoothed_losses)
+    if len(losses) < 3:
+        return None
+    lowest = int(np.argmin(losses))
+    if curve.diverged:
+        return lowest
+    fall = losses[0] - losses[lowest]
+    if lowest >= (1.0 - LIMIT_TAIL) * curve.total_steps or fall <= 0:
+        return None
+    if losses[lowest:].max() - losses[lowest] < LIMIT_GIVE_BACK * fall:
+        return None
+    return lowest
 
 
 def simple_moving_average(values: list[float], periods: int) -> list[float]:

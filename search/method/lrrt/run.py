@@ -59,22 +59,21 @@ def run_range_test(
     epochs: float,
     sma_periods: int,
     divergence_factor: float,
+    steps: int | None = None,
+    ramp: str = "linear",
 ) -> tuple[LRRTCurve, PeakMemory]:
-    """Train ``epochs`` (fractions allowed) with the LR ramping linearly over the whole test.
+    """Train for ``steps`` batches (else ``epochs``, fractions allowed) with the LR ramping
+    from ``lr_range[0]`` to ``lr_range[1]`` over the whole test, linearly (the thesis) or
+    geometrically (``ramp="exponential"``), with torch's ``LinearLR``/``ExponentialLR``.
 
-    Uses torch's ``LinearLR`` for the ramp. The caller's model and optimizer are trained in
-    place: the LRRT model is a throwaway, the search rebuilds from the seed for training.
+    The caller's model and optimizer are trained in place: the LRRT model is a throwaway,
+    the search rebuilds from the seed for training.
     """
     lr_min, lr_max = lr_range
     steps_per_epoch = len(train)
-    total_steps = max(2, math.ceil(epochs * steps_per_epoch))
-    curve = LRRTCurve(lr_min, lr_max, steps_per_epoch, total_steps, sma_periods)
-    for group in optimizer.param_groups:
-        group["lr"] = lr_max
-        group["initial_lr"] = lr_max
-    ramp = torch.optim.lr_scheduler.LinearLR(
-        optimizer, start_factor=lr_min / lr_max, end_factor=1.0, total_iters=total_steps - 1
-    )
+    total_steps = max(2, steps if steps is not None else math.ceil(epochs * steps_per_epoch))
+    curve = LRRTCurve(lr_min, lr_max, steps_per_epoch, total_steps, sma_periods, ramp=ramp)
+    scheduler = _ramp(optimizer, curve)
     memory = PeakMemory(train.device).start()
     device = train.device
     losses = torch.empty(total_steps, device=device)
@@ -86,7 +85,8 @@ def run_range_test(
     while step < total_steps and not curve.diverged:
         for images, labels in train.epoch(epoch):
             curve.lrs.append(optimizer.param_groups[0]["lr"])
-            losses[step], correct[step] = train_step(model, optimizer, ramp, images, labels)
+            losses[step], correct[step] = train_step(model, optimizer, scheduler, images,
+                                                     labels)
             sizes[step] = labels.shape[0]
             step += 1
             if step % CHECK_EVERY == 0 or step == total_steps:
@@ -109,6 +109,20 @@ def run_range_test(
             })
             epoch_start = step
     return curve, memory
+
+
+def _ramp(optimizer: torch.optim.Optimizer,
+          curve: LRRTCurve) -> torch.optim.lr_scheduler.LRScheduler:
+    """The scheduler that moves the LR along the curve's planned ramp, one step a batch."""
+    lr_min, lr_max, last = curve.lr_min, curve.lr_max, curve.total_steps - 1
+    if curve.ramp == "exponential":
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = lr_min
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, (lr_max / lr_min) ** (1 / last))
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = lr_max
+    return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=lr_min / lr_max,
+                                             end_factor=1.0, total_iters=last)
 
 
 def _sync(curve: LRRTCurve, losses: torch.Tensor, correct: torch.Tensor, sizes: torch.Tensor,

@@ -11,6 +11,8 @@ from search.method.lrrt.bounds import (
     BOUND_RULES,
     accuracy_rise,
     apply_rule,
+    loss_limit,
+    loss_valley,
     smith_quarter,
     smith_third,
     thesis_first_epoch,
@@ -48,6 +50,8 @@ def test_every_rule_is_registered() -> None:
         "smith_quarter",
         "smith_third",
         "accuracy_rise",
+        "loss_valley",
+        "loss_limit",
     }
 
 
@@ -212,3 +216,69 @@ def test_rules_give_finite_bounds_inside_the_tested_range() -> None:
         low, high = bounds
         assert math.isfinite(low) and math.isfinite(high)
         assert 0 < low < high <= curve.lr_max, name
+
+
+# --------------------------------------------------------------------------- loss rules
+
+
+def loss_curve(losses: list[float], *, ramp: str = "linear", diverged: bool = False,
+               lr_min: float = 1e-4, lr_max: float = 1e-1) -> LRRTCurve:
+    """A curve with these per-batch losses (smoothing off) on the planned ramp."""
+    total = len(losses)
+    curve = LRRTCurve(lr_min, lr_max, total, total, 1, ramp=ramp, diverged=diverged)
+    curve.lrs = [curve.lr_at_step(s) for s in range(total)]
+    curve.losses = list(losses)
+    curve.accuracies = [0.5] * total
+    return curve
+
+
+def u_shaped(total: int = 100, bottom: int = 60) -> list[float]:
+    """Falls linearly from 2.3 to 0.3 at ``bottom``, then climbs back to 2.3."""
+    return [2.3 - 2.0 * s / bottom if s <= bottom
+            else 0.3 + 2.0 * (s - bottom) / (total - 1 - bottom) for s in range(total)]
+
+
+def test_exponential_ramp_is_geometric() -> None:
+    curve = loss_curve([1.0] * 4, ramp="exponential", lr_min=1e-4, lr_max=1e-1)
+    assert curve.lrs == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])
+
+
+def test_a_u_shaped_loss_has_found_its_limit_at_the_bottom() -> None:
+    curve = loss_curve(u_shaped())
+    assert curve.limit_found
+    low, high = loss_limit(curve)
+    assert high == pytest.approx(curve.lrs[60] / 2) and low == pytest.approx(high / 4)
+
+
+def test_a_loss_still_falling_at_the_end_has_no_limit() -> None:
+    falling = [2.3 - 2.0 * s / 99 for s in range(100)]
+    curve = loss_curve(falling)
+    assert not curve.limit_found
+    assert loss_limit(curve)[1] == pytest.approx(1e-1)  # the largest LR tested
+
+
+def test_a_minimum_in_the_last_tenth_or_a_flat_tail_is_no_limit() -> None:
+    assert not loss_curve(u_shaped(bottom=95)).limit_found
+    flat_tail = [2.3 - 2.0 * s / 60 if s <= 60 else 0.3 + 0.001 * (s - 60) for s in range(100)]
+    assert not loss_curve(flat_tail).limit_found
+
+
+def test_a_diverged_curve_found_its_limit() -> None:
+    curve = loss_curve([2.3 - 0.02 * s for s in range(40)], diverged=True)
+    assert curve.limit_found
+    assert loss_limit(curve)[1] == pytest.approx(curve.lrs[39] / 2)
+
+
+def test_loss_valley_reads_halfway_down_the_longest_fall() -> None:
+    # flat, then a fall over steps 20..80, then a rise: the valley is 20..80
+    losses = [2.3] * 20 + [2.3 - 2.0 * (s - 20) / 60 for s in range(20, 81)] + [
+        0.3 + 0.1 * (s - 80) for s in range(81, 100)]
+    curve = loss_curve(losses)
+    low, high = loss_valley(curve)
+    assert high == pytest.approx(curve.lrs[50], rel=0.05)
+    assert low == pytest.approx(high / 4)
+
+
+def test_loss_rules_need_a_curve() -> None:
+    assert loss_valley(loss_curve([2.3] * 50)) is None  # flat: no valley
+    assert loss_limit(loss_curve([2.3, 2.2])) is None

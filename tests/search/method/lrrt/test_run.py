@@ -131,3 +131,18 @@ def test_a_huge_lr_range_diverges_and_cuts_the_curve(tiny_data, tiny_model) -> N
     assert curve.completed_fraction == cut / curve.total_steps
     # no validation entry for an epoch that diverged
     assert all(entry["step"] <= cut for entry in curve.epochs)
+
+
+def test_an_exponential_ramp_counted_in_steps(tiny_data, tiny_model) -> None:
+    train, val = tiny_data(n_train=96, batch_size=16)  # 6 batches an epoch
+    model = tiny_model()
+    optimizer = make_optimizer(model, "sgd", 1e-4)
+    curve, _ = run_range_test(model, optimizer, train, val, lr_range=(1e-4, 1e-1), epochs=8,
+                              sma_periods=2, divergence_factor=1e9, steps=16,
+                              ramp="exponential")
+    assert curve.total_steps == 16 and len(curve.lrs) == 16  # steps win over epochs
+    expected = [curve.lr_at_step(s) for s in range(16)]
+    assert curve.lrs == pytest.approx(expected, rel=1e-6)
+    ratios = np.asarray(curve.lrs[1:]) / np.asarray(curve.lrs[:-1])
+    assert ratios == pytest.approx([ratios[0]] * 15, rel=1e-6)  # geometric
+    assert [e["step"] for e in curve.epochs] == [6, 12, 16]
