@@ -146,9 +146,13 @@ def _bound_rule(key: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- keys
-def key(check: Checker, default: Any = MISSING) -> Any:
-    """A config key: ``check`` validates what the YAML gives; no ``default`` = required."""
-    return field(default=default, metadata={"check": check})
+def key(check: Checker, default: Any = MISSING, *, added: bool = False) -> Any:
+    """A config key: ``check`` validates what the YAML gives; no ``default`` = required.
+
+    ``added``: a key introduced after studies already existed. At its default it is left out
+    of the study fingerprint, so a study made before the key existed still matches.
+    """
+    return field(default=default, metadata={"check": check, "added": added})
 
 
 def section(cls: type, *, required: bool = False) -> Any:
@@ -200,6 +204,9 @@ class ModelSettings:
 @dataclass(frozen=True)
 class LRRTSettings:
     epochs: float = key(_number(0.0, 1000.0, open_low=True), 8.0)
+    steps: int | None = key(_optional(_int(2, 100000)), None, added=True)
+    """Length of the ramp in batches; when set it replaces ``epochs``."""
+    ramp: str = key(_choice(("linear", "exponential")), "linear", added=True)
     sma_periods: int = key(_int(1, 10000), 20)
     bound_rule: str = key(_bound_rule, "thesis_first_epoch")
     compare_rule: str | None = key(_optional(_bound_rule), "smith_quarter")
@@ -252,5 +259,14 @@ class SearchConfig:
 
 
 def _settings_dict(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: asdict(value) if is_dataclass(value) else value
+    return {name: _without_new_defaults(value) if is_dataclass(value) else value
             for name, value in values.items()}
+
+
+def _without_new_defaults(settings: Any) -> dict[str, Any]:
+    """``asdict`` less the keys added since studies existed that are at their default."""
+    values = asdict(settings)
+    for setting in fields(settings):
+        if setting.metadata.get("added") and values[setting.name] == setting.default:
+            del values[setting.name]
+    return values

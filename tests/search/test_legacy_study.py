@@ -62,3 +62,13 @@ def test_report_shows_every_trial_with_its_verdict(legacy: dict) -> None:
     for reason in ("chance_level", "below_peers", "median"):
         assert f"pruned: {reason}" in page
     assert "0.02282" in page or "0.0228" in page  # trial 10's bounds in the results table
+
+
+def test_its_config_still_matches_the_stored_fingerprint(legacy: dict) -> None:
+    """Keys added since (e.g. lrrt.steps, lrrt.ramp) leave the fingerprint alone at their
+    defaults, so more trials can still be added to a study made before they existed."""
+    from search.config import load_config
+    from search.record import STUDY_FINGERPRINT
+
+    stored = legacy["study"].user_attrs[STUDY_FINGERPRINT]
+    assert load_config(FIXTURE / "legacy.yaml").fingerprint() == stored

@@ -38,6 +38,7 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice) -> LRRTResult:
         model, optimizer, data.train(config.batch_size, config.seed), data.val,
         lr_range=config.lr_range, epochs=config.lrrt.epochs,
         sma_periods=config.lrrt.sma_periods, divergence_factor=config.lrrt.divergence_factor,
+        steps=config.lrrt.steps, ramp=config.lrrt.ramp,
     )
     result = summarise(
         curve, bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
