@@ -1,94 +1,221 @@
-"""The cost and accuracy of a rejection, against ground truth.
+"""Does the range test reject what will not train, keep what will, rank designs, and choose
+good bounds? The protocol of issue 9, on any dataset the product reads.
 
-Each configuration of the grid (blocks x filters x optimizer x LR range) gets the product's
-LRRT and the ``LRRTPruner`` verdict, and is then trained to the end regardless (triangular2
-between the LRRT's bounds, no pruning): that run is the ground truth. A configuration
-"ends at chance level" when its best validation accuracy stays under the pruner's chance
-threshold. The verdict is asked of a real study in which the earlier configurations are the
-peers, as in a search, because ``below_peers`` depends on them; the figures are given both
-for the peer-free reasons (diverged, chance_level) and for all reasons.
+    python -m benchmarks.rejection --config FILE --out DIR [--seeds dev|report|0,1,2]
+                                   [--oracle-configs 16] [--quick] [--threads 1]
 
-Shorter LRRTs (variants) are judged against the same ground truth: only their test runs.
+``--config`` is an ordinary cnnsearch search config (default:
+``benchmarks/protocols/fashion-mnist.yaml``): its dataset and sizes, and the cartesian
+product of its space (blocks x filters x optimizer x LR range x batch size ...) is the grid
+of designs. For each data seed, every design in a seeded order gets
+
+- the product's range test (``run_lrrt``) and the gate's verdict, asked of a real
+  ``LRRTPruner`` on a study whose earlier designs are its peers, as in a search;
+- its ground truth: triangular2 between the test's bounds (its LR range when the test gave
+  none) for ``train.epochs``, no pruning; it "ends at chance level" when its best
+  validation accuracy stays under the gate's chance threshold;
+- 1-epoch screening at equal cost: a fresh model trained at one fixed LR (the geometric
+  middle of its range) on as many images as its range test used, then validated;
+- its parameter count;
+
+and a stratified subset of ``--oracle-configs`` designs is also trained at upper bounds
+x0.25, x0.5, x2 and x4 the chosen one (same lower/upper ratio): the bound regret is how far
+the chosen bounds' best accuracy is under the best of that grid, in accuracy points.
+
+Development seeds (``dev``: 0, 1, 2) are for choosing rules and thresholds; reporting seeds
+(``report``: 100, 101, 102) are run once with the chosen defaults and reported. Each measured
+piece is cached in ``DIR/cache.jsonl`` keyed by what it depends on, so an interrupted run
+resumes and rules that choose the same bounds share their training runs. Writes
+``DIR/summary.json`` (pooled figures and per-seed ones) and ``DIR/rows.json``.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import itertools
+import json
+import math
 import random
+import shlex
+import statistics
+import sys
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from benchmarks.budget import Ledger, MeteredData
-from benchmarks.settings import (
-    BLOCKS,
-    FILTERS,
-    LR_RANGES,
-    OPTIMIZERS,
-    BenchSettings,
-    search_config,
-)
-from models import Architecture
+from search.config import SearchConfig, load_config
+from search.method.lrrt.curve import limit_index
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
+from search.method.prepared_data import load_data
 from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold
-from search.method.recipe import triangular2_run
-from search.method.sampling import lr_range_label
+from search.method.recipe import build_model, build_optimizer, triangular2_run
+from search.method.sampling import lr_range_label, sample_trial_config
 from search.method.training import TrainingDiverged, train_epochs
 from search.method.trial_config import TrialConfig
 from search.record import CHANCE_LEVEL, DIVERGED, TrialRecorder, frozen_trial
 from search.service.study import build_pruner
 
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+DEFAULT_CONFIG = Path("benchmarks/protocols/fashion-mnist.yaml")
+DEV_SEEDS = (0, 1, 2)
+REPORT_SEEDS = (100, 101, 102)
+ORACLE_FACTORS = (0.25, 0.5, 2.0, 4.0)
 PEER_FREE = (DIVERGED, CHANCE_LEVEL)
-"""Reasons that depend on the configuration alone, not on which peers came before it."""
+"""Reasons that depend on the design alone, not on which peers came before it."""
+AT_LR_MAX = 0.9
+"""An upper bound at >= this share of the range's lr_max "sits at the end of the ramp"."""
+BOOTSTRAP = 2000
 
 
-@dataclass
-class Measured:
-    """The images and seconds one piece of work took."""
+# --------------------------------------------------------------------------- the grid
 
-    images: int
-    seconds: float
-
-
-def grid(settings: BenchSettings, seed: int = 0) -> list[TrialConfig]:
-    """The whole space as ``TrialConfig`` s, in a seeded random order (the order peers
-    arrive in a search); ``settings.rejection_configs`` > 0 keeps only the first ones."""
-    config = search_config(settings, seed)
-    designs = list(itertools.product(BLOCKS, FILTERS, OPTIMIZERS, LR_RANGES))
-    random.Random(seed).shuffle(designs)
-    if settings.rejection_configs > 0:
-        designs = designs[: settings.rejection_configs]
-    return [
-        TrialConfig(
-            dataset=config.dataset,
-            architecture=Architecture(blocks=b, filters=f, fc_units=config.space.fc_units[0],
-                                      l2=config.model.l2),
-            optimizer=o, lr_range=r, batch_size=settings.batch_size, seed=1000 + index,
-            lrrt=config.lrrt, train=config.train,
-        )
-        for index, (b, f, o, r) in enumerate(designs)
-    ]
+def designs(config: SearchConfig, seed: int) -> list[TrialConfig]:
+    """Every design of the config's space, in a seeded random order (the order peers arrive
+    in a search), each with its own init seed; built by the product's own sampling."""
+    space = config.space
+    choices = {
+        "blocks": space.blocks, "filters": space.filters, "fc_units": space.fc_units,
+        "batch_norm": space.batch_norm, "dropout": space.dropout,
+        "optimizer": space.optimizer,
+        "lr_range": tuple(lr_range_label(r) for r in space.lr_range),
+        "batch_size": space.batch_size,
+    }
+    names = list(choices)
+    combos = list(itertools.product(*(choices[n] for n in names)))
+    random.Random(seed).shuffle(combos)
+    out = []
+    for index, combo in enumerate(combos):
+        trial_config = sample_trial_config(optuna.trial.FixedTrial(dict(zip(names, combo,
+                                                                             strict=True))),
+                                           replace(config, seed=seed))
+        out.append(trial_config.with_seed(seed * 100_003 + index))
+    return out
 
 
-def _measure(data: MeteredData, work: Any) -> tuple[Any, Measured]:
+def design_key(config: TrialConfig) -> str:
+    """What tells two designs of one grid apart (the config name alone does not)."""
+    return (f"{config.name}|{lr_range_label(config.lr_range)}|b{config.batch_size}"
+            f"|{_digest(config.architecture.to_dict())[:6]}")
+
+
+def stratified(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """``count`` designs spread over optimizer x LR range x outcome (kept first), so the
+    oracle grid sees every kind of design, not just the most common one."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["optimizer"], row["lr_range_label"], row["chance_level"]),
+                          []).append(row)
+    ordered = [groups[k] for k in sorted(groups, key=lambda k: (k[2], k[0], k[1]))]
+    chosen: list[dict[str, Any]] = []
+    while len(chosen) < count and any(ordered):
+        for group in ordered:
+            if group and len(chosen) < count:
+                chosen.append(group.pop(0))
+    return chosen
+
+
+# --------------------------------------------------------------------------- measuring
+
+class Cache:
+    """Measured pieces by key, appended to a JSON-lines file: a run resumes where it was."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.values: dict[str, Any] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self.values[entry["key"]] = entry["value"]
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self.values:
+            self.values[key] = compute()
+            with self.path.open("a") as handle:
+                handle.write(json.dumps({"key": key, "value": self.values[key]}) + "\n")
+        return self.values[key]
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _metered(data: MeteredData, work: Callable[[], Any]) -> tuple[Any, int, float]:
     data.ledger = ledger = Ledger()
     started = time.perf_counter()
     try:
         value = work()
     finally:
         data.ledger = None
-    return value, Measured(ledger.images, time.perf_counter() - started)
+    return value, ledger.images, time.perf_counter() - started
 
 
-def verdict(study: optuna.Study, pruner: LRRTPruner, config: TrialConfig,
-            result: LRRTResult, num_classes: int) -> str | None:
-    """Ask the real pruner about a test, exactly as the objective does: the recorded summary,
-    a report at the LRRT step, the pruner's verdict. The trial stays in the study as a later
-    peer."""
+def train_to_end(config: TrialConfig, data: MeteredData, bounds: tuple[float, float]
+                 ) -> dict[str, Any]:
+    """Triangular2 between ``bounds`` for every epoch, no pruning. A NaN loss ends the run
+    at the accuracies it had."""
+
+    def work() -> list[float]:
+        run = triangular2_run(config, data, bounds)
+        history: list[float] = []
+        try:
+            train_epochs(run.model, run.optimizer, run.scheduler, run.train, data.val,
+                         epochs=config.train.epochs,
+                         on_epoch=lambda report, _state: history.append(report.val_accuracy))
+        except TrainingDiverged:
+            pass
+        return history
+
+    history, images, seconds = _metered(data, work)
+    return {"history": history, "best": max(history, default=0.0),
+            "final": history[-1] if history else 0.0, "images": images,
+            "seconds": round(seconds, 3)}
+
+
+def screen(config: TrialConfig, data: MeteredData, images: int) -> dict[str, Any]:
+    """1-epoch screening at equal cost: one fixed LR (the range's geometric middle) for
+    ``images`` training images, then the validation accuracy."""
+    from search.method.evaluation import evaluate
+    from search.method.step import train_step
+
+    lr = math.sqrt(config.lr_range[0] * config.lr_range[1])
+
+    def work() -> float:
+        model = build_model(config, data)
+        optimizer = build_optimizer(model, config, lr)
+        constant = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+        batches = data.train(config.batch_size, config.seed)
+        seen, epoch, loss = 0, 0, torch.zeros(())
+        while seen < images:
+            for batch, labels in batches.epoch(epoch):
+                loss, _ = train_step(model, optimizer, constant, batch, labels)
+                seen += labels.shape[0]
+                if seen >= images:
+                    break
+            epoch += 1
+        if not math.isfinite(float(loss)):
+            return 0.0
+        return evaluate(model, data.val)[1]
+
+    accuracy, used, seconds = _metered(data, work)
+    return {"lr": lr, "accuracy": accuracy, "images": used, "seconds": round(seconds, 3)}
+
+
+def gate_verdict(study: optuna.Study, pruner: LRRTPruner, config: TrialConfig,
+                 result: LRRTResult, num_classes: int) -> str | None:
+    """Ask the real pruner about a test exactly as the objective does (recorded summary,
+    report at the LRRT step, verdict); the trial stays in the study as a later peer."""
     trial = study.ask()
     summary = result.summary(group=f"{config.dataset.name}|{lr_range_label(config.lr_range)}",
                              num_classes=num_classes)
@@ -100,105 +227,233 @@ def verdict(study: optuna.Study, pruner: LRRTPruner, config: TrialConfig,
     return found.reason if found else None
 
 
-def train_to_end(config: TrialConfig, result: LRRTResult, data: MeteredData
-                 ) -> tuple[float, float, tuple[float, float]]:
-    """Triangular2 between the LRRT's bounds for every epoch, no pruning: (best, final)
-    validation accuracy. A test without bounds (it diverged at once) trains over its whole
-    range, the only bounds it offers; a NaN loss ends the run at the accuracy it had."""
-    low, high = result.bounds or config.lr_range
-    run = triangular2_run(config, data, (low, high))
-    history: list[float] = []
-    try:
-        train_epochs(run.model, run.optimizer, run.scheduler, run.train, data.val,
-                     epochs=config.train.epochs,
-                     on_epoch=lambda report, _state: history.append(report.val_accuracy))
-    except TrainingDiverged:
-        pass
-    return max(history, default=0.0), (history[-1] if history else 0.0), (low, high)
+@dataclass(frozen=True)
+class Protocol:
+    config: SearchConfig
+    config_path: str
+    seeds: tuple[int, ...]
+    role: str
+    oracle_configs: int
+    max_designs: int = 0
+    """0 = the whole grid; quick mode takes the first few."""
 
 
-def measure_rejection(settings: BenchSettings, data: MeteredData,
-                      progress: Any = print) -> dict[str, Any]:
-    """Ground truth for every grid configuration, the LRRT verdicts, and the summary."""
-    num_classes = data.dataset.num_classes
-    base = search_config(settings, 0)
-    threshold = chance_threshold(num_classes, base.pruner.chance_margin)
-    configs = grid(settings)
-    variants = (settings.lrrt_epochs, *settings.rejection_lrrt_variants)
-    studies = {v: (optuna.create_study(direction="maximize", pruner=build_pruner(base)))
-               for v in variants}
+def measure_seed(protocol: Protocol, seed: int, cache: Cache, device: torch.device,
+                 log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every design of the grid on one data seed, then the oracle grid on a subset."""
+    config = protocol.config
+    dataset = load_data(config.dataset, seed)
+    data = MeteredData(dataset, device, eval_batch_size=config.train.eval_batch_size)
+    num_classes = dataset.num_classes
+    threshold = chance_threshold(num_classes, config.pruner.chance_margin)
+    study = optuna.create_study(direction="maximize", pruner=build_pruner(config))
+    grid = designs(config, seed)
+    if protocol.max_designs:
+        grid = grid[: protocol.max_designs]
     rows = []
-    for index, config in enumerate(configs):
-        result, lrrt_cost = _measure(data, lambda c=config: run_lrrt(c, data))
-        (best, final, bounds), train_cost = _measure(
-            data, lambda c=config, r=result: train_to_end(c, r, data))
-        row: dict[str, Any] = {
-            "config": config.name, "lr_range": list(config.lr_range),
-            "lrrt_score": round(result.best_smoothed_accuracy, 4),
-            "lrrt_diverged": result.curve.diverged, "bounds": list(bounds),
-            "best_val_accuracy": best, "final_val_accuracy": final,
-            "chance_level": best < threshold,
-            "train_images": train_cost.images, "train_seconds": round(train_cost.seconds, 3),
-            "lrrt": {},
+    for index, trial_config in enumerate(grid):
+        base = _digest(seed, design_key(trial_config), trial_config.to_dict())
+
+        def lrrt(c: TrialConfig = trial_config) -> dict[str, Any]:
+            result, images, seconds = _metered(data, lambda: run_lrrt(c, data))
+            return {"result": json.loads(result.to_json()), "images": images,
+                    "seconds": round(seconds, 3)}
+
+        measured = cache.get(f"lrrt|{base}", lrrt)
+        result = LRRTResult.from_json(json.dumps(measured["result"]))
+        reason = gate_verdict(study, study.pruner, trial_config, result,  # type: ignore[arg-type]
+                              num_classes)
+        bounds = result.bounds or trial_config.lr_range
+        truth = cache.get(f"train|{base}|{_digest(bounds)}",
+                          lambda c=trial_config, b=bounds: train_to_end(c, data, b))
+        screening = cache.get(f"screen|{base}|{measured['images']}",
+                              lambda c=trial_config, n=measured["images"]: screen(c, data, n))
+        curve = result.curve
+        limit = limit_index(curve)
+        row = {
+            "seed": seed, "design": design_key(trial_config), "name": trial_config.name,
+            "optimizer": trial_config.optimizer, "lr_range": list(trial_config.lr_range),
+            "lr_range_label": lr_range_label(trial_config.lr_range),
+            "batch_size": trial_config.batch_size, "n_params": result.n_params,
+            "lrrt_score": result.best_smoothed_accuracy,
+            "lrrt_val_accuracy": result.best_val_accuracy,
+            "lrrt_images": measured["images"], "lrrt_seconds": measured["seconds"],
+            "lrrt_steps": curve.total_steps, "diverged": curve.diverged,
+            "limit_found": limit is not None, "bounds": list(result.bounds or []) or None,
+            "trained_bounds": list(bounds), "reason": reason,
+            "best_val_accuracy": truth["best"], "final_val_accuracy": truth["final"],
+            "history": truth["history"], "train_images": truth["images"],
+            "train_seconds": truth["seconds"],
+            "chance_level": truth["best"] < threshold, "threshold": threshold,
+            "screening_accuracy": screening["accuracy"], "screening_lr": screening["lr"],
+            "screening_images": screening["images"],
         }
-        for lrrt_epochs in variants:
-            if lrrt_epochs == settings.lrrt_epochs:
-                variant, cost = result, lrrt_cost
-            else:
-                shorter = replace(config, lrrt=search_config(
-                    settings, 0, lrrt_epochs=lrrt_epochs).lrrt)
-                variant, cost = _measure(data, lambda c=shorter: run_lrrt(c, data))
-            study = studies[lrrt_epochs]
-            reason = verdict(study, study.pruner, config, variant, num_classes)  # type: ignore
-            row["lrrt"][str(lrrt_epochs)] = {
-                "reason": reason, "images": cost.images, "seconds": round(cost.seconds, 3),
-                "diverged": variant.curve.diverged,
-            }
         rows.append(row)
-        progress(f"  rejection {index + 1}/{len(configs)} {config.name} "
-                 f"{lr_range_label(config.lr_range)}: best val {best:.3f}, "
-                 + ", ".join(f"LRRT {k} ep -> {v['reason'] or 'kept'}"
-                             for k, v in row["lrrt"].items()))
-    return {"threshold": threshold, "rows": rows,
-            "summary": {str(v): summarise(rows, str(v), settings) for v in variants}}
+        log(f"seed {seed} {index + 1}/{len(grid)} {row['design']}: lrrt "
+            f"{row['lrrt_score']:.3f} -> {reason or 'kept'}, best val "
+            f"{row['best_val_accuracy']:.3f}, screening {row['screening_accuracy']:.3f}")
+    configs = {design_key(c): c for c in grid}
+    for row in stratified([r for r in rows if r["bounds"]], protocol.oracle_configs):
+        trial_config = configs[row["design"]]
+        base = _digest(seed, row["design"], trial_config.to_dict())
+        low, high = row["bounds"]
+        grid_accuracy = {"1": row["best_val_accuracy"]}
+        for factor in ORACLE_FACTORS:
+            scaled = (low * factor, high * factor)
+            measured = cache.get(f"train|{base}|{_digest(scaled)}",
+                                 lambda c=trial_config, b=scaled: train_to_end(c, data, b))
+            grid_accuracy[f"{factor:g}"] = measured["best"]
+        row["oracle"] = grid_accuracy
+        row["bound_regret"] = 100.0 * (max(grid_accuracy.values()) - row["best_val_accuracy"])
+        log(f"seed {seed} oracle {row['design']}: " + ", ".join(
+            f"x{k} {v:.3f}" for k, v in grid_accuracy.items()))
+    return rows
 
 
-def summarise(rows: list[dict[str, Any]], variant: str, settings: BenchSettings
-              ) -> dict[str, Any]:
-    """Recall on chance-level configs, false rejections of good ones, and cost, for one
-    LRRT length. The cost of a rejection is the LRRT it ran; the full trial it replaces is
-    that same LRRT plus the training epochs (what the configuration cost when kept)."""
+# --------------------------------------------------------------------------- figures
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None under 3 points or with a
+    constant side."""
+    if len(xs) < 3:
+        return None
+
+    def ranks(values: Sequence[float]) -> np.ndarray:
+        array = np.asarray(values, dtype=float)
+        order = array.argsort(kind="mergesort")
+        ranked = np.empty(len(array))
+        ranked[order] = np.arange(len(array), dtype=float)
+        for value in np.unique(array):  # ties share their mean rank
+            tied = array == value
+            ranked[tied] = ranked[tied].mean()
+        return ranked
+
+    a, b = ranks(xs), ranks(ys)
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def bootstrap_median(values: Sequence[float], seed: int = 0) -> dict[str, Any]:
+    """Median with a bootstrap 90 % interval (resampling the values, e.g. seeds)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"median": None, "low": None, "high": None, "n": 0}
+    rng = np.random.default_rng(seed)
+    samples = np.median(rng.choice(values, size=(BOOTSTRAP, len(values))), axis=1)
+    return {"median": float(statistics.median(values)),
+            "low": float(np.percentile(samples, 5)), "high": float(np.percentile(samples, 95)),
+            "n": len(values)}
+
+
+def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary's figures for a set of rows, with the counts behind each."""
     chance = [r for r in rows if r["chance_level"]]
     good = [r for r in rows if not r["chance_level"]]
-    out: dict[str, Any] = {"configs": len(rows), "chance_level": len(chance), "good": len(good)}
-    for label, reasons in (("peer_free", PEER_FREE), ("all_reasons", None)):
-        def rejected(row: dict[str, Any], reasons: tuple[str, ...] | None = reasons) -> bool:
-            reason = row["lrrt"][variant]["reason"]
-            return reason is not None and (reasons is None or reason in reasons)
+    rejected = [r for r in rows if r["reason"]]
+    caught = sum(1 for r in chance if r["reason"])
+    wrong = sum(1 for r in good if r["reason"])
+    free_caught = sum(1 for r in chance if r["reason"] in PEER_FREE)
+    free_wrong = sum(1 for r in good if r["reason"] in PEER_FREE)
+    costs = [r["lrrt_images"] / (r["lrrt_images"] + r["train_images"]) for r in rejected]
+    truth = [r["best_val_accuracy"] for r in rows]
+    regrets = [r["bound_regret"] for r in rows if "bound_regret" in r]
+    limited = [r for r in rows if r["limit_found"] and r["bounds"]]
+    at_max = sum(1 for r in limited if r["bounds"][1] >= AT_LR_MAX * r["lr_range"][1])
+    return {
+        "recall": caught / len(chance) if chance else None,
+        "false_rejection_rate": wrong / len(good) if good else None,
+        "cost_fraction": statistics.median(costs) if costs else None,
+        "spearman": spearman([r["lrrt_score"] for r in rows], truth),
+        "spearman_lrrt_val": spearman([r["lrrt_val_accuracy"] for r in rows], truth),
+        "spearman_one_epoch": spearman([r["screening_accuracy"] for r in rows], truth),
+        "spearman_params": spearman([r["n_params"] for r in rows], truth),
+        "bound_regret_median": statistics.median(regrets) if regrets else None,
+        "upper_at_lr_max": at_max,
+        "counts": {
+            "designs": len(rows), "chance_level": len(chance), "good": len(good),
+            "rejected": len(rejected), "caught": caught, "false_rejections": wrong,
+            "peer_free_recall": free_caught / len(chance) if chance else None,
+            "peer_free_false_rejection_rate": free_wrong / len(good) if good else None,
+            "rejection_costs": len(costs), "oracle_designs": len(regrets),
+            "limit_found": len(limited), "upper_at_lr_max": at_max,
+            "lrrt_steps_median": statistics.median(r["lrrt_steps"] for r in rows)
+            if rows else None,
+            "planned_cost_fraction": statistics.median(
+                r["lrrt_images"] / (r["lrrt_images"] + r["train_images"]) for r in rows)
+            if rows else None,
+        },
+    }
 
-        caught = sum(rejected(r) for r in chance)
-        wrong = sum(rejected(r) for r in good)
-        out[label] = {
-            "recall": caught / len(chance) if chance else None,
-            "caught": caught,
-            "false_rejection_rate": wrong / len(good) if good else None,
-            "false_rejections": wrong,
-        }
-    image_ratios, second_ratios = [], []
-    for row in rows:
-        if row["lrrt"][variant]["reason"] is None:
-            continue
-        lrrt = row["lrrt"][variant]
-        image_ratios.append(lrrt["images"] / (lrrt["images"] + row["train_images"]))
-        second_ratios.append(lrrt["seconds"] / (lrrt["seconds"] + row["train_seconds"]))
-    out["rejections"] = len(image_ratios)
-    out["cost_images_mean"] = _mean(image_ratios)
-    out["cost_images_max"] = max(image_ratios, default=None)
-    out["cost_seconds_mean"] = _mean(second_ratios)
-    # An LRRT that runs to its end costs lrrt_epochs / (lrrt_epochs + epochs) of the trial.
-    out["planned_cost_images"] = float(variant) / (float(variant) + settings.epochs)
-    return out
+
+def summarise(protocol: Protocol, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    per_seed = {str(seed): figures([r for r in rows if r["seed"] == seed])
+                for seed in protocol.seeds}
+    keys = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
+            "spearman_one_epoch", "spearman_params", "bound_regret_median")
+    return {
+        **figures(rows),
+        "over_seeds": {k: bootstrap_median([s[k] for s in per_seed.values()]) for k in keys},
+        "per_seed": per_seed,
+        "seeds": list(protocol.seeds),
+        "seed_role": protocol.role,
+        "config": protocol.config_path,
+        "method": {"lrrt": asdict(protocol.config.lrrt),
+                   "pruner": asdict(protocol.config.pruner)},
+    }
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+# --------------------------------------------------------------------------- command line
+
+def parse_seeds(text: str) -> tuple[tuple[int, ...], str]:
+    if text == "dev":
+        return DEV_SEEDS, "development"
+    if text == "report":
+        return REPORT_SEEDS, "reporting"
+    return tuple(int(s) for s in text.split(",")), "custom"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"a cnnsearch search config (default {DEFAULT_CONFIG})")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seeds", default="dev",
+                        help="dev (0,1,2), report (100,101,102) or a list like 0,1")
+    parser.add_argument("--oracle-configs", type=int, default=16)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke size: 4 designs, 1 training epoch, 2 oracle designs")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = load_config(args.config)
+    seeds, role = parse_seeds(args.seeds)
+    max_designs = 0
+    if args.quick:
+        config = replace(config, train=replace(config.train, epochs=1))
+        seeds, max_designs = seeds[:1], 4
+        args.oracle_configs = min(args.oracle_configs, 2)
+    protocol = Protocol(config, str(args.config), seeds, role, args.oracle_configs, max_designs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = Cache(args.out / "cache.jsonl")
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    rows = []
+    for seed in seeds:
+        rows += measure_seed(protocol, seed, cache, torch.device(args.device), log)
+    summary = summarise(protocol, rows)
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    summary["command"] = "python -m benchmarks.rejection " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    log(f"done in {summary['wall_seconds']:.0f} s: {args.out / 'summary.json'}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -98,38 +98,6 @@ def headline_lines(summary: dict[str, Any], target: float) -> list[str]:
             f"**{verdict}**."]
 
 
-def rejection_tables(rejection: dict[str, Any]) -> list[str]:
-    lines = [
-        "| LRRT epochs | configs | chance-level (ground truth) | recall, diverged + chance "
-        "| false rejections, diverged + chance | recall, all reasons "
-        "| false rejections, all reasons | mean cost of a rejection (images) "
-        "| max (images) | mean cost (seconds) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for variant, s in rejection["summary"].items():
-        free, every = s["peer_free"], s["all_reasons"]
-        lines.append(
-            f"| {variant} | {s['configs']} | {s['chance_level']} | "
-            f"{_share(free['recall'])} ({free['caught']}) | "
-            f"{_share(free['false_rejection_rate'])} ({free['false_rejections']}/{s['good']}) | "
-            f"{_share(every['recall'])} ({every['caught']}) | "
-            f"{_share(every['false_rejection_rate'])} ({every['false_rejections']}/{s['good']})"
-            f" | {_share(s['cost_images_mean'])} | {_share(s['cost_images_max'])} | "
-            f"{_share(s['cost_seconds_mean'])} |")
-    variants = list(rejection["summary"])
-    lines += ["", "| config | LR range | LRRT score | bounds | best val acc | chance level | "
-              + " | ".join(f"verdict, LRRT {v} ep" for v in variants) + " |",
-              "|---|---|---:|---|---:|---|" + "---|" * len(variants)]
-    for row in rejection["rows"]:
-        low, high = row["bounds"]
-        verdicts = " | ".join(row["lrrt"][v]["reason"] or "kept" for v in variants)
-        lines.append(f"| {row['config']} | {row['lr_range'][0]:g}-{row['lr_range'][1]:g} | "
-                     f"{row['lrrt_score']:.3f} | {low:.3g}-{high:.3g} | "
-                     f"{row['best_val_accuracy']:.4f} | {'yes' if row['chance_level'] else 'no'}"
-                     f" | {verdicts} |")
-    return lines
-
-
 def write_table(path: Path, results: dict[str, Any]) -> None:
     settings = results["settings"]
     target = settings["target"]
@@ -157,11 +125,6 @@ def write_table(path: Path, results: dict[str, Any]) -> None:
         *summary_table(results["summary"], targets, settings["budget"]),
         "",
     ]
-    if results.get("rejection"):
-        rejection = results["rejection"]
-        lines += ["## Rejections against ground truth", "",
-                  f"Chance threshold (best val acc): {rejection['threshold']:.3f}", "",
-                  *rejection_tables(rejection), ""]
     path.write_text("\n".join(lines))
 
 

@@ -44,8 +44,6 @@ class BenchSettings:
     extra_targets: tuple[float, ...]
     lrrt_epochs: float
     sma_periods: int
-    rejection_configs: int
-    rejection_lrrt_variants: tuple[float, ...]
     data_seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -75,12 +73,11 @@ class BenchSettings:
 QUICK = BenchSettings(
     mode="quick", train_size=1000, val_size=500, epochs=2, batch_size=64, budget_trials=5,
     seeds=(0,), target=0.70, extra_targets=(0.60, 0.75), lrrt_epochs=1.0, sma_periods=5,
-    rejection_configs=4, rejection_lrrt_variants=(),
 )
 FULL = BenchSettings(
     mode="full", train_size=2000, val_size=1000, epochs=4, batch_size=64, budget_trials=16,
     seeds=(0, 1, 2, 3, 4), target=0.80, extra_targets=(0.75, 0.78, 0.82), lrrt_epochs=1.0,
-    sma_periods=10, rejection_configs=0, rejection_lrrt_variants=(0.5, 2.0),
+    sma_periods=10,
 )
 
 

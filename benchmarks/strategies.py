@@ -1,10 +1,10 @@
-"""Search efficiency of ours against Optuna's standard pruners, and the cost of a rejection.
+"""Search efficiency of ours against Optuna's standard pruners at equal image budgets.
 
     python -m benchmarks.strategies [--quick] [--out DIR] [--seeds 0 1 2] ...
 
 Four strategies search one space (blocks, filters, optimizer, LR) on a Fashion-MNIST
-subset, each with the same budget of training images, for several seeds; then every
-configuration of the space is trained to the end to check the LRRT's rejections. Writes
+subset, each with the same budget of training images, for several seeds (the LRRT's
+rejections are checked against ground truth by ``benchmarks.rejection``). Writes
 ``table.md``, ``results.json``, ``budget_curves.html`` and ``budget_curves.png`` to
 ``--out``. ``--quick`` is the smoke-test size (minutes on 2 cores); the default is the full
 run that BENCHMARKS.md reports.
@@ -28,7 +28,6 @@ import torch
 
 from benchmarks.budget import MeteredData
 from benchmarks.metrics import run_metrics, summary
-from benchmarks.rejection import measure_rejection
 from benchmarks.report import write_html, write_png, write_table
 from benchmarks.settings import DATASET, FULL, QUICK, BenchSettings
 from benchmarks.strategy_runs import STRATEGY_KEYS, run_search
@@ -49,9 +48,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget-trials", type=float,
                         help="budget per search, in full fixed-LR trials (epochs x train size)")
     parser.add_argument("--target", type=float, help="validation accuracy to reach")
-    parser.add_argument("--rejection-configs", type=int,
-                        help="grid configurations for the rejection check (0 = all)")
-    parser.add_argument("--skip-rejection", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
     return parser.parse_args(argv)
@@ -64,7 +60,7 @@ def settings_from(args: argparse.Namespace) -> BenchSettings:
         strategies=tuple(args.strategies) if args.strategies else STRATEGY_KEYS,
         train_size=args.train_size, val_size=args.val_size, epochs=args.epochs,
         budget_trials=args.budget_trials, target=args.target,
-        rejection_configs=args.rejection_configs, device=args.device, threads=args.threads,
+        device=args.device, threads=args.threads,
     )
 
 
@@ -86,8 +82,7 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run(settings: BenchSettings, out: Path, command: str, skip_rejection: bool = False
-        ) -> dict[str, Any]:
+def run(settings: BenchSettings, out: Path, command: str) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
@@ -106,10 +101,6 @@ def run(settings: BenchSettings, out: Path, command: str, skip_rejection: bool =
             log(f"{strategy} seed {seed}: {len(trials)} trials, best "
                 f"{max((p[2] for p in result['timeline']), default=0.0):.4f}, "
                 f"{result['images']:,} images, {result['seconds']:.0f} s")
-    rejection = None
-    if not skip_rejection:
-        log("rejection check: LRRT verdicts against configurations trained to the end")
-        rejection = measure_rejection(settings, data, progress=log)
     targets = (settings.target, *settings.extra_targets)
     metrics = [run_metrics(r, targets) for r in runs]
     results = {
@@ -121,7 +112,6 @@ def run(settings: BenchSettings, out: Path, command: str, skip_rejection: bool =
         "runs": runs,
         "metrics": metrics,
         "summary": summary(metrics, settings.strategies, targets),
-        "rejection": rejection,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     write_table(out / "table.md", results)
@@ -136,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     command = "python -m benchmarks.strategies " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    run(settings_from(args), args.out, command.strip(), skip_rejection=args.skip_rejection)
+    run(settings_from(args), args.out, command.strip())
     print((args.out / "table.md").read_text())
 
 

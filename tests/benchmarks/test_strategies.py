@@ -78,16 +78,3 @@ def test_table_has_every_strategy_and_seed_with_every_cell_filled(quick_run: Pat
             if cell == "-":
                 assert index in TARGET_COLUMNS, row
                 assert reached[(row[0], int(row[1]))] is None, row
-
-
-def test_rejection_check_is_reported(quick_run: Path) -> None:
-    results = json.loads((quick_run / "results.json").read_text())
-    rejection = results["rejection"]
-    assert len(rejection["rows"]) == results["settings"]["rejection_configs"]
-    for summary in rejection["summary"].values():
-        assert summary["chance_level"] + summary["good"] == summary["configs"]
-        for key in ("peer_free", "all_reasons"):
-            assert set(summary[key]) >= {"recall", "false_rejection_rate"}
-    rows = table_rows((quick_run / "table.md").read_text(), "| LRRT epochs |")
-    assert len(rows) == len(rejection["summary"])
-    assert all(all(cell for cell in row) for row in rows)

@@ -1,0 +1,106 @@
+"""``python -m benchmarks.rejection``: its arithmetic, and a quick run end to end on a dataset
+it has never seen (an image folder) whose outputs are complete. It never asserts who wins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.rejection import bootstrap_median, figures, spearman, stratified
+from tests.conftest import ROOT, worker_config, write_brightness_folder, write_config
+
+SUMMARY_KEYS = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
+                "spearman_one_epoch", "bound_regret_median", "counts")
+
+
+def test_spearman_by_hand() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # one swap in five: 1 - 6 * 2 / (5 * 24) = 0.9
+    assert spearman([1, 2, 3, 4, 5], [1, 2, 3, 5, 4]) == pytest.approx(0.9)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None and spearman([1, 2], [1, 2]) is None
+
+
+def test_bootstrap_median_brackets_the_median() -> None:
+    interval = bootstrap_median([0.1, 0.5, 0.2, 0.4, 0.3])
+    assert interval["median"] == pytest.approx(0.3)
+    assert interval["low"] <= 0.3 <= interval["high"] and interval["n"] == 5
+    assert bootstrap_median([None])["median"] is None
+
+
+def row(reason: str | None, chance: bool, **extra: object) -> dict:
+    values = {"reason": reason, "chance_level": chance, "lrrt_images": 100,
+              "train_images": 900, "lrrt_score": 0.5, "lrrt_val_accuracy": 0.5,
+              "best_val_accuracy": 0.1 if chance else 0.8, "screening_accuracy": 0.3,
+              "n_params": 10, "limit_found": False, "bounds": [0.001, 0.004],
+              "lr_range": [1e-4, 1e-2], "lrrt_steps": 100, "optimizer": "adam",
+              "lr_range_label": "0.0001-0.01"}
+    return {**values, **extra}
+
+
+def test_figures_count_recall_false_rejections_and_cost() -> None:
+    rows = [row("chance_level", True), row(None, True), row("below_peers", False),
+            row(None, False), row(None, False, limit_found=True, bounds=[0.002, 0.0095]),
+            row(None, False, bound_regret=2.0), row(None, False, bound_regret=0.0)]
+    result = figures(rows)
+    assert result["recall"] == 0.5  # 1 of 2 chance-level designs rejected
+    assert result["false_rejection_rate"] == pytest.approx(1 / 5)
+    assert result["cost_fraction"] == pytest.approx(0.1)
+    assert result["bound_regret_median"] == pytest.approx(1.0)
+    assert result["upper_at_lr_max"] == 1  # 0.0095 >= 0.9 x 0.01, limit found
+    assert result["counts"]["peer_free_recall"] == 0.5
+    assert result["counts"]["peer_free_false_rejection_rate"] == 0.0
+
+
+def test_stratified_spreads_over_groups() -> None:
+    rows = [row(None, False, optimizer=o, lr_range_label=r, design=f"{o}{r}{i}")
+            for o in ("adam", "sgd") for r in ("a", "b") for i in range(5)]
+    chosen = stratified(rows, 4)
+    assert {(r["optimizer"], r["lr_range_label"]) for r in chosen} == {
+        ("adam", "a"), ("adam", "b"), ("sgd", "a"), ("sgd", "b")}
+
+
+@pytest.mark.slow
+def test_quick_run_on_an_image_folder_writes_a_complete_summary(tmp_path: Path) -> None:
+    folder = write_brightness_folder(tmp_path / "images", images_per_class=80)
+    config = worker_config(folder, "protocol", epochs=2)
+    config["space"]["optimizer"] = ["adam", "sgd"]
+    config["lrrt"] = {"steps": 12, "sma_periods": 3, "bound_rule": "smith_quarter",
+                      "compare_rule": None}
+    config["pruner"] = {"warmup_trials": 1}
+    path = write_config(tmp_path / "protocol.yaml", config)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rejection", "--config", str(path), "--out",
+         str(out), "--quick", "--seeds", "7"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=280, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    for key in SUMMARY_KEYS:
+        assert key in summary, key
+    counts = summary["counts"]
+    assert counts["designs"] == 4 and counts["chance_level"] + counts["good"] == 4
+    assert summary["seeds"] == [7] and summary["seed_role"] == "custom"
+    assert counts["oracle_designs"] <= 2
+    rows = json.loads((out / "rows.json").read_text())
+    assert len(rows) == 4 and all(len(r["history"]) == 1 for r in rows)
+    for value in (summary["recall"], summary["false_rejection_rate"]):
+        assert value is None or 0.0 <= value <= 1.0
+    # a second run resumes from the cache: nothing is measured twice
+    lines = (out / "cache.jsonl").read_text().count("\n")
+    again = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rejection", "--config", str(path), "--out",
+         str(out), "--quick", "--seeds", "7"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=280, check=False,
+    )
+    assert again.returncode == 0
+    assert (out / "cache.jsonl").read_text().count("\n") == lines
+    assert json.loads((out / "summary.json").read_text())["counts"] == counts
