@@ -337,4 +337,5 @@ def lrrt_svg(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context(_SVG_RC):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue()
+    document = buffer.getvalue()
+    return document[document.index("<svg"):]  # no XML prolog or DTD: UTF-8 is the default

@@ -50,6 +50,7 @@ def group(root: ElementTree.Element, gid: str) -> ElementTree.Element | None:
 
 def test_svg_draws_both_panels_text_as_text_with_the_bounds_and_validation() -> None:
     svg = result_svg(make_result(), "B2FL8Adam", 3)
+    assert svg.startswith("<svg")  # served as is by optuna-dashboard
     root = parse(svg)
     assert root.tag == f"{SVG}svg" and root.get("width") == "720pt"  # 960 px in a browser
     words = texts(root)
