@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 FRACTIONS = (0.25, 0.5, 1.0)
+BOOTSTRAP = 2000
+"""Resamples behind every interval."""
 
 Timeline = list[tuple[int, float, float]]
 """``(training images used, seconds, best validation accuracy so far)`` per evaluation."""
@@ -63,6 +68,23 @@ def median_or_none(values: list[float | None]) -> float | None:
     return None if math.isinf(value) else value
 
 
+def bootstrap_median(values: Sequence[float | None], seed: int = 0) -> dict[str, Any]:
+    """Median across seeds with a bootstrap 90 % interval (resampling the seeds). ``None``
+    counts as +inf (a target never reached), so an end of the interval can be None too."""
+    finite = np.asarray([math.inf if v is None else float(v) for v in values], dtype=float)
+    if len(finite) == 0:
+        return {"median": None, "low": None, "high": None, "n": 0}
+    rng = np.random.default_rng(seed)
+    samples = np.median(rng.choice(finite, size=(BOOTSTRAP, len(finite))), axis=1)
+
+    def value(number: float) -> float | None:
+        return None if math.isinf(number) or math.isnan(number) else float(number)
+
+    return {"median": value(float(np.median(finite))),
+            "low": value(float(np.percentile(samples, 5))),
+            "high": value(float(np.percentile(samples, 95))), "n": len(finite)}
+
+
 def summary(metrics: list[dict[str, Any]], strategies: tuple[str, ...],
             targets: tuple[float, ...]) -> dict[str, Any]:
     """Medians across seeds per strategy, and the headline comparison for each target."""
@@ -85,6 +107,14 @@ def summary(metrics: list[dict[str, Any]], strategies: tuple[str, ...],
             "reached": {str(t): sum(r["to_target"][str(t)] is not None for r in runs)
                         for t in targets},
             "chance_share": statistics.median(r["chance_images"] / r["budget"] for r in runs),
+            "intervals": {
+                "best_at": {str(f): bootstrap_median([r["best_at"][str(f)] for r in runs])
+                            for f in FRACTIONS},
+                "to_target_images": {
+                    str(t): bootstrap_median([(r["to_target"][str(t)] or [None])[0]
+                                              for r in runs])
+                    for t in targets},
+            },
         }
     budget = max((m["budget"] for m in metrics), default=0)
     headline = {}

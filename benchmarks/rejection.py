@@ -52,6 +52,7 @@ import torch
 from optuna.trial import TrialState
 
 from benchmarks.budget import Ledger, MeteredData
+from benchmarks.metrics import bootstrap_median
 from search.config import SearchConfig, load_config
 from search.method.lrrt.curve import limit_index
 from search.method.lrrt.result import LRRTResult
@@ -75,7 +76,6 @@ PEER_FREE = (DIVERGED, CHANCE_LEVEL)
 """Reasons that depend on the design alone, not on which peers came before it."""
 AT_LR_MAX = 0.9
 """An upper bound at >= this share of the range's lr_max "sits at the end of the ramp"."""
-BOOTSTRAP = 2000
 
 
 # --------------------------------------------------------------------------- the grid
@@ -334,18 +334,6 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def bootstrap_median(values: Sequence[float], seed: int = 0) -> dict[str, Any]:
-    """Median with a bootstrap 90 % interval (resampling the values, e.g. seeds)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return {"median": None, "low": None, "high": None, "n": 0}
-    rng = np.random.default_rng(seed)
-    samples = np.median(rng.choice(values, size=(BOOTSTRAP, len(values))), axis=1)
-    return {"median": float(statistics.median(values)),
-            "low": float(np.percentile(samples, 5)), "high": float(np.percentile(samples, 95)),
-            "n": len(values)}
-
-
 def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary's figures for a set of rows, with the counts behind each."""
     chance = [r for r in rows if r["chance_level"]]
@@ -393,7 +381,8 @@ def summarise(protocol: Protocol, rows: list[dict[str, Any]]) -> dict[str, Any]:
             "spearman_one_epoch", "spearman_params", "bound_regret_median")
     return {
         **figures(rows),
-        "over_seeds": {k: bootstrap_median([s[k] for s in per_seed.values()]) for k in keys},
+        "over_seeds": {k: bootstrap_median([s[k] for s in per_seed.values()
+                                            if s[k] is not None]) for k in keys},
         "per_seed": per_seed,
         "seeds": list(protocol.seeds),
         "seed_role": protocol.role,

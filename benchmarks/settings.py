@@ -76,7 +76,7 @@ QUICK = BenchSettings(
 )
 FULL = BenchSettings(
     mode="full", train_size=2000, val_size=1000, epochs=4, batch_size=64, budget_trials=16,
-    seeds=(0, 1, 2, 3, 4), target=0.80, extra_targets=(0.75, 0.78, 0.82), lrrt_epochs=1.0,
+    seeds=tuple(range(10)), target=0.80, extra_targets=(0.75, 0.78, 0.82), lrrt_epochs=1.0,
     sma_periods=10,
 )
 

@@ -61,6 +61,8 @@ STRATEGIES = (
     Strategy("ours", "TPE + LRRTPruner + LRRT triangular2 (ours)"),
     Strategy("tpe_median", "TPE + MedianPruner, fixed LR"),
     Strategy("tpe_hyperband", "TPE + HyperbandPruner, fixed LR"),
+    Strategy("tpe_sh", "TPE + SuccessiveHalvingPruner (ASHA-style, rf 3), fixed LR"),
+    Strategy("screening", "TPE + 1-epoch screening, fixed LR"),
     Strategy("random", "Random search, no pruning, fixed LR"),
 )
 STRATEGY_KEYS = tuple(s.key for s in STRATEGIES)
@@ -97,6 +99,22 @@ class MeteredLRRTPruner(LRRTPruner):
         if step is not None and step != LRRT_STEP:
             self.ledger.observe(trial.intermediate_values[step])
         return super().verdict(study, trial)
+
+
+class OneEpochScreening(optuna.pruners.BasePruner):
+    """1-epoch screening (Egele et al. 2024), the cheap baseline that is hard to beat: every
+    design trains one epoch; only one whose epoch-1 accuracy is the best seen so far goes on
+    to the end. Later epochs are never pruned."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if trial.last_step != 1:
+            return False
+        value = trial.intermediate_values[1]
+        others = [t.intermediate_values[1]
+                  for t in study.get_trials(deepcopy=False,
+                                            states=(TrialState.COMPLETE, TrialState.PRUNED))
+                  if 1 in t.intermediate_values]
+        return bool(others) and value <= max(others)
 
 
 class FixedLRObjective:
@@ -183,6 +201,11 @@ def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) ->
         elif strategy == "tpe_hyperband":
             pruner_ = optuna.pruners.HyperbandPruner(
                 min_resource=1, max_resource=settings.epochs, reduction_factor=3)
+        elif strategy == "tpe_sh":
+            pruner_ = optuna.pruners.SuccessiveHalvingPruner(min_resource=1,
+                                                             reduction_factor=3)
+        elif strategy == "screening":
+            pruner_ = OneEpochScreening()
         else:
             raise ValueError(f"unknown strategy {strategy!r}")
     return optuna.create_study(study_name=name, direction="maximize", sampler=sampler,

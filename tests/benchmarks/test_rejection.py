@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.rejection import bootstrap_median, figures, spearman, stratified
+from benchmarks.metrics import bootstrap_median
+from benchmarks.rejection import figures, spearman, stratified
 from tests.conftest import ROOT, worker_config, write_brightness_folder, write_config
 
 SUMMARY_KEYS = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
@@ -30,7 +31,8 @@ def test_bootstrap_median_brackets_the_median() -> None:
     interval = bootstrap_median([0.1, 0.5, 0.2, 0.4, 0.3])
     assert interval["median"] == pytest.approx(0.3)
     assert interval["low"] <= 0.3 <= interval["high"] and interval["n"] == 5
-    assert bootstrap_median([None])["median"] is None
+    assert bootstrap_median([None])["median"] is None  # never reached: +inf
+    assert bootstrap_median([])["n"] == 0
 
 
 def row(reason: str | None, chance: bool, **extra: object) -> dict:
