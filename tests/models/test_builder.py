@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 from torch import nn
 
-import models.builder
 from models import Architecture, ArchitectureError, build_cnn, count_parameters
 
 MNIST_SHAPE = (1, 28, 28)
@@ -186,13 +186,14 @@ def test_too_many_blocks_fail_before_any_module_is_built(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     built: list[tuple] = []
-    real_conv_unit = models.builder._conv_unit
+    real_init = nn.Conv2d.__init__
 
-    def recording_conv_unit(*args: object) -> list[nn.Module]:
+    @functools.wraps(real_init)  # skip_init reads the signature for its device argument
+    def recording_init(self: nn.Conv2d, *args: object, **kwargs: object) -> None:
         built.append(args)
-        return real_conv_unit(*args)
+        real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(models.builder, "_conv_unit", recording_conv_unit)
+    monkeypatch.setattr(nn.Conv2d, "__init__", recording_init)
     with pytest.raises(ArchitectureError, match=r"4 blocks .*8x8"):
         build_cnn(Architecture(blocks=4, filters=8), (1, 8, 8), 10, seed=0)
     assert built == []
@@ -208,3 +209,40 @@ def test_conv_kernels_are_the_l2_targets() -> None:
     kernels = model.conv_kernels()
     assert len(kernels) == 4
     assert {id(k) for k in kernels} == {id(c.weight) for c in convs(model)}
+
+
+def test_batch_norm_true_is_before_the_activation_as_it_always_was() -> None:
+    legacy = build_cnn(Architecture(blocks=1, filters=4, fc_units=8, batch_norm=True),
+                       CIFAR_SHAPE, 10, seed=0)
+    named = build_cnn(Architecture(blocks=1, filters=4, fc_units=8, batch_norm="before"),
+                      CIFAR_SHAPE, 10, seed=0)
+    assert [type(m) for m in legacy.features] == [type(m) for m in named.features]
+    assert legacy.state_dict().keys() == named.state_dict().keys()
+
+
+def test_batch_norm_after_the_relu_keeps_the_conv_bias() -> None:
+    architecture = Architecture(blocks=2, filters=4, fc_units=8, batch_norm="after")
+    model = build_cnn(architecture, CIFAR_SHAPE, 10, seed=0)
+    unit = [nn.Conv2d, nn.ReLU, nn.BatchNorm2d]
+    assert [type(m) for m in model.features] == (unit + unit + [nn.MaxPool2d]) * 2
+    assert all(c.bias is not None for c in convs(model))
+
+
+@pytest.mark.parametrize("activation", ["relu6", "sigmoid"])
+def test_activation_replaces_relu_in_convs_and_fc_layers(activation: str) -> None:
+    architecture = Architecture(blocks=1, filters=4, fc_units=8, activation=activation)
+    model = build_cnn(architecture, CIFAR_SHAPE, 10, seed=0)
+    kind = {"relu6": nn.ReLU6, "sigmoid": nn.Sigmoid}[activation]
+    assert [type(m) for m in model.features] == [nn.Conv2d, kind, nn.Conv2d, kind,
+                                                 nn.MaxPool2d]
+    assert [type(m) for m in model.classifier] == [nn.Linear, kind, nn.Linear, kind, nn.Linear]
+
+
+def test_thesis_parameter_count_ignores_activation_and_l1() -> None:
+    plain = build_cnn(Architecture(blocks=2, filters=4), CIFAR_SHAPE, 10, seed=0)
+    varied = build_cnn(Architecture(blocks=2, filters=4, activation="elu", l1=1e-4),
+                       CIFAR_SHAPE, 10, seed=0)
+    conv = (3 * 4 * 9 + 4) + (4 * 4 * 9 + 4) + (4 * 8 * 9 + 8) + (8 * 8 * 9 + 8)
+    m = 8 * 8 * 8
+    fc = 2 * (m * m + m) + (m * 10 + 10)
+    assert count_parameters(plain) == count_parameters(varied) == conv + fc
