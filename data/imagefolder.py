@@ -1,14 +1,23 @@
 """A folder of class sub-folders (``imagefolder:PATH``) read with Pillow into one tensor.
 
 Classes are the sorted sub-folder names, as torchvision's ImageFolder does, so indices match
-between tools. Images are never resized behind the user's back: differing sizes are an error
-unless ``image_size`` asks for a resize. The authors of such folders rarely ship a split, so a
-seeded per-class 80/20 train/validation split is made here.
+between tools; the images of a class are every image file under its folder, sub-folders
+included (hidden files and folders skipped, symbolic links to folders not followed). Images are
+never resized behind the user's back: differing sizes are an error unless ``image_size`` asks
+for a resize. The authors of such folders rarely ship a split, so a seeded per-class 80/20
+train/validation split is made here.
+
+Greyscale stays greyscale: 8-bit (``L``, ``1``) and 16-bit (``I;16``, ``I``: 16-bit PNG and
+TIFF) images give one channel; 16-bit values are scaled to 8 bits (``round(v / 257)``), not
+clipped. An image of more than Pillow's ``MAX_IMAGE_PIXELS`` (about 89 million pixels) is
+refused as a likely decompression bomb, and the whole tensor is checked against the memory
+budget (``data.memory``) before it is allocated.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,23 +28,49 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from data.dataset import DatasetError, ImageDataset
+from data.memory import check_memory
 from data.subsets import stratified_split
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 VAL_FRACTION = 0.2
-_GRAYSCALE_MODES = frozenset({"1", "L"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+"""Greyscale modes wider than 8 bits: Pillow's 16-bit modes, and ``I`` (32-bit integers), which
+16-bit PNGs and TIFFs also open as; read as 16-bit values (0..65535) and scaled to 8 bits."""
+_GRAYSCALE_MODES = frozenset({"1", "L"}) | _SIXTEEN_BIT_MODES
+
+# Pillow warns (on stderr) about images between MAX_IMAGE_PIXELS and twice that; _header refuses
+# them with an error naming the file instead, so the warning would only be noise.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
+def _parallel_workers(count: int) -> int:
+    return min(32, os.cpu_count() or 1, max(1, count // 64))
+
+
 def _parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     """Pillow releases the GIL while decoding, so threads speed up folders of many files."""
-    workers = min(32, os.cpu_count() or 1, max(1, len(items) // 64))
+    workers = _parallel_workers(len(items))
     if workers == 1:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(function, items))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Every image file under ``folder``, sub-folders included, sorted by relative path; names
+    starting with a dot (files or folders) are skipped, folder links are not followed."""
+    found = []
+    for directory, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in files:
+            path = Path(directory, name)
+            if (not name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+                    and path.is_file()):
+                found.append(path)
+    return sorted(found, key=lambda path: path.relative_to(folder).parts)
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[Path], torch.Tensor, tuple[str, ...]]:
@@ -53,11 +88,7 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], torch.Tensor, tuple
     paths: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
-        files = sorted(
-            p
-            for p in (root / name).iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
+        files = _image_files(root / name)
         if not files:
             raise DatasetError(
                 f"class folder {root / name} has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
@@ -71,19 +102,38 @@ def _header(path: Path) -> tuple[tuple[int, int], str]:
     """(width, height) and mode, read without decoding the pixels."""
     try:
         with Image.open(path) as image:
-            return image.size, image.mode
-    except (UnidentifiedImageError, OSError) as exc:
+            size, mode = image.size, image.mode
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"cannot read image {path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"cannot read image {path}: {exc}") from exc
+    if size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
+        raise DatasetError(
+            f"image {path} is {size[0]}x{size[1]} pixels, more than the {Image.MAX_IMAGE_PIXELS} "
+            "allowed (a decompression bomb, or a picture to shrink before training on it)"
+        )
+    return size, mode
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image as 8-bit ``L``, scaled (``round(v / 257)``) rather than
+    clipped at 255 as Pillow's ``convert("L")`` does; other images unchanged."""
+    if image.mode not in _SIXTEEN_BIT_MODES:
+        return image
+    values = np.asarray(image).astype(np.int64).clip(0, 65535)
+    return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
 
 
 def _decode(path: Path, mode: str, image_size: int | None) -> np.ndarray:
     try:
         with Image.open(path) as image:
-            image = image.convert(mode)
+            image = _to_8_bit(image).convert(mode)
             if image_size is not None and image.size != (image_size, image_size):
                 image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
             return np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"cannot decode image {path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"cannot decode image {path}: {exc}") from exc
 
 
@@ -105,6 +155,13 @@ def read_images(paths: Sequence[Path], image_size: int | None = None) -> torch.T
     else:
         width = height = image_size
     channels = 1 if mode == "L" else 3
+    largest = max(w * h for (w, h), _ in headers)
+    workers = _parallel_workers(len(paths))
+    check_memory(
+        f"reading {len(paths)} images of {width}x{height}x{channels}",
+        len(paths) * height * width * channels + workers * largest * 8,
+        "use a smaller dataset.image_size, or fewer or smaller images",
+    )
     images = np.empty((len(paths), height, width, channels), dtype=np.uint8)
 
     def fill(index: int) -> None:

@@ -7,6 +7,7 @@ milliseconds, before any file is read or any trial is started.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,7 +17,8 @@ from data.dataset import DatasetError, ImageDataset
 from data.eurosat import load_eurosat
 from data.idx import load_fashion_mnist, load_mnist
 from data.imagefolder import load_image_folder
-from data.resize import resize_images
+from data.memory import check_memory
+from data.resize import resize_images, resize_working_bytes
 from data.subsets import stratified_subset
 
 IMAGEFOLDER_PREFIX = "imagefolder:"
@@ -30,6 +32,31 @@ _FIXED_LOADERS: dict[str, Callable[[str | Path | None, bool], ImageDataset]] = {
 
 # What users may write; "imagefolder:PATH" stands for the prefix followed by a folder path.
 DATASET_NAMES: tuple[str, ...] = (*_FIXED_LOADERS, "eurosat", f"{IMAGEFOLDER_PREFIX}PATH")
+
+
+@dataclass(frozen=True)
+class KnownShape:
+    """What a named dataset holds, known before reading it (for memory estimates)."""
+
+    channels: int
+    side: int
+    train: int
+    val: int
+    classes: int
+
+
+_KNOWN_SHAPES = {
+    "fashion-mnist": KnownShape(1, 28, 60000, 10000, 10),
+    "mnist": KnownShape(1, 28, 60000, 10000, 10),
+    "cifar10": KnownShape(3, 32, 50000, 10000, 10),
+    "cifar100": KnownShape(3, 32, 50000, 10000, 100),
+    "eurosat": KnownShape(3, 64, 21600, 5400, 10),  # 27000 tiles, split 80/20
+}
+
+
+def known_shape(name: str) -> KnownShape | None:
+    """The shape of a fixed dataset; None for an image folder (known once it is scanned)."""
+    return _KNOWN_SHAPES.get(name)
 
 
 def validate_dataset_name(name: str) -> str:
@@ -67,6 +94,22 @@ def _check_invariants(dataset: ImageDataset) -> None:
             )
 
 
+def _check_resize_fits(name: str, splits: list[torch.Tensor], image_size: int) -> None:
+    """Refuse a resize whose output (every split at ``image_size``) would not fit in memory,
+    before any of it is allocated."""
+    splits = [images for images in splits if images.shape[-2:] != (image_size, image_size)]
+    if not splits:
+        return
+    count = sum(len(images) for images in splits)
+    channels = int(splits[0].shape[1])
+    needed = count * channels * image_size * image_size + max(
+        resize_working_bytes(images, image_size) for images in splits
+    )
+    check_memory(f"{name} at image_size {image_size} ({count} images of {channels}x{image_size}"
+                 f"x{image_size})", needed,
+                 "use a smaller dataset.image_size, or dataset.train_size/val_size")
+
+
 def load_dataset(
     name: str,
     *,
@@ -102,15 +145,18 @@ def load_dataset(
         dataset = _FIXED_LOADERS[name](data_dir, download)
     _check_invariants(dataset)
 
-    splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    subsets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for split, size in (("train", train_size), ("val", val_size)):
         images = getattr(dataset, f"{split}_images")
         labels = getattr(dataset, f"{split}_labels")
         if size is not None:
             index = stratified_subset(labels, size, seed)
             images, labels = images[index], labels[index]
-        if image_size is not None:
-            images = resize_images(images, image_size)
-        splits[split] = (images, labels)
+        subsets[split] = (images, labels)
+    if image_size is not None:
+        _check_resize_fits(dataset.name, [images for images, _ in subsets.values()], image_size)
+    splits = {split: (resize_images(images, image_size) if image_size is not None else images,
+                      labels)
+              for split, (images, labels) in subsets.items()}
     return ImageDataset(dataset.name, *splits["train"], *splits["val"], dataset.classes,
                         source=dataset.source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -177,3 +179,123 @@ def test_many_images_take_the_threaded_path(tmp_path: Path, writers: SimpleNames
     written = writers.make_image_folder(tmp_path, {"a": 80, "b": 70}, size=(4, 3))
     dataset = load_image_folder(tmp_path, seed=1)
     assert dict(_all_images(dataset)) == written
+
+
+# --------------------------------------------------------------------------- hostile folders
+
+
+def _png_of_zeros(path: Path, width: int, height: int) -> Path:
+    """A genuine 8-bit greyscale PNG of ``width`` x ``height`` black pixels, written without
+    ever holding the pixels in memory (zeros deflate about 1000:1): a decompression bomb."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0, then the pixels
+    rows_per_block = max(1, 2**24 // len(row))
+    parts = []
+    for start in range(0, height, rows_per_block):
+        parts.append(compressor.compress(row * min(rows_per_block, height - start)))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side", [13_400, 10_000], ids=["over-pillow-error", "over-warning"])
+def test_decompression_bomb_is_one_dataset_error_naming_the_file(
+    tmp_path: Path, writers: SimpleNamespace, side: int
+) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2, "b": 2})
+    bomb = _png_of_zeros(tmp_path / "b" / "bomb.png", side, side)
+    assert bomb.stat().st_size < 2_000_000
+    with pytest.raises(DatasetError) as info:
+        load_image_folder(tmp_path, image_size=8)
+    message = str(info.value)
+    assert "bomb.png" in message and "pixels" in message and "\n" not in message
+
+
+def _sixteen_bit(values: np.ndarray) -> Image.Image:
+    image = Image.fromarray(values.astype(np.uint16))
+    assert image.mode.startswith("I;16")
+    return image
+
+
+def test_sixteen_bit_greyscale_is_scaled_to_eight_bits_and_stays_greyscale(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    written = {}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for index in range(3):
+            eight = rng.integers(0, 256, size=(5, 7), dtype=np.uint8)
+            _sixteen_bit(eight.astype(np.uint16) * 257).save(tmp_path / name / f"{index}.png")
+            written[eight.tobytes()] = name
+    with Image.open(tmp_path / "a" / "0.png") as image:
+        assert image.mode in {"I;16", "I"}  # what Pillow opens 16-bit PNGs as
+    dataset = load_image_folder(tmp_path)
+    assert dataset.input_shape == (1, 5, 7)
+    assert dict(_all_images(dataset)) == written
+
+
+def test_sixteen_bit_tiff_and_png_mixed_with_colour_keep_their_grey_levels(
+    tmp_path: Path,
+) -> None:
+    for name in ("grey", "colour"):
+        (tmp_path / name).mkdir()
+    ramp = (np.arange(35, dtype=np.uint16).reshape(5, 7) * 1800)  # 0 .. 61200
+    _sixteen_bit(ramp).save(tmp_path / "grey" / "ramp.png")
+    _sixteen_bit(ramp).save(tmp_path / "grey" / "ramp.tif")
+    Image.new("RGB", (7, 5), (10, 20, 30)).save(tmp_path / "colour" / "x.png")
+    Image.new("RGB", (7, 5), (10, 20, 30)).save(tmp_path / "colour" / "y.png")
+    images = read_images(scan_image_folder(tmp_path)[0])
+    assert images.shape == (4, 3, 5, 7)
+    expected = np.round(ramp / 257).astype(np.uint8)
+    for index in (2, 3):  # the grey class sorts after "colour"
+        for channel in range(3):
+            assert np.array_equal(images[index, channel].numpy(), expected)
+
+
+def test_images_in_nested_sub_folders_belong_to_their_class(
+    tmp_path: Path, writers: SimpleNamespace
+) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2, "b": 2})
+    writers.make_image_folder(tmp_path / "a" / "2019", {"batch1": 2}, seed=1)
+    writers.make_image_folder(tmp_path / "b" / "deeper", {"still": 3}, seed=2)
+    writers.make_image_folder(tmp_path / "b", {".thumbnails": 4}, seed=3)  # hidden: skipped
+    paths, labels, classes = scan_image_folder(tmp_path)
+    assert classes == ("a", "b")
+    assert labels.tolist() == [0] * 4 + [1] * 5
+    relative = [p.relative_to(tmp_path).as_posix() for p in paths]
+    assert relative == [
+        "a/2019/batch1/batch1_0.png", "a/2019/batch1/batch1_1.png", "a/a_0.png", "a/a_1.png",
+        "b/b_0.png", "b/b_1.png", "b/deeper/still/still_0.png", "b/deeper/still/still_1.png",
+        "b/deeper/still/still_2.png",
+    ]
+    dataset = load_image_folder(tmp_path)
+    assert len(dataset.train_labels) + len(dataset.val_labels) == 9
+
+
+def test_a_class_whose_images_are_all_in_sub_folders_is_not_empty(
+    tmp_path: Path, writers: SimpleNamespace
+) -> None:
+    writers.make_image_folder(tmp_path, {"a": 2})
+    writers.make_image_folder(tmp_path / "b", {"inner": 2})
+    assert scan_image_folder(tmp_path)[1].tolist() == [0, 0, 1, 1]
+
+
+def test_a_folder_too_large_for_memory_is_refused_before_allocating(
+    tmp_path: Path, writers: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import data.memory
+
+    writers.make_image_folder(tmp_path, {"a": 3, "b": 3}, size=(7, 5))
+    monkeypatch.setattr(data.memory, "_budget", lambda: (500, "a test budget"))
+    with pytest.raises(DatasetError) as info:
+        load_image_folder(tmp_path, image_size=64)
+    message = str(info.value)
+    assert "6 images of 64x64x3" in message and "a test budget" in message
+    assert "dataset.image_size" in message

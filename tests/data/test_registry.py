@@ -157,3 +157,33 @@ def test_missing_data_is_a_dataset_error_not_a_download(tmp_path: Path) -> None:
     for name in ("fashion-mnist", "mnist", "cifar10", "cifar100", "eurosat"):
         with pytest.raises(DatasetError, match="--download"):
             load_dataset(name, data_dir=tmp_path)
+
+
+def test_image_size_too_large_for_memory_is_refused_before_resizing(
+    tmp_path: Path, writers: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import data.memory
+    import data.registry
+
+    writers.make_idx_dir(tmp_path, n_train=40, n_val=20, size=(8, 8))
+    monkeypatch.setattr(data.memory, "_budget", lambda: (10 * 2**20, "a test budget"))
+
+    def resize_must_not_run(*args: object) -> None:
+        raise AssertionError("resized although the result cannot fit")
+
+    monkeypatch.setattr(data.registry, "resize_images", resize_must_not_run)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", data_dir=tmp_path, image_size=4096)
+    message = str(info.value)
+    assert "image_size 4096" in message and "60 images" in message
+    assert "10.0 MiB" in message and "dataset.image_size" in message
+
+
+def test_resize_works_in_chunks_bounded_in_bytes() -> None:
+    from data.resize import _CHUNK_BYTES, resize_images, resize_working_bytes
+
+    images = torch.zeros((3, 1, 2, 2), dtype=torch.uint8)
+    assert resize_working_bytes(images, 4096) >= 4 * 4096 * 4096
+    assert resize_working_bytes(torch.zeros((5000, 3, 64, 64), dtype=torch.uint8),
+                                512) <= 2 * _CHUNK_BYTES
+    assert resize_images(images + 9, 3).unique().tolist() == [9]
