@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+MAX_MESSAGE = 1000
+"""Longest message shown; whatever a message quotes (paths, names) cannot flood a terminal."""
+
+
+def one_line(message: str) -> str:
+    """``message`` as one line: control characters escaped (``\\n`` -> ``\\\\n``), at most
+    ``MAX_MESSAGE`` characters."""
+    text = "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in
+                   message[: MAX_MESSAGE * 2])
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
 
 class UserError(Exception):
-    """Bad input from the user (config, flags, files, storage URL): never a traceback."""
+    """Bad input from the user (config, flags, files, storage URL): never a traceback.
+
+    The message is made one line however it was built (a file name with a newline, say)."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(one_line(str(message)))

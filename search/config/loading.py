@@ -2,39 +2,45 @@
 
 The keys, their checkers and their defaults are the fields of the settings dataclasses
 (``search.config.settings``); this module walks them, applies the rules that span several
-keys, and turns every problem into a one-line ``UserError``.
+keys, and turns every problem into a one-line ``UserError``. The file itself is read by
+``search.config.documents`` (bounded size, nesting and alias expansion; UTF-8; no duplicate
+keys), and ``load_config`` also refuses a config whose data or largest design would not fit
+in memory (``search.config.footprint``).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
-
-from search.config.settings import SearchConfig, config_keys, is_required
+from search.config.documents import (
+    CONFIG_MAX_BYTES,
+    CONFIG_MAX_NODES,
+    read_yaml_file,
+    short_repr,
+)
+from search.config.footprint import check_config_memory
+from search.config.settings import LRRTSettings, SearchConfig, config_keys, is_required
 from search.errors import UserError
 
-
-class YamlLoader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``): LRs are
-    written that way by everyone."""
+_Section = TypeVar("_Section")
 
 
-YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.VERBOSE),
-    list("-+0123456789."),
-)
+def _key_text(name: Any) -> str:
+    """A key as a message shows it: itself when it is a short printable string."""
+    if isinstance(name, str) and name.isprintable() and len(name) <= 60:
+        return name
+    return short_repr(name, 60)
 
 
-def load_yaml(text: str) -> object:
-    return yaml.load(text, Loader=YamlLoader)  # a SafeLoader subclass: safe
+def parse_section(cls: type[_Section], raw: Any, prefix: str) -> _Section:
+    """One validated section (``TrainSettings`` ...) from the mapping ``raw``, with the rules
+    that span its keys; ``prefix`` names it in messages (``'train.'``). For the sections of
+    a design that is not a whole config: an export's entries."""
+    section = cls(**_apply(cls, raw, prefix))
+    if isinstance(section, LRRTSettings):
+        _check_lrrt(section)
+    return section
 
 
 def _apply(cls: type, raw: Any, prefix: str) -> dict[str, Any]:
@@ -42,12 +48,12 @@ def _apply(cls: type, raw: Any, prefix: str) -> dict[str, Any]:
     dataclass defaults). Plain keys are checked before sections, each in field order."""
     if not isinstance(raw, dict):
         raise UserError(f"config key '{prefix.rstrip('.') or '<top>'}': expected a mapping, "
-                        f"got {raw!r}")
+                        f"got {short_repr(raw)}")
     keys = config_keys(cls)
     for name in raw:
         if name not in keys:
             raise UserError(
-                f"config key '{prefix}{name}' is unknown: allowed keys are "
+                f"config key '{prefix}{_key_text(name)}' is unknown: allowed keys are "
                 + ", ".join(sorted(keys))
             )
     values: dict[str, Any] = {}
@@ -80,24 +86,19 @@ def parse_config(raw: Any) -> SearchConfig:
 
 
 def _check_cross_rules(config: SearchConfig) -> None:
-    lrrt = config.lrrt
+    _check_lrrt(config.lrrt)
+
+
+def _check_lrrt(lrrt: LRRTSettings) -> None:
     if lrrt.compare_rule == lrrt.bound_rule:
         raise UserError("config key 'lrrt.compare_rule': must differ from lrrt.bound_rule "
                         "(or be null to skip the comparison)")
 
 
 def load_config(path: str | Path) -> SearchConfig:
-    """Read and validate a YAML file; every failure is a one-line ``UserError``."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise UserError(f"cannot read config {path}: {error.strerror or error}") from None
-    try:
-        raw = load_yaml(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise UserError(f"malformed YAML in {path}{where}: {problem}") from None
-    return parse_config(raw)
+    """Read and validate a YAML file, and check that what it asks for fits in memory; every
+    failure is a one-line ``UserError``."""
+    raw = read_yaml_file(path, "config", max_bytes=CONFIG_MAX_BYTES, max_nodes=CONFIG_MAX_NODES)
+    config = parse_config(raw)
+    check_config_memory(config)
+    return config

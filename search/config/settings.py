@@ -5,6 +5,10 @@ keys, the ``section`` class); a field without a default is a required key. ``con
 walks the fields, so the schema the loader applies is always the dataclasses themselves.
 Choices come from the registries (optimizers, samplers, after-LRRT pruners, bound rules,
 datasets): registering one makes it a valid value here.
+
+Every number has a finite range (``nan`` and ``.inf`` are refused everywhere), every text is
+one printable line of bounded length, every list of choices is bounded: a value that passes
+here cannot crash the training later. A value quoted in a message is cut to ~80 characters.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from data import DatasetError, validate_dataset_name
 from models import FC_UNITS_THESIS
+from search.config.documents import short_repr
 from search.errors import UserError
 from search.method.lrrt.bounds import BOUND_RULES
 from search.method.optimizers import OPTIMIZERS
@@ -30,43 +35,54 @@ Checker = Callable[[str, Any], Any]
 tuple), or a ``UserError`` naming ``key`` and what is allowed."""
 
 
+MAX_CHOICES = 1000
+"""Most choices one space dimension may list."""
+MAX_LR = 10.0
+"""Largest learning rate (or LR bound) accepted: far above any that trains."""
+
+
 def fail(key: str, expected: str, value: Any) -> UserError:
-    return UserError(f"config key '{key}': expected {expected}, got {value!r}")
+    return UserError(f"config key '{key}': expected {expected}, got {short_repr(value)}")
 
 
-def _bounds_text(low: float | None, high: float | None, open_low: bool = False,
+def _bounds_text(low: float, high: float, open_low: bool = False,
                  open_high: bool = False) -> str:
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if open_low else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if open_high else '<='} {high:g}")
-    return " " + " and ".join(parts) if parts else ""
+    def shown(bound: float) -> str:
+        return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+    return (f" {'>' if open_low else '>='} {shown(low)} and "
+            f"{'<' if open_high else '<='} {shown(high)}")
 
 
-def _int(low: int | None = None, high: int | None = None) -> Checker:
+def _int(low: int, high: int) -> Checker:
+    """An integer within [low, high] (not a bool, not a float such as 2.0)."""
+
     def check(key: str, value: Any) -> int:
         bounds = _bounds_text(low, high)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail(key, f"an integer{bounds}", value)
-        if (low is not None and value < low) or (high is not None and value > high):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise fail(key, f"an integer{bounds}", value)
         return value
 
     return check
 
 
-def _number(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+def _number(low: float, high: float, *, open_low: bool = False,
             open_high: bool = False) -> Checker:
+    """A finite number within [low, high] (``open_*``: the bound itself excluded)."""
+
     def check(key: str, value: Any) -> float:
         text = _bounds_text(low, high, open_low, open_high)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise fail(key, f"a number{text}", value)
-        below = low is not None and (value <= low if open_low else value < low)
-        above = high is not None and (value >= high if open_high else value > high)
-        if below or above or math.isnan(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range
+            raise fail(key, f"a number{text}", value) from None
+        below = number <= low if open_low else number < low
+        above = number >= high if open_high else number > high
+        if below or above or not math.isfinite(number):
             raise fail(key, f"a number{text}", value)
-        return float(value)
+        return number
 
     return check
 
@@ -93,10 +109,21 @@ def _optional(inner: Checker) -> Checker:
     return check
 
 
-def _text(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise fail(key, "a non-empty string", value)
-    return value
+def _text_of(max_length: int) -> Checker:
+    """A non-empty line of printable text, at most ``max_length`` characters."""
+
+    def check(key: str, value: Any) -> str:
+        expected = f"a non-empty line of printable text (at most {max_length} characters)"
+        if (not isinstance(value, str) or not value.strip() or len(value) > max_length
+                or not value.isprintable()):
+            raise fail(key, expected, value)
+        return value
+
+    return check
+
+
+_text = _text_of(4096)
+_name = _text_of(256)
 
 
 def _choices(inner: Checker) -> Checker:
@@ -104,21 +131,23 @@ def _choices(inner: Checker) -> Checker:
 
     def check(key: str, value: Any) -> tuple[Any, ...]:
         items = value if isinstance(value, list) else [value]
-        if not items:
-            raise fail(key, "a non-empty list", value)
+        if not items or len(items) > MAX_CHOICES:
+            raise fail(key, f"a non-empty list of at most {MAX_CHOICES} choices", value)
         checked = tuple(inner(f"{key}[{i}]", item) for i, item in enumerate(items))
         if len(set(checked)) != len(checked):
             raise fail(key, "a list without duplicates", value)
         return checked
 
+    check.item = inner  # type: ignore[attr-defined]  # one choice's checker, for a design
     return check
 
 
 def _lr_pair(key: str, value: Any) -> tuple[float, float]:
-    if not isinstance(value, list) or len(value) != 2:
+    """``[lr_min, lr_max]`` with 0 < lr_min < lr_max <= MAX_LR (a tuple is accepted too)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
         raise fail(key, "a pair [lr_min, lr_max]", value)
-    low = _number(0.0, open_low=True)(f"{key}[0]", value[0])
-    high = _number(0.0, open_low=True)(f"{key}[1]", value[1])
+    low = _number(0.0, MAX_LR, open_low=True)(f"{key}[0]", value[0])
+    high = _number(0.0, MAX_LR, open_low=True)(f"{key}[1]", value[1])
     if high <= low:
         raise fail(key, "lr_min < lr_max", value)
     return low, high
@@ -127,8 +156,8 @@ def _lr_pair(key: str, value: Any) -> tuple[float, float]:
 def _fc_units(key: str, value: Any) -> int | str:
     if value == FC_UNITS_THESIS:
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise fail(key, f"'{FC_UNITS_THESIS}' or a positive integer", value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65536:
+        raise fail(key, f"'{FC_UNITS_THESIS}' or a positive integer (at most 65536)", value)
     return value
 
 
@@ -169,6 +198,13 @@ def is_required(setting: Field) -> bool:
     return setting.default is MISSING and setting.default_factory is MISSING
 
 
+def check_one(cls: type, name: str, key: str, value: Any) -> Any:
+    """``value`` checked (and normalised) by the checker of the key ``name`` of ``cls``, the
+    message naming ``key``; for a space dimension, as one of its choices."""
+    check = config_keys(cls)[name].metadata["check"]
+    return getattr(check, "item", check)(key, value)
+
+
 # --------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class DatasetSettings:
@@ -177,9 +213,10 @@ class DatasetSettings:
     """Where the files are (and are downloaded to); None: ``$CNNSEARCH_DATA_DIR``, else the
     per-user cache ``~/.cache/cnnsearch`` (``data.download.default_data_dir``)."""
     download: bool = key(_boolean, False)
-    train_size: int | None = key(_optional(_int(1)), None)
-    val_size: int | None = key(_optional(_int(1)), None)
+    train_size: int | None = key(_optional(_int(1, 10**9)), None)
+    val_size: int | None = key(_optional(_int(1, 10**9)), None)
     image_size: int | None = key(_optional(_int(4, 4096)), None)
+    """Also bounded by memory: the resized images must fit (``data.memory``)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +235,7 @@ class SpaceSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    l2: float = key(_number(0.0), 0.01)
+    l2: float = key(_number(0.0, 1.0), 0.01)
 
 
 @dataclass(frozen=True)
@@ -210,8 +247,8 @@ class LRRTSettings:
     sma_periods: int = key(_int(1, 10000), 20)
     bound_rule: str = key(_bound_rule, "thesis_first_epoch")
     compare_rule: str | None = key(_optional(_bound_rule), "smith_quarter")
-    disagreement_factor: float = key(_number(1.0, open_low=True), 10.0)
-    divergence_factor: float = key(_number(1.0, open_low=True), 4.0)
+    disagreement_factor: float = key(_number(1.0, 1e6, open_low=True), 10.0)
+    divergence_factor: float = key(_number(1.0, 1e6, open_low=True), 4.0)
 
 
 @dataclass(frozen=True)
@@ -219,25 +256,25 @@ class PrunerSettings:
     chance_margin: float = key(_number(0.0, 1.0, open_high=True), 0.1)
     percentile: float = key(_number(0.0, 100.0), 25.0)
     peer_margin: float = key(_number(0.0, 1.0), 0.02)
-    warmup_trials: int = key(_int(0), 4)
+    warmup_trials: int = key(_int(0, 10**6), 4)
     prune_unstable: bool = key(_boolean, False)
     min_usable_fraction: float = key(_number(0.0, 1.0, open_high=True), 0.05)
     after_lrrt: str = key(_choice(tuple(AFTER_LRRT_PRUNERS)), "median")
-    after_lrrt_startup_trials: int = key(_int(0), 3)
-    after_lrrt_warmup_epochs: int = key(_int(0), 1)
+    after_lrrt_startup_trials: int = key(_int(0, 10**6), 3)
+    after_lrrt_warmup_epochs: int = key(_int(0, 100000), 1)
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int = key(_int(1, 100000), 50)
-    step_size_epochs: float = key(_number(0.0, open_low=True), 4.0)
+    step_size_epochs: float = key(_number(0.0, 100000.0, open_low=True), 4.0)
     sgd_momentum: float = key(_number(0.0, 1.0, open_high=True), 0.0)
-    eval_batch_size: int = key(_int(1), 1024)
+    eval_batch_size: int = key(_int(1, 2**20), 1024)
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    study: str = key(_text)
+    study: str = key(_name)
     dataset: DatasetSettings = section(DatasetSettings, required=True)
     space: SpaceSettings = section(SpaceSettings, required=True)
     model: ModelSettings = section(ModelSettings)
@@ -246,7 +283,7 @@ class SearchConfig:
     train: TrainSettings = section(TrainSettings)
     seed: int = key(_int(0, 2**31 - 1), 0)
     sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
-    n_trials: int | None = key(_optional(_int(1)), None)
+    n_trials: int | None = key(_optional(_int(1, 10**9)), None)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The YAML document as read (not a key: no checker)."""
 

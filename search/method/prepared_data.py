@@ -8,13 +8,18 @@ start here, so they see the same split of the same images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from data import DatasetError, DeviceBatches, ImageDataset, load_dataset
 from models import Architecture, ArchitectureError
 from search.config import DatasetSettings, SearchConfig
+from search.config.footprint import check_design_memory, check_space_memory
 from search.errors import UserError
+
+if TYPE_CHECKING:
+    from search.method.trial_config import TrialConfig
 
 
 @dataclass
@@ -57,7 +62,8 @@ def load_data(settings: DatasetSettings, seed: int) -> ImageDataset:
 
 
 def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
-    """Refuse designs that cannot be built for this input before any trial runs."""
+    """Refuse designs that cannot be built for this input, and a space whose data or largest
+    design would not fit in memory, before any trial runs."""
     for blocks in config.space.blocks:
         try:
             Architecture(blocks=blocks, filters=config.space.filters[0]).feature_map(
@@ -65,6 +71,16 @@ def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
             )
         except ArchitectureError as error:
             raise UserError(f"config key 'space.blocks': {error}") from None
+    check_space_memory(config, dataset.input_shape, dataset.num_classes,
+                       len(dataset.train_labels), len(dataset.val_labels))
+
+
+def check_design_fits(config: TrialConfig, dataset: ImageDataset) -> None:
+    """Refuse one design (``cnnsearch train``) whose data or training would not fit in
+    memory."""
+    check_design_memory(config.architecture, config.batch_size, config.train.eval_batch_size,
+                        dataset.input_shape, dataset.num_classes, len(dataset.train_labels),
+                        len(dataset.val_labels))
 
 
 def prepare_data(config: SearchConfig, device: torch.device) -> DataOnDevice:

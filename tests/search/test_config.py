@@ -287,3 +287,212 @@ def test_the_schema_is_the_dataclass_fields() -> None:
 
 def test_a_null_optional_section_is_its_defaults() -> None:
     assert parse_config(raw(lrrt=None)).lrrt == LRRTSettings()
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+def _load_error(path: Path) -> str:
+    """The message of the UserError ``load_config`` raises (it must raise one, nothing else)."""
+    with pytest.raises(UserError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "\n" not in message and len(message) < 500, message[:1000]
+    return message
+
+
+def _write(tmp_path: Path, content: str | bytes, name: str = "c.yaml") -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "study: caf\xe9\n".encode("latin-1"),
+        bytes(range(256)) * 4,
+        "study: x\n".encode("utf-16"),
+    ],
+    ids=["latin-1", "all-bytes", "utf-16"],
+)
+def test_a_file_that_is_not_utf8_text_is_one_line(tmp_path: Path, content: bytes) -> None:
+    message = _load_error(_write(tmp_path, content))
+    assert "not UTF-8 text" in message and "c.yaml" in message
+
+
+def test_a_binary_file_is_one_line(tmp_path: Path) -> None:
+    import sys
+
+    _load_error(_write(tmp_path, Path(sys.executable).read_bytes()[:100_000]))
+    message = _load_error(_write(tmp_path, b"\x7fELF\x02\x01\x01" + bytes(200), "elf.yaml"))
+    assert "not allowed" in message
+
+
+def test_random_bytes_are_one_line(tmp_path: Path) -> None:
+    import random
+
+    generator = random.Random(7)
+    for index in range(20):
+        content = bytes(generator.randrange(256) for _ in range(generator.randrange(1, 400)))
+        _load_error(_write(tmp_path, content, f"r{index}.yaml"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[" * 100_000 + "]" * 100_000, "\n".join(" " * i + "a:" for i in range(500)) + " 1",
+     "- " * 100_000 + "1",
+     "{a: " * 40_000 + "1" + "}" * 40_000],
+    ids=["flow-lists", "mappings", "block-lists", "flow-mappings"],
+)
+def test_very_deep_nesting_is_one_line(tmp_path: Path, content: str) -> None:
+    assert "nested more than" in _load_error(_write(tmp_path, content))
+
+
+def test_control_characters_in_the_file_are_one_line(tmp_path: Path) -> None:
+    message = _load_error(_write(tmp_path, "study: a\x00b\n"))
+    assert "not allowed" in message
+
+
+def _bomb(levels: int = 9, width: int = 9) -> str:
+    """The billion laughs as a mapping of anchors: each ``width`` aliases of the one before,
+    ``l{levels - 1}`` standing for ``width ** levels`` strings."""
+    items = ["l0: &l0 [" + ", ".join(["lol"] * width) + "]"]
+    for level in range(1, levels):
+        items.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * width) + "]")
+    return "{" + ", ".join(items) + "}"
+
+
+@pytest.mark.parametrize("key", ["study", "blocks"])
+def test_an_alias_bomb_is_refused_quickly_with_a_short_message(
+    tmp_path: Path, key: str
+) -> None:
+    import time
+
+    # The anchors sit in `model`, a section checked after the key that uses the bomb.
+    document = (f"model: {_bomb()}\n"
+                f"study: {'*l8' if key == 'study' else 'x'}\n"
+                "dataset: {name: fashion-mnist}\n"
+                f"space: {{blocks: {'*l8' if key == 'blocks' else '[1]'}, filters: [2], "
+                "optimizer: [adam], lr_range: [[1.0e-4, 1.0e-2]]}\n")
+    started = time.perf_counter()
+    message = _load_error(_write(tmp_path, document))
+    assert time.perf_counter() - started < 5
+    assert "aliases" in message and "values" in message
+
+
+def test_small_anchors_and_aliases_still_work(tmp_path: Path) -> None:
+    path = _write(tmp_path, yaml.safe_dump(raw()).replace(
+        "lr_range:", "lr_range: &ranges").replace("study: unit", "study: unit"))
+    assert load_config(path).space.lr_range == ((1e-4, 1e-2), (1e-2, 1e-1))
+    shared = _write(tmp_path, "x: &two [2, 3]\n", "a.yaml")
+    with pytest.raises(UserError, match="'x' is unknown"):
+        load_config(shared)
+
+
+def test_a_value_quoted_in_a_message_is_cut_to_80_characters() -> None:
+    message = error_of(raw(study=["x" * 100_000] * 1000))
+    assert len(message) < 200 and "..." in message
+    message = error_of(raw(space__blocks={"k" * 50_000: 1}))
+    assert len(message) < 200
+    message = error_of(raw(**{"space__" + "y" * 10_000: 1}))
+    assert len(message) < 400 and "is unknown" in message
+
+
+def test_a_file_larger_than_the_limit_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "study: x\n" + "# padding\n" * 100_000)
+    assert "too large" in _load_error(path)
+
+
+@pytest.mark.parametrize(
+    ("document", "key"),
+    [
+        ("study: a\nstudy: b\n", "study"),
+        ("study: a\nspace: {blocks: [1]}\nspace: {blocks: [2]}\n", "space"),
+        ("study: a\nspace:\n  blocks: [1]\n  blocks: [2]\n", "blocks"),
+        ("study: a\n1: x\n0x1: y\n", "1"),
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path: Path, document: str, key: str) -> None:
+    message = _load_error(_write(tmp_path, document))
+    assert f"key {key!r} appears twice" in message.replace("key 1 ", "key '1' ")
+    assert "line" in message
+
+
+def test_yaml_values_python_cannot_build_are_one_line(tmp_path: Path) -> None:
+    assert "as int" in _load_error(_write(tmp_path, "seed: " + "9" * 5000 + "\n"))
+    assert "as timestamp" in _load_error(_write(tmp_path, "study: 2020-13-45\n"))
+
+
+# --------------------------------------------------------------------------- finite ranges
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"space__lr_range": [[1e-4, float("inf")]]}, "space.lr_range[0][1]"),
+        ({"space__lr_range": [[1e-4, 1e300]]}, "space.lr_range[0][1]"),
+        ({"space__lr_range": [[1e-4, 10**400]]}, "space.lr_range[0][1]"),
+        ({"space__lr_range": [[float("nan"), 1e-2]]}, "space.lr_range[0][0]"),
+        ({"train__step_size_epochs": float("inf")}, "train.step_size_epochs"),
+        ({"train__step_size_epochs": 10**400}, "train.step_size_epochs"),
+        ({"train__eval_batch_size": 10**12}, "train.eval_batch_size"),
+        ({"model__l2": float("inf")}, "model.l2"),
+        ({"model__l2": 1e10}, "model.l2"),
+        ({"lrrt__disagreement_factor": float("inf")}, "lrrt.disagreement_factor"),
+        ({"lrrt__divergence_factor": 1e300}, "lrrt.divergence_factor"),
+        ({"pruner__warmup_trials": 10**30}, "pruner.warmup_trials"),
+        ({"pruner__after_lrrt_startup_trials": 10**30}, "pruner.after_lrrt_startup_trials"),
+        ({"pruner__after_lrrt_warmup_epochs": 10**30}, "pruner.after_lrrt_warmup_epochs"),
+        ({"n_trials": 10**30}, "n_trials"),
+        ({"dataset__train_size": 10**30}, "dataset.train_size"),
+        ({"space__fc_units": [10**9]}, "space.fc_units[0]"),
+        ({"space__filters": list(range(1, 1025)) * 2}, "space.filters"),
+        ({"study": "two\nlines"}, "study"),
+        ({"study": "s" * 300}, "study"),
+        ({"dataset__data_dir": "/tmp/a\x00b"}, "dataset.data_dir"),
+        ({"dataset__name": "imagefolder:/x\ny"}, "dataset.name"),
+    ],
+)
+def test_every_number_is_finite_and_bounded_and_every_text_one_short_line(
+    changes: dict[str, Any], key: str
+) -> None:
+    message = error_of(raw(**changes))
+    assert f"'{key}'" in message and "\n" not in message and len(message) < 300
+
+
+def test_image_size_that_cannot_fit_in_memory_is_refused_by_load_config(
+    tmp_path: Path,
+) -> None:
+    values = raw(dataset={"name": "fashion-mnist", "image_size": 4096})
+    message = _load_error(_write(tmp_path, yaml.safe_dump(values)))
+    assert "would need about" in message and "memory" in message
+    assert "dataset.image_size" in message
+    # a handful of images still leaves a design whose batch of activations cannot fit
+    values["dataset"].update(train_size=10, val_size=10)
+    message = _load_error(_write(tmp_path, yaml.safe_dump(values), "b.yaml"))
+    assert "batch_size" in message and "would need about" in message
+
+
+def test_a_design_too_large_for_memory_is_refused_by_load_config(tmp_path: Path) -> None:
+    values = raw(dataset={"name": "cifar10"}, space__blocks=[1], space__filters=[1024])
+    message = _load_error(_write(tmp_path, yaml.safe_dump(values)))
+    assert "B1FL1024" in message and "parameters" in message
+    assert "space.filters" in message
+
+
+def test_shipped_configs_fit_a_small_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import data.memory
+
+    monkeypatch.setattr(data.memory, "_budget", lambda: (2 * 2**30, "a 4 GiB machine"))
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        load_config(path)
+
+
+def test_a_user_error_is_always_one_bounded_line() -> None:
+    assert str(UserError("cannot read image /x/a\nb.png\r\x00")) == (
+        "cannot read image /x/a\\nb.png\\r\\x00")
+    assert len(str(UserError("x" * 100_000))) == 1000
