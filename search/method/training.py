@@ -17,7 +17,7 @@ import torch
 from data import DeviceBatches
 from models import ThesisCNN
 from search.method.evaluation import evaluate
-from search.method.optimizers import has_momentum
+from search.method.schedules import make_triangular2 as make_triangular2  # re-exported
 from search.method.step import train_step
 
 NAN_CHECK_EVERY = 32
@@ -56,29 +56,6 @@ class TrainingState:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainingState:
         return cls(values["epochs_done"], [EpochReport(**r) for r in values["history"]])
-
-
-def make_triangular2(
-    optimizer: torch.optim.Optimizer,
-    bounds: tuple[float, float],
-    *,
-    steps_per_epoch: int,
-    step_size_epochs: float,
-) -> torch.optim.lr_scheduler.CyclicLR:
-    """Half a cycle = ``step_size_epochs`` epochs of batches (Smith: 2-10); momentum cycles
-    inversely only when the optimizer has momentum."""
-    cycle_momentum = has_momentum(optimizer)
-    momentum = optimizer.defaults.get("momentum", 0.0)
-    return torch.optim.lr_scheduler.CyclicLR(
-        optimizer,
-        base_lr=bounds[0],
-        max_lr=bounds[1],
-        step_size_up=max(1, round(step_size_epochs * steps_per_epoch)),
-        mode="triangular2",
-        cycle_momentum=cycle_momentum,
-        base_momentum=max(0.0, momentum - 0.1) if cycle_momentum else 0.8,
-        max_momentum=momentum if cycle_momentum else 0.9,
-    )
 
 
 def train_epochs(
