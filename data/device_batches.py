@@ -125,6 +125,16 @@ class DeviceBatches:
         self._seed = _check_seed(value)
 
     @property
+    def labels(self) -> torch.Tensor:
+        """All labels, int64 on the device (read-only: do not modify)."""
+        return self._y
+
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels at ``index`` (a device int64 tensor): one gather each, as
+        the shuffled batches are. Lets a sampler other than a permutation pick batches."""
+        return self._x[index], self._y[index]
+
+    @property
     def next_epoch(self) -> int:
         """The epoch index the next ``iter()`` will serve."""
         return self._next_epoch
@@ -133,6 +143,15 @@ class DeviceBatches:
         if self._drop_last:
             return self.num_samples // self._batch_size
         return math.ceil(self.num_samples / self._batch_size)
+
+    def order(self, epoch_index: int) -> torch.Tensor:
+        """The sample order of epoch ``epoch_index`` (its permutation; ``arange`` without
+        shuffling): ``epoch(k)``'s batches are ``take`` of consecutive slices of it."""
+        if epoch_index < 0:
+            raise ValueError(f"epoch_index must be non-negative, got {epoch_index}")
+        if not self._shuffle:
+            return torch.arange(self.num_samples, device=self._device)
+        return self._permutation(epoch_index)
 
     def _permutation(self, epoch_index: int) -> torch.Tensor:
         generator = torch.Generator(device=self._device)

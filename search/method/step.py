@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.nn import functional
 
@@ -18,11 +20,25 @@ def train_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     images: torch.Tensor,
     labels: torch.Tensor,
+    *,
+    weights: torch.Tensor | None = None,
+    on_losses: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward, optimizer and per-batch scheduler step. Returns the loss and the
-    count of correct predictions as device tensors: no host sync in the hot loop."""
+    count of correct predictions as device tensors: no host sync in the hot loop.
+
+    With ``weights`` (one per sample) the loss is ``mean(weights * per-sample loss)``;
+    ``on_losses(per_sample_losses, logits)`` receives both detached. Only then is the loss
+    computed per sample (``reduction="none"``): without them this is the plain batch mean.
+    """
     logits = model(images)
-    loss = functional.cross_entropy(logits, labels)
+    if weights is None and on_losses is None:
+        loss = functional.cross_entropy(logits, labels)
+    else:
+        losses = functional.cross_entropy(logits, labels, reduction="none")
+        loss = losses.mean() if weights is None else (losses * weights).mean()
+        if on_losses is not None:
+            on_losses(losses.detach(), logits.detach())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
 
 from data import DeviceBatches
+from data.augment import Augmenter
 from models import ThesisCNN
+from search.method.batch_sampling import Batch, BatchSampler
 from search.method.evaluation import evaluate
 from search.method.schedules import make_triangular2 as make_triangular2  # re-exported
 from search.method.step import train_step
@@ -68,9 +71,19 @@ def train_epochs(
     epochs: int,
     state: TrainingState | None = None,
     on_epoch: Callable[[EpochReport, TrainingState], None] | None = None,
+    sampler: BatchSampler | None = None,
+    augment: Augmenter | None = None,
 ) -> TrainingState:
     """Run epochs ``state.epochs_done + 1 .. epochs``; ``on_epoch`` may raise to stop (the
-    objective reports to Optuna and raises ``TrialPruned`` there)."""
+    objective reports to Optuna and raises ``TrialPruned`` there).
+
+    ``sampler`` forms the batches (``search.method.batch_sampling``; None: ``train``'s
+    shuffled epochs); a loss-based one gets each batch's per-sample losses, and its
+    importance weights scale them. ``augment`` transforms each batch's images on the device,
+    reseeded at every epoch. With neither, the loop is the plain shuffled one. The reported
+    ``train_loss`` is the mean of the batch losses that were minimised (importance-weighted
+    for ``adaptive``).
+    """
     state = state or TrainingState()
     device = train.device
     for epoch in range(state.epochs_done, epochs):
@@ -78,9 +91,14 @@ def train_epochs(
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        for index, (images, labels) in enumerate(train.epoch(epoch)):
-            loss, batch_correct = train_step(model, optimizer, scheduler, images, labels)
-            loss_sum += loss * labels.shape[0]
+        if augment is not None:
+            augment.start_epoch(epoch)
+        for index, batch in enumerate(_batches(train, sampler, epoch)):
+            images = batch.images if augment is None else augment(batch.images)
+            observe = partial(sampler.observe, batch) if sampler and sampler.observes else None
+            loss, batch_correct = train_step(model, optimizer, scheduler, images, batch.labels,
+                                             weights=batch.weights, on_losses=observe)
+            loss_sum += loss * batch.labels.shape[0]
             correct += batch_correct
             if (index + 1) % NAN_CHECK_EVERY == 0 and not math.isfinite(float(loss_sum)):
                 raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
@@ -102,3 +120,10 @@ def train_epochs(
         if on_epoch is not None:
             on_epoch(report, state)
     return state
+
+
+def _batches(train: DeviceBatches, sampler: BatchSampler | None,
+             epoch: int) -> Iterator[Batch]:
+    if sampler is None:
+        return (Batch(images, labels) for images, labels in train.epoch(epoch))
+    return sampler.epoch(epoch)
