@@ -5,23 +5,31 @@ restarting server still raises, and Optuna would mark the trial FAIL or crash th
 Here every storage call Optuna makes is retried with backoff while the error is a lost
 connection, and a missed heartbeat is skipped rather than killing Optuna's heartbeat thread
 (which does not retry by itself).
+
+Not every ``OperationalError`` is an outage: a wrong password, a missing role or database
+will not heal by waiting, and a finished-trial error (a reaper got there first) is never
+retried, whatever it was raised while handling.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 LOGGER = logging.getLogger("cnnsearch.storage")
 T = TypeVar("T")
+
+DEFAULT_RETRY_SECONDS = 180.0
 
 _TRANSIENT = (
     sqlalchemy.exc.OperationalError,
@@ -41,17 +49,70 @@ _RETRIED = (
     "_get_stale_trial_ids",
 )
 
+_PERMANENT_SQLSTATES = frozenset({"28P01", "28000", "3D000"})
+"""invalid_password, invalid_authorization_specification, invalid_catalog_name."""
+_PERMANENT_MESSAGE = re.compile(
+    r"authentication failed|no pg_hba\.conf entry|role \".*\" does not exist"
+    r"|database \".*\" does not exist|no password supplied|password is required",
+    re.IGNORECASE,
+)
 
-def is_transient(error: BaseException) -> bool:
-    """Whether the error (or what caused it) is a lost or refused database connection."""
+
+def is_finished_trial_error(error: BaseException) -> bool:
+    """Writing to, or telling, a trial that is already finished (e.g. reaped meanwhile)."""
+    return isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or (
+        isinstance(error, ValueError) and str(error).startswith("Cannot tell a "))
+
+
+def is_taken_over(error: BaseException) -> bool:
+    """A finished-trial error anywhere in the chain: another process finished the trial."""
+    return any(is_finished_trial_error(seen) for seen in _chain(error))
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: BaseException | None = error
     while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def is_permanent(error: BaseException) -> bool:
+    """A connection refused for a reason waiting cannot fix: wrong password, unknown role or
+    database, no ``pg_hba.conf`` entry (psycopg2 gives a SQLSTATE only for some of them)."""
+    for seen in _chain(error):
+        if isinstance(seen, sqlalchemy.exc.DBAPIError):
+            cause = seen.orig
+            if (getattr(cause, "pgcode", None) in _PERMANENT_SQLSTATES
+                    or _PERMANENT_MESSAGE.search(str(cause))):
+                return True
+    return False
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the error (or what caused it) is a lost or refused database connection.
+
+    The walk stops at an Optuna error other than ``StorageInternalError`` (which wraps the
+    SQLAlchemy error that caused it) and at a finished-trial error: those mean the database
+    answered, whatever older connection error they were raised while handling."""
+    if is_permanent(error):
+        return False
+    for seen in _chain(error):
+        if is_finished_trial_error(seen):
+            return False
         if isinstance(seen, _TRANSIENT):
             return True
         if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
             return True
-        seen = seen.__cause__ or seen.__context__
+        if isinstance(seen, optuna.exceptions.OptunaError) and not isinstance(
+                seen, optuna.exceptions.StorageInternalError):
+            return False
     return False
+
+
+class Stopping(Protocol):
+    """What the storage asks before another retry (``search.service.stop_flag.StopFlag``)."""
+
+    def is_set(self) -> bool: ...
 
 
 def backoff_delays(first: float = 0.25, cap: float = 4.0):
@@ -63,9 +124,15 @@ def backoff_delays(first: float = 0.25, cap: float = 4.0):
 
 
 class ResilientRDBStorage(RDBStorage):
-    """``RDBStorage`` whose calls retry through connection loss for ``retry_seconds``."""
+    """``RDBStorage`` whose calls retry through connection loss for ``retry_seconds``.
 
-    retry_seconds: float = 180.0
+    A worker sets ``retry_seconds`` to cover its grace period (``open_storage``), so an
+    outage its heartbeats survive does not fail a write either; once ``stop`` is set (a
+    SIGTERM), retries give up after ``STOPPING_SECONDS`` so the process can exit."""
+
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
+    stop: Stopping | None = None
+    STOPPING_SECONDS = 10.0
 
     def _with_retry(self, name: str, call: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.retry_seconds
@@ -73,13 +140,36 @@ class ResilientRDBStorage(RDBStorage):
             try:
                 return call()
             except Exception as error:
+                if self.stop is not None and self.stop.is_set():
+                    deadline = min(deadline, time.monotonic() + self.STOPPING_SECONDS)
                 if not is_transient(error) or time.monotonic() + delay > deadline:
                     raise
                 if attempt == 0:
                     LOGGER.warning("storage unreachable in %s (%s); retrying for up to %.0f s",
-                               name, type(error).__name__, self.retry_seconds)
+                                   name, type(error).__name__, self.retry_seconds)
                 time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def reachable(self) -> bool:
+        """One round trip to the database, no retry: False while it is away."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+            return True
+        except Exception as error:
+            if is_transient(error):
+                return False
+            raise
+
+    def beat(self, trial_id: int) -> bool:
+        """Record one heartbeat, no retry; False when the database is away."""
+        try:
+            RDBStorage.record_heartbeat(self, trial_id)
+            return True
+        except Exception as error:
+            if is_transient(error):
+                return False
+            raise
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Any = None

@@ -18,7 +18,11 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from search.errors import UserError
-from search.service.resilient_storage import ResilientRDBStorage, is_transient
+from search.service.resilient_storage import (
+    DEFAULT_RETRY_SECONDS,
+    ResilientRDBStorage,
+    is_transient,
+)
 from search.service.trial_slots import TrialSlotLock
 
 DEFAULT_STORAGE = "sqlite:///cnnsearch.db"
@@ -29,6 +33,16 @@ DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
 POOL_SIZE = 2
 """Connections a worker keeps: one for the trial, one for Optuna's heartbeat thread."""
 POOL_OVERFLOW = 1
+RETRY_MARGIN_SECONDS = 60.0
+"""How much longer than the grace period a storage call keeps retrying."""
+
+
+def retry_window(grace_period: int | None) -> float:
+    """How long a storage call retries through an outage: at least the grace period (plus a
+    margin), so an outage the heartbeats survive does not fail a write either."""
+    if grace_period is None:
+        return DEFAULT_RETRY_SECONDS
+    return max(DEFAULT_RETRY_SECONDS, grace_period + RETRY_MARGIN_SECONDS)
 
 
 def resolve_storage_url(flag: str | None) -> str:
@@ -99,7 +113,9 @@ def open_storage(
 
     ``must_exist`` refuses to create a new SQLite file (read-only commands use it so a typo
     in a path does not leave an empty database behind). ``wait_seconds`` keeps trying a
-    database that refuses connections (a worker starting while the server restarts).
+    database that refuses connections (a worker starting while the server restarts); a
+    wrong password or a missing role or database fails at once. Storage calls retry through
+    an outage for ``retry_window(grace_period)``.
     """
     try:
         parsed = make_url(url)
@@ -130,13 +146,15 @@ def open_storage(
     while True:
         try:
             with _schema_lock(url):
-                return ResilientRDBStorage(
+                storage = ResilientRDBStorage(
                     url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
                     heartbeat_stale_trial_callback=callback,
                 )
+            storage.retry_seconds = retry_window(grace_period)
+            return storage
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError,
                 ImportError, ValueError, RuntimeError) as error:
             if is_transient(error) and time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import time
 from pathlib import Path
 
 import optuna
@@ -11,16 +12,24 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from search.errors import UserError
-from search.service.resilient_storage import ResilientRDBStorage, backoff_delays, is_transient
+from search.service.resilient_storage import (
+    ResilientRDBStorage,
+    backoff_delays,
+    is_permanent,
+    is_transient,
+)
+from search.service.stop_flag import StopFlag
 from search.service.storage import (
     DEFAULT_STORAGE,
     load_study,
     open_storage,
     redact,
     resolve_storage_url,
+    retry_window,
     with_password,
 )
 from search.service.trial_slots import TrialSlotLock
+from tests.conftest import run_cli, worker_config, write_brightness_folder, write_config
 from tests.postgres import PASSWORD
 
 
@@ -87,6 +96,100 @@ def test_transient_errors_are_found_through_the_cause_chain() -> None:
     assert not is_transient(integrity)
 
 
+def _raised_while_handling(error: Exception, context: BaseException) -> Exception:
+    """``error`` as Python chains it when raised in an ``except`` block for ``context``."""
+    try:
+        try:
+            raise context
+        except BaseException:
+            raise error  # noqa: B904 - the implicit __context__ is the point
+    except Exception as raised:
+        return raised
+
+
+def test_a_finished_trial_error_is_never_transient_whatever_it_was_raised_during() -> None:
+    """The exact chain a worker met after an outage: Optuna refuses to update a trial a
+    reaper failed meanwhile, while the old OperationalError is still its __context__."""
+    lost = sqlalchemy.exc.OperationalError("UPDATE trials", {}, Exception("server closed"))
+    finished = _raised_while_handling(
+        optuna.exceptions.UpdateFinishedTrialError("Trial#3 has already finished"), lost)
+    assert finished.__context__ is lost
+    assert not is_transient(finished)
+    told = _raised_while_handling(ValueError("Cannot tell a FAIL trial."), lost)
+    assert not is_transient(told)
+    # An Optuna error other than StorageInternalError stops the walk too.
+    assert not is_transient(_raised_while_handling(optuna.exceptions.TrialPruned(), lost))
+    # ... while an unrelated error raised during an outage still counts as the outage.
+    assert is_transient(_raised_while_handling(AssertionError("Should not reach."), lost))
+
+
+class _PsycopgLike(Exception):
+    def __init__(self, message: str, pgcode: str | None = None) -> None:
+        super().__init__(message)
+        self.pgcode = pgcode
+
+
+@pytest.mark.parametrize("message, pgcode", [
+    ('connection to server at "db" (10.0.0.2), port 5432 failed: FATAL:  password '
+     'authentication failed for user "cnnsearch"', None),
+    ('connection to server at "db", port 5432 failed: FATAL:  role "nobody" does not exist',
+     None),
+    ('connection to server at "db", port 5432 failed: FATAL:  database "typo" does not exist',
+     None),
+    ('connection to server at "db", port 5432 failed: FATAL:  no pg_hba.conf entry for host '
+     '"10.0.0.3", user "cnnsearch", database "cnnsearch", no encryption', None),
+    ("FATAL: something new", "28P01"),
+    ("FATAL: something new", "28000"),
+    ("FATAL: something new", "3D000"),
+])
+def test_authentication_and_missing_database_errors_are_permanent(message: str,
+                                                                  pgcode: str | None) -> None:
+    error = sqlalchemy.exc.OperationalError("connect", {}, _PsycopgLike(message, pgcode))
+    wrapped = optuna.exceptions.StorageInternalError("commit failed")
+    wrapped.__cause__ = error
+    assert is_permanent(error) and is_permanent(wrapped)
+    assert not is_transient(error) and not is_transient(wrapped)
+
+
+@pytest.mark.parametrize("message", [
+    'connection to server at "db", port 5432 failed: Connection refused',
+    "server closed the connection unexpectedly",
+    "FATAL:  the database system is starting up",
+    "FATAL:  terminating connection due to administrator command",
+])
+def test_outages_stay_transient(message: str) -> None:
+    error = sqlalchemy.exc.OperationalError("SELECT 1", {}, _PsycopgLike(message))
+    assert is_transient(error) and not is_permanent(error)
+
+
+def test_the_retry_window_covers_the_grace_period(tmp_path: Path) -> None:
+    assert retry_window(None) == ResilientRDBStorage.retry_seconds == 180
+    assert retry_window(60) >= 180
+    assert retry_window(300) > 300 and retry_window(1800) > 1800
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=10,
+                           grace_period=300)
+    assert isinstance(storage, ResilientRDBStorage) and storage.retry_seconds > 300
+
+
+def test_a_stopping_process_stops_retrying_soon(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    storage.stop = stop = StopFlag()
+    monkeypatch.setattr(ResilientRDBStorage, "STOPPING_SECONDS", 1.0)
+    calls = []
+
+    def away() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 2:
+            stop.set("SIGTERM")
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed"))
+
+    started = time.monotonic()
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        storage._with_retry("get_trial", away)
+    assert time.monotonic() - started < 10 and len(calls) >= 2
+
+
 def test_backoff_doubles_up_to_a_cap() -> None:
     delays = backoff_delays(first=0.25, cap=4.0)
     assert [next(delays) for _ in range(7)] == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
@@ -130,3 +233,29 @@ def test_postgres_slot_lock_is_exclusive(postgres_server) -> None:
     for lock in (first, second, other_study):
         lock.close()
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_wrong_password_or_database_fails_at_once_in_one_line(postgres_server,
+                                                                tmp_path: Path) -> None:
+    """Not an outage: no minute of retries before saying so (create-study and worker)."""
+    database = postgres_server.new_database().rsplit("/", 1)[1]
+    config = write_config(tmp_path / "c.yaml", worker_config(
+        write_brightness_folder(tmp_path / "images", images_per_class=4), "auth"))
+    cases = [
+        (postgres_server.url(database, password="wrong"), "password authentication failed"),
+        (postgres_server.url("no_such_database"), 'database "no_such_database" does not exist'),
+    ]
+    for url, expected in cases:
+        for command in (["create-study"], ["worker", "--device", "cpu", "--max-trials", "1",
+                                           "--artifact-dir", "", "--checkpoint-dir", ""]):
+            started = time.monotonic()
+            result = run_cli(*command, "--study", "auth", "--config", str(config),
+                             "--storage", url, cwd=tmp_path, timeout=120)
+            took = time.monotonic() - started
+            assert result.returncode == 2, result.stderr
+            assert took < 10, f"{command[0]} took {took:.0f} s to give up"
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("cnnsearch: error: cannot open "
+                                                           "storage"), result.stderr
+            assert expected in lines[0] and PASSWORD not in lines[0]
