@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn import functional
 
+from data.augment import Augmentation, Augmenter
 from search.method.batch_sampling import (
     BATCH_SAMPLERS,
     AdaptiveSampling,
@@ -327,3 +328,21 @@ def test_observing_a_batch_it_did_not_serve_is_refused(tiny_data) -> None:
 def test_settings_are_checked(fields, message) -> None:
     with pytest.raises(ValueError, match=message):
         BatchSamplingSettings(**fields)
+
+
+def test_train_epochs_augments_each_batch_reproducibly(tiny_data, tiny_model) -> None:
+    def trained(augment: Augmenter | None) -> dict[str, torch.Tensor]:
+        train, val = tiny_data(n_train=48, batch_size=16)
+        model = tiny_model(filters=4)
+        optimizer = make_optimizer(model, "adam", 1e-2)
+        constant = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        train_epochs(model, optimizer, constant, train, val, epochs=2, augment=augment)
+        return model.state_dict()
+
+    plain = trained(None)
+    off = trained(Augmenter(Augmentation(), seed=0))
+    flips = trained(Augmenter(Augmentation(flip_p=0.5, translate_pad=1), seed=0))
+    again = trained(Augmenter(Augmentation(flip_p=0.5, translate_pad=1), seed=0))
+    assert all(torch.equal(plain[name], off[name]) for name in plain)
+    assert not all(torch.equal(plain[name], flips[name]) for name in plain)
+    assert all(torch.equal(flips[name], again[name]) for name in plain)
