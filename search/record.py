@@ -54,6 +54,9 @@ PRUNE_DETAIL = "prune_detail"
 PRUNE_EVIDENCE = "prune_evidence"
 FAIL_REASON = "fail_reason"
 FAIL_DETAIL = "fail_detail"
+DEGRADED = "degraded"
+"""Problems a trial survived (e.g. ``["checkpoint: No space left on device"]``): it ran on,
+without what failed to be written."""
 
 # What the strategies benchmark charges to each trial (benchmarks/).
 BENCH_IMAGES = "bench_images"
@@ -72,6 +75,9 @@ UNSTABLE = "unstable"
 BELOW_PEERS = "below_peers"
 INTERRUPTED = "interrupted"
 OOM = "oom"
+STORAGE_UNREACHABLE = "storage_unreachable"
+"""The database was away longer than the storage retries: the trial was paused (its
+checkpoint kept) and its retry resumes it."""
 
 CURVE_POINTS = 200
 """Points of the smoothed LRRT curve kept in the trial's attrs (the full curve is an
@@ -101,6 +107,12 @@ def _floats(values: Any) -> tuple[float, ...]:
     if not isinstance(values, list | tuple):
         return ()
     return tuple(v for v in (_float(x) for x in values) if v is not None)
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list | tuple):
+        return ()
+    return tuple(v for v in values if isinstance(v, str))
 
 
 @dataclass(frozen=True)
@@ -265,6 +277,7 @@ class TrialRecord:
     bench_images: int = 0
     bench_seconds: float = 0.0
     bench_cut: bool = False
+    degraded: tuple[str, ...] = ()
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
@@ -305,6 +318,7 @@ class TrialRecord:
             bench_images=int(attrs.get(BENCH_IMAGES, 0) or 0),
             bench_seconds=_float(attrs.get(BENCH_SECONDS)) or 0.0,
             bench_cut=bool(attrs.get(BENCH_CUT, False)),
+            degraded=_strings(attrs.get(DEGRADED)),
         )
 
     @property
@@ -419,6 +433,15 @@ class TrialRecorder:
 
     def failed(self, reason: str, detail: str = "") -> None:
         self._set({FAIL_REASON: reason, **({FAIL_DETAIL: detail[:500]} if detail else {})})
+
+    def degraded(self, problem: str) -> bool:
+        """Add one problem the trial survived; False if it was already recorded."""
+        problems = list(self.trial.user_attrs.get(DEGRADED) or [])
+        problem = problem[:200]
+        if problem in problems:
+            return False
+        self._set({DEGRADED: [*problems, problem]})
+        return True
 
     def seconds(self, seconds: float) -> None:
         self._set({SECONDS: round(seconds, 3)})

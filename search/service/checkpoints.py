@@ -1,18 +1,60 @@
 """Per-trial training checkpoints, so a retried trial resumes instead of starting over.
 
+A checkpoint belongs to one trial and one design: every new trial gets a unique key (kept
+by its retries through the trial record), and the file carries its owner (study, key, a
+hash of the trial config), checked before any state is used. A file that cannot be read,
+that ``weights_only`` refuses (it would run code), or that belongs to someone else is
+discarded with one warning line: the trial trains from epoch 0 rather than crash.
+
 Written atomically (temp file in the same folder, then ``os.replace``) so a worker killed
-mid-write leaves the previous checkpoint intact; read with ``weights_only=True`` so a
-checkpoint file cannot run code.
+mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
+import uuid
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+LOGGER = logging.getLogger("cnnsearch.checkpoints")
+
+
+def new_checkpoint_key(study_name: str, number: int) -> str:
+    """A key no other trial has (its retries inherit it through the record)."""
+    return f"{study_name}-{number}-{uuid.uuid4().hex[:12]}"
+
+
+def config_hash(trial_config: Mapping[str, Any]) -> str:
+    text = json.dumps(trial_config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CheckpointOwner:
+    """Whose checkpoint a file is: stored in it, compared before it is used."""
+
+    study: str
+    key: str
+    config_hash: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 class CheckpointStore:
@@ -24,22 +66,56 @@ class CheckpointStore:
     def path(self, key: str) -> Path:
         return self.folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.pt"
 
-    def save(self, key: str, payload: dict[str, Any]) -> Path:
+    def save(self, owner: CheckpointOwner, payload: Mapping[str, Any]) -> Path:
+        """Write atomically; an ``OSError`` (disk full, read-only folder) leaves the previous
+        checkpoint and no temp file behind."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.path(key)
+        target = self.path(owner.key)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        try:
+            with open(temporary, "wb") as handle:
+                torch.save({**payload, "owner": owner.to_dict()}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return target
 
-    def load(self, key: str, device: torch.device) -> dict[str, Any] | None:
-        target = self.path(key)
+    def load(self, owner: CheckpointOwner, device: torch.device) -> dict[str, Any] | None:
+        """The checkpoint ``owner`` saved, or None: no file, or one that is unreadable,
+        refused by ``weights_only`` or someone else's (discarded with a warning)."""
+        target = self.path(owner.key)
         if not target.exists():
             return None
-        return torch.load(target, map_location=device, weights_only=True)
+        try:
+            with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise here
+                warnings.simplefilter("ignore", UserWarning)
+                payload = torch.load(target, map_location=device, weights_only=True)
+        except Exception as error:  # truncated, random bytes, a pickle that would run code
+            if "weights only load failed" in str(error).lower():
+                self.discard(owner.key, "refused by weights_only: it holds more than tensors "
+                             "(e.g. a pickle that would run code)")
+            else:
+                self.discard(owner.key, f"unreadable ({first_line(error)})")
+            return None
+        stored = payload.get("owner") if isinstance(payload, dict) else None
+        if stored != owner.to_dict():
+            self.discard(owner.key, "it belongs to another trial or design"
+                         if isinstance(stored, dict) else "it names no owner")
+            return None
+        return payload
+
+    def discard(self, key: str, why: str) -> None:
+        """Delete a checkpoint that cannot be used, saying why in one line."""
+        LOGGER.warning("cnnsearch: discarded checkpoint %s: %s; training restarts from "
+                       "epoch 0", self.path(key), why)
+        self.delete(key)
 
     def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        try:
+            self.path(key).unlink(missing_ok=True)
+        except OSError as error:
+            LOGGER.warning("cnnsearch: could not delete checkpoint %s: %s", self.path(key),
+                           error.strerror or error)

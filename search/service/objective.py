@@ -3,13 +3,22 @@
 Data lives on the device for the worker's lifetime; each trial only builds a model. Every
 fact about the trial goes through ``TrialRecorder``; every pruning decision comes from the
 ``LRRTPruner``'s ``verdict`` and is recorded with its evidence before the trial stops.
+
+What may go wrong around a trial does not crash it: a checkpoint that cannot be used is
+discarded (training restarts from epoch 0); a checkpoint or artifact that cannot be written
+makes the trial ``degraded``; a database away longer than the storage retries pauses it
+(``TrialPaused``: checkpoint kept, retried later); a trial a reaper took over while this
+process was cut off is given up (``TrialAbandoned``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
@@ -29,16 +38,26 @@ from search.record import (
     DIVERGED,
     INTERRUPTED,
     OOM,
+    STORAGE_UNREACHABLE,
     Bounds,
     LRRTSummary,
     TrialRecorder,
     Verdict,
     frozen_trial,
 )
-from search.service.stop_flag import StopFlag, WorkerInterrupted
+from search.service.checkpoints import (
+    CheckpointOwner,
+    config_hash,
+    first_line,
+    new_checkpoint_key,
+)
+from search.service.resilient_storage import is_taken_over, is_transient
+from search.service.stop_flag import Interruption, StopFlag, WorkerInterrupted
 
 if TYPE_CHECKING:
     from search.service.checkpoints import CheckpointStore
+
+LOGGER = logging.getLogger("cnnsearch.trial")
 
 
 class LRRTArtifacts(Protocol):
@@ -57,6 +76,30 @@ class Progress(Protocol):
 
 class TrialFailed(Exception):
     """A trial that cannot finish (e.g. out of memory); the reason is in its record."""
+
+
+class TrialPaused(Exception):
+    """The database stayed away longer than the storage retries: the trial stopped where it
+    was, its checkpoint kept; it is recorded FAIL (``storage_unreachable``) once the database
+    is back, and its retry resumes from the checkpoint."""
+
+
+class TrialAbandoned(Exception):
+    """Another process (a reaper) finished this trial while this one was cut off from the
+    database; its retry, queued by that process, resumes from the checkpoint."""
+
+
+@dataclass
+class _Running:
+    """How far the current trial got, for the line a stop request prints."""
+
+    number: int
+    name: str = "?"
+    epochs_done: int | None = None
+    checkpoint_epoch: int | None = None
+
+    def interruption(self) -> Interruption:
+        return Interruption(self.number, self.name, self.epochs_done, self.checkpoint_epoch)
 
 
 class Objective:
@@ -85,42 +128,108 @@ class Objective:
         self.stop = stop
         self.progress = progress
         self.interrupted_trials: list[int] = []
+        """Trials a stop request ended (FAIL ``interrupted``): their retries are queued."""
+        self.paused_trials: list[int] = []
+        """Trials a database outage ended (FAIL ``storage_unreachable``): likewise."""
+        self.last_interruption: Interruption | None = None
+        self._running: _Running | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         record = TrialRecorder(trial)
+        self._running = _Running(trial.number)
+        reachable = True
+        try:
+            return self._run(trial, record)
+        except (optuna.TrialPruned, TrialFailed, WorkerInterrupted):
+            raise
+        except Exception as error:
+            if is_taken_over(error):
+                reachable = False
+                raise TrialAbandoned(f"trial {trial.number} was finished by another process "
+                                     "while this one was cut off from the database") from None
+            if is_transient(error):
+                reachable = self._pause(trial, record, error)
+                raise TrialPaused(f"storage unreachable: {first_line(error)}") from None
+            raise
+        finally:
+            if reachable:
+                self._record_seconds(record, time.perf_counter() - started)
+            release_memory(self.data.device)
+
+    def _run(self, trial: optuna.Trial, record: TrialRecorder) -> float:
         config = sample_trial_config(trial, self.config)
         config = config.with_seed(record.inherited_seed(config.seed))
-        key = record.inherited_checkpoint_key(f"{trial.study.study_name}-{trial.number}")
+        key = record.inherited_checkpoint_key(
+            new_checkpoint_key(trial.study.study_name, trial.number))
         record.started(
             config_name=config.name, run_seed=config.seed, checkpoint_key=key,
             device=str(self.data.device), worker=f"{socket.gethostname()}:{os.getpid()}",
             trial_config=config.to_dict(),
         )
+        assert self._running is not None
+        self._running.name = config.name
         if self.progress is not None:
             self.progress.trial_started(trial.number, config.name, config.train.epochs)
         try:
             self._check_stop(trial, record)
             summary = self._range_test(trial, record, config)
             self._judge(trial, record, summary.score, LRRT_STEP)
+            self._running.epochs_done = 0
             self._check_stop(trial, record)
             assert summary.bounds is not None  # the gate rejects designs without bounds
-            return self._train(trial, record, config, summary.bounds, key)
+            owner = CheckpointOwner(trial.study.study_name, key, config_hash(config.to_dict()))
+            return self._train(trial, record, config, summary.bounds, owner)
         except TrainingDiverged as error:
             record.pruned(Verdict(DIVERGED, str(error)))
             raise optuna.TrialPruned(f"{DIVERGED}: {error}") from error
         except torch.cuda.OutOfMemoryError as error:
             record.failed(OOM, str(error).splitlines()[0])
             raise TrialFailed(OOM) from None
-        finally:
-            record.seconds(time.perf_counter() - started)
-            release_memory(self.data.device)
 
     def _check_stop(self, trial: optuna.Trial, record: TrialRecorder) -> None:
         if self.stop is not None and self.stop.is_set():
             record.failed(INTERRUPTED)
             self.interrupted_trials.append(trial.number)
+            assert self._running is not None
+            self.last_interruption = self._running.interruption()
             raise WorkerInterrupted(self.stop.signal_name or "stop requested")
+
+    def _pause(self, trial: optuna.Trial, record: TrialRecorder, error: Exception) -> bool:
+        """Wait for the database (a stop request ends the wait), then record the trial as
+        ``storage_unreachable`` so that its retry is queued. True once recorded."""
+        self.paused_trials.append(trial.number)
+        LOGGER.warning("cnnsearch: storage unreachable after retrying (%s); trial %d paused, "
+                       "checkpoint kept; waiting for the database", first_line(error, 100),
+                       trial.number)
+        while True:
+            try:
+                record.failed(STORAGE_UNREACHABLE, first_line(error))
+                return True
+            except Exception as again:
+                if is_taken_over(again):
+                    raise TrialAbandoned(f"trial {trial.number} was finished by another "
+                                         "process while this one waited for the database"
+                                         ) from None
+                if not is_transient(again):
+                    raise
+                if self.stop is not None and self.stop.is_set():
+                    assert self._running is not None
+                    self.last_interruption = self._running.interruption()
+                    return False
+
+    @staticmethod
+    def _record_seconds(record: TrialRecorder, seconds: float) -> None:
+        try:
+            record.seconds(seconds)
+        except Exception as error:  # the trial's outcome matters more than its duration
+            if not (is_transient(error) or is_taken_over(error)):
+                raise
+
+    def _degraded(self, trial: optuna.Trial, record: TrialRecorder, problem: str) -> None:
+        if record.degraded(problem):
+            LOGGER.warning("cnnsearch: trial %d degraded: %s; training goes on", trial.number,
+                           problem)
 
     def _range_test(self, trial: optuna.Trial, record: TrialRecorder,
                     config: TrialConfig) -> LRRTSummary:
@@ -136,7 +245,10 @@ class Objective:
         )
         record.range_test(summary, result.curve.points(), result.n_params)
         if self.artifacts is not None:
-            self.artifacts.upload(trial, result)
+            try:
+                self.artifacts.upload(trial, result)
+            except OSError as error:  # disk full, folder gone: the trial goes on without
+                self._degraded(trial, record, f"artifact: {error.strerror or error}")
         return summary
 
     def _judge(self, trial: optuna.Trial, record: TrialRecorder, value: float,
@@ -150,13 +262,15 @@ class Objective:
                                      else verdict.reason)
 
     def _train(self, trial: optuna.Trial, record: TrialRecorder, config: TrialConfig,
-               bounds: Bounds, key: str) -> float:
+               bounds: Bounds, owner: CheckpointOwner) -> float:
         record.bounds(bounds)
-        run = triangular2_run(config, self.data, bounds)
-        state = self._resume(trial, record, key, run)
+        run, state = self._resume(trial, record, owner,
+                                  lambda: triangular2_run(config, self.data, bounds))
 
         def on_epoch(report: EpochReport, state: TrainingState) -> None:
-            self._checkpoint(key, run, state)
+            self._checkpoint(trial, record, owner, run, state)
+            assert self._running is not None
+            self._running.epochs_done = state.epochs_done
             if self.progress is not None:
                 self.progress.epoch(report.epoch, config.train.epochs, report.lr,
                                     report.val_accuracy)
@@ -169,35 +283,52 @@ class Objective:
             state = train_epochs(run.model, run.optimizer, run.scheduler, run.train,
                                  self.data.val, epochs=config.train.epochs, state=state,
                                  on_epoch=on_epoch)
-        except WorkerInterrupted:
-            raise  # keep the checkpoint: the retry resumes from it
-        except BaseException:
-            self._forget(key)
+        except (optuna.TrialPruned, TrainingDiverged, torch.cuda.OutOfMemoryError):
+            self._forget(owner.key)  # finished for good: no retry will want it
             raise
-        self._forget(key)
+        # Anything else (a stop request, a database outage, a take-over) keeps the
+        # checkpoint: the trial's retry resumes from it.
+        self._forget(owner.key)
         return state.best_val_accuracy
 
-    def _checkpoint(self, key: str, run: TrainingRun, state: TrainingState) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.save(key, _checkpoint_payload(run, state))
-
-    def _resume(self, trial: optuna.Trial, record: TrialRecorder, key: str,
-                run: TrainingRun) -> TrainingState | None:
-        """Load the trial's checkpoint if a previous attempt left one, and re-report its
-        epochs so the retried trial's curve is complete."""
+    def _checkpoint(self, trial: optuna.Trial, record: TrialRecorder, owner: CheckpointOwner,
+                    run: TrainingRun, state: TrainingState) -> None:
         if self.checkpoints is None:
-            return None
-        saved = self.checkpoints.load(key, self.data.device)
+            return
+        try:
+            self.checkpoints.save(owner, _checkpoint_payload(run, state))
+        except OSError as error:  # disk full, read-only folder: train on without it
+            self._degraded(trial, record, f"checkpoint: {error.strerror or error}")
+            return
+        assert self._running is not None
+        self._running.checkpoint_epoch = state.epochs_done
+
+    def _resume(self, trial: optuna.Trial, record: TrialRecorder, owner: CheckpointOwner,
+                build: Callable[[], TrainingRun]) -> tuple[TrainingRun, TrainingState | None]:
+        """A fresh run, or the run a previous attempt checkpointed (its epochs re-reported,
+        so the retried trial's curve is complete). A checkpoint that does not load into
+        this design is discarded and training starts from epoch 0."""
+        run = build()
+        if self.checkpoints is None:
+            return run, None
+        saved = self.checkpoints.load(owner, self.data.device)
         if saved is None:
-            return None
-        run.model.load_state_dict(saved["model"])
-        run.optimizer.load_state_dict(saved["optimizer"])
-        run.scheduler.load_state_dict(saved["scheduler"])
-        state = TrainingState.from_dict(saved["training"])
+            return run, None
+        try:
+            run.model.load_state_dict(saved["model"])
+            run.optimizer.load_state_dict(saved["optimizer"])
+            run.scheduler.load_state_dict(saved["scheduler"])
+            state = TrainingState.from_dict(saved["training"])
+        except Exception as error:  # a half-loaded run is not trusted: build it again
+            self.checkpoints.discard(owner.key, f"it does not fit this design "
+                                     f"({first_line(error)})")
+            return build(), None
+        assert self._running is not None
+        self._running.epochs_done = self._running.checkpoint_epoch = state.epochs_done
         record.resumed(state.epochs_done)
         for report in state.history:
             trial.report(report.val_accuracy, report.epoch)
-        return state
+        return run, state
 
     def _forget(self, key: str) -> None:
         if self.checkpoints is not None:

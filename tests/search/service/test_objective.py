@@ -4,6 +4,8 @@ trial records, why it stops, and how a retry reuses and resumes."""
 from __future__ import annotations
 
 import dataclasses
+import logging
+import pickle
 from pathlib import Path
 
 import optuna
@@ -131,3 +133,119 @@ def test_a_stop_request_fails_the_trial_as_interrupted_and_keeps_its_checkpoint(
     assert resumed.lrrt == failed.lrrt
     assert len(resumed.val_curve) == 3 and resumed.val_curve[0] == failed.val_curve[0]
     assert not list(tmp_path.glob("*.pt"))  # a finished trial forgets its checkpoint
+
+
+class WritesAMarker:
+    """A pickle that, if it were ever unpickled with full pickle, would write a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "code ran"))
+
+
+def other_designs_checkpoint(data: DataOnDevice, folder: Path) -> bytes:
+    """A real checkpoint, after one epoch, of a design with other layer sizes."""
+    stop = StopFlag()
+    study, objective = run(config(filters=[8]), data, checkpoints=CheckpointStore(folder),
+                           stop=stop)
+
+    class StopAfterFirstEpoch:
+        def trial_started(self, number: int, name: str, epochs: int) -> None:
+            pass
+
+        def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
+            stop.set("SIGTERM")
+
+    objective.progress = StopAfterFirstEpoch()
+    study.optimize(objective, n_trials=1, catch=(WorkerInterrupted,))
+    [path] = folder.glob("*.pt")
+    return path.read_bytes()
+
+
+def test_garbage_and_hostile_checkpoints_never_crash_a_trial_nor_run_code(
+    data: DataOnDevice, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    foreign = other_designs_checkpoint(data, tmp_path / "other")
+    marker = tmp_path / "marker"
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    hostile = {
+        "truncated": foreign[: len(foreign) // 2],
+        "random": bytes(range(256)) * 16,
+        "pickle": pickle.dumps({"model": WritesAMarker(marker)}),
+        "foreign": foreign,
+    }
+    search_config = config()
+    study = optuna.create_study(study_name="objective", direction="maximize",
+                                pruner=build_pruner(search_config))
+    store = CheckpointStore(folder)
+    for name, content in hostile.items():
+        # A retry inherits its checkpoint key from the record: here, the hostile file's.
+        store.path(f"retried-{name}").write_bytes(content)
+        study.enqueue_trial({}, user_attrs={"checkpoint_key": f"retried-{name}"})
+    # A brand-new trial must not load what lies where an older cnnsearch put trial 4's.
+    store.path("objective-4").write_bytes(foreign)
+    objective = Objective(search_config, data, study.pruner, checkpoints=store)
+    capsys.readouterr()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        study.optimize(objective, n_trials=5)
+
+    records = [TrialRecord.from_frozen(t) for t in study.trials]
+    assert [r.state for r in records] == [TrialState.COMPLETE] * 5
+    assert all(r.resumed_from_epoch is None and len(r.val_curve) == 3 for r in records)
+    assert not marker.exists()  # the hostile pickle never ran
+    discarded = [r.getMessage() for r in caplog.records if "discarded checkpoint" in
+                 r.getMessage()]
+    assert len(discarded) == 4 and all("restarts from epoch 0" in m for m in discarded)
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in caplog.records)
+    assert "Traceback" not in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["objective-4.pt"]  # left alone
+
+
+def test_new_trials_get_checkpoint_keys_of_their_own(data: DataOnDevice) -> None:
+    study, objective = run(config(), data)
+    study.optimize(objective, n_trials=2)
+    keys = [t.user_attrs["checkpoint_key"] for t in study.trials]
+    assert len(set(keys)) == 2
+    assert all(k.startswith(f"{study.study_name}-{n}-") for n, k in enumerate(keys))
+
+
+def disk_full(*_args: object, **_kwargs: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_a_checkpoint_that_cannot_be_written_degrades_the_trial_which_goes_on(
+    data: DataOnDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(CheckpointStore, "save", disk_full)
+    study, objective = run(config(), data, checkpoints=CheckpointStore(tmp_path))
+    study.optimize(objective, n_trials=1)
+    record = TrialRecord.from_frozen(study.trials[0])
+    assert record.state == TrialState.COMPLETE and len(record.val_curve) == 3
+    assert record.degraded == ("checkpoint: No space left on device",)  # once, not per epoch
+
+
+def test_a_checkpoint_folder_under_a_file_degrades_the_trial(data: DataOnDevice,
+                                                              tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    study, objective = run(config(), data, checkpoints=CheckpointStore(tmp_path / "file" / "x"))
+    study.optimize(objective, n_trials=1)
+    record = TrialRecord.from_frozen(study.trials[0])
+    assert record.state == TrialState.COMPLETE
+    assert len(record.degraded) == 1 and record.degraded[0].startswith("checkpoint: ")
+
+
+def test_an_artifact_that_cannot_be_uploaded_degrades_the_trial(data: DataOnDevice) -> None:
+    class FullDisk:
+        def upload(self, trial: optuna.Trial, result: object) -> None:
+            disk_full()
+
+    study, objective = run(config(), data, artifacts=FullDisk())
+    study.optimize(objective, n_trials=1)
+    record = TrialRecord.from_frozen(study.trials[0])
+    assert record.state == TrialState.COMPLETE
+    assert record.degraded == ("artifact: No space left on device",)
