@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,9 +29,15 @@ from search.method.trial_config import TrialConfig
 CHECK_EVERY = 16
 """Batches between host syncs: divergence is checked in chunks so the GPU never waits per step."""
 
+LRRTProgress = Callable[[int, int, float, float], None]
+"""``progress(step, total_steps, lr, smoothed_loss)``, called at the host syncs (every
+``CHECK_EVERY`` steps and at each epoch end), never more often: it adds no host sync."""
 
-def run_lrrt(config: TrialConfig, data: DataOnDevice) -> LRRTResult:
-    """One range test of a design from its seed; pure with respect to Optuna."""
+
+def run_lrrt(config: TrialConfig, data: DataOnDevice,
+             progress: LRRTProgress | None = None) -> LRRTResult:
+    """One range test of a design from its seed; pure with respect to Optuna. ``progress``
+    is told how far the ramp got (``run_range_test``)."""
     model = build_model(config, data)
     optimizer = build_optimizer(model, config, config.lr_range[0])
     started = time.perf_counter()
@@ -38,7 +45,7 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice) -> LRRTResult:
         model, optimizer, data.train(config.batch_size, config.seed), data.val,
         lr_range=config.lr_range, epochs=config.lrrt.epochs,
         sma_periods=config.lrrt.sma_periods, divergence_factor=config.lrrt.divergence_factor,
-        steps=config.lrrt.steps, ramp=config.lrrt.ramp,
+        steps=config.lrrt.steps, ramp=config.lrrt.ramp, progress=progress,
     )
     result = summarise(
         curve, bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
@@ -62,13 +69,15 @@ def run_range_test(
     divergence_factor: float,
     steps: int | None = None,
     ramp: str = "linear",
+    progress: LRRTProgress | None = None,
 ) -> tuple[LRRTCurve, PeakMemory]:
     """Train for ``steps`` batches (else ``epochs``, fractions allowed) with the LR ramping
     from ``lr_range[0]`` to ``lr_range[1]`` over the whole test, linearly (the thesis) or
     geometrically (``ramp="exponential"``), with torch's ``LinearLR``/``ExponentialLR``.
 
     The caller's model and optimizer are trained in place: the LRRT model is a throwaway,
-    the search rebuilds from the seed for training.
+    the search rebuilds from the seed for training. ``progress`` gets the step, the total,
+    the LR and the smoothed loss each time the metrics come to the host anyway.
     """
     lr_min, lr_max = lr_range
     steps_per_epoch = len(train)
@@ -91,11 +100,13 @@ def run_range_test(
             sizes[step] = labels.shape[0]
             step += 1
             if step % CHECK_EVERY == 0 or step == total_steps:
-                synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor)
+                synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor,
+                               progress)
                 memory.sample()
             if step >= total_steps or curve.diverged:
                 break
-        synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor)
+        synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor,
+                       progress)
         epoch += 1
         if not curve.diverged:
             val_loss, val_accuracy = evaluate(model, val)
@@ -127,8 +138,10 @@ def _ramp(optimizer: torch.optim.Optimizer,
 
 
 def _sync(curve: LRRTCurve, losses: torch.Tensor, correct: torch.Tensor, sizes: torch.Tensor,
-          synced: int, step: int, divergence_factor: float) -> int:
-    """Copy the new chunk of metrics to the host and cut the curve at a divergence."""
+          synced: int, step: int, divergence_factor: float,
+          progress: LRRTProgress | None = None) -> int:
+    """Copy the new chunk of metrics to the host, cut the curve at a divergence and tell
+    ``progress`` (the metrics are on the host now: no extra sync)."""
     if step <= synced or curve.diverged:
         return synced
     curve.losses += losses[synced:step].tolist()
@@ -139,4 +152,8 @@ def _sync(curve: LRRTCurve, losses: torch.Tensor, correct: torch.Tensor, sizes: 
         curve.diverged = True
         curve.divergence = f"{reason} at step {cut} (lr {curve.lrs[cut]:.3g})"
         del curve.lrs[cut:], curve.losses[cut:], curve.accuracies[cut:]
+    if progress is not None:
+        recent = curve.losses[-curve.sma_periods:]
+        loss = sum(recent) / len(recent) if recent else math.nan
+        progress(step, curve.total_steps, curve.lrs[-1] if curve.lrs else curve.lr_min, loss)
     return step
