@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.service.storage import resolve_artifact_dir as _artifact_dir
+from search.views.progress import is_quiet
 
 if TYPE_CHECKING:
     from search.config import SearchConfig
@@ -40,6 +42,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
         timeout=args.timeout, device=device, artifact_dir=_artifact_dir(args.artifact_dir),
     )
+    if is_quiet():  # -q: the final table only
+        return
     storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
     print("\nnext:")
     print(f"  cnnsearch trials --study {study.study_name}{storage_flag}")
@@ -51,10 +55,12 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 def cmd_lrrt(args: argparse.Namespace) -> None:
     from search.config import load_config
-    from search.jobs.single_lrrt import single_range_test
+    from search.jobs.single_lrrt import fix_space, single_range_test
     from search.service.devices import resolve_device
 
     config = load_config(args.config)
+    if not is_quiet():
+        print(_choices_line(config, fix_space(config, args.set), args.set), flush=True)
     trial_config, result, json_path, html_path = single_range_test(
         config, args.set, resolve_device(args.device), Path(args.out)
     )
@@ -65,6 +71,27 @@ def cmd_lrrt(args: argparse.Namespace) -> None:
           + (f"bounds {bounds[0]:.4g}..{bounds[1]:.4g} ({result.bound_rule})" if bounds
              else "no bounds"))
     print(f"wrote {json_path} and {html_path}")
+
+
+def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[str]) -> str:
+    """Which value ``cnnsearch lrrt`` uses for each space dimension that had a choice."""
+    from dataclasses import fields
+
+    def shown(value: object) -> str:
+        if isinstance(value, tuple | list):
+            return "[" + ", ".join(shown(v) for v in value) + "]"
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    set_keys = {a.partition("=")[0].strip().removeprefix("space.") for a in assignments}
+    by_set, first = [], []
+    for dimension in fields(config.space):
+        value = f"{dimension.name}={shown(getattr(fixed.space, dimension.name)[0])}"
+        if dimension.name in set_keys:
+            by_set.append(value)
+        elif len(getattr(config.space, dimension.name)) > 1:
+            first.append(value)
+    return (f"fixed by --set: {', '.join(by_set) or 'none'}; "
+            f"first choice used: {', '.join(first) or 'none'}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -98,12 +125,27 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_trials(args: argparse.Namespace) -> None:
     from search.service.storage import load_study, open_storage, resolve_storage_url
-    from search.views.results import study_table, summary_line
+    from search.views.results import study_table, summary_line, trial_row
 
     url = resolve_storage_url(args.storage)
     study = load_study(args.study, open_storage(url, must_exist=True), url)
+    if args.format == "json":  # the table's rows, for scripts: one object per trial
+        from dataclasses import asdict
+
+        rows = [asdict(trial_row(t)) for t in study.get_trials(deepcopy=False)]
+        print(json.dumps([{k: _finite(v) for k, v in row.items()} for row in rows], indent=2))
+        return
     print(study_table(study))
     print("\n" + summary_line(study))
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity: those become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple | list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def cmd_report(args: argparse.Namespace) -> None:

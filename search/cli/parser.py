@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from search.service.storage import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR, DEFAULT_STORAGE, STORAGE_ENV
 
@@ -33,61 +34,120 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def package_version() -> str:
+    """The installed distribution's version, else the one in the source tree's pyproject."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnnsearch")
+    except PackageNotFoundError:
+        import tomllib
+
+        try:
+            pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to an option's help unless it has no default (None, False, an
+    empty list), takes no value (a switch) or its help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.nargs == 0 or action.default in (None, False, []):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command parser shows the defaults in its help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    """-q/-v, before the command (``cnnsearch -q search ...``) or after it."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const="quiet",
+                       default=default, help="only errors and the results (no progress "
+                       "lines, no warnings)")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const",
+                       const="verbose", default=default,
+                       help="also Optuna's INFO log lines, above the status line")
+
+
 def _add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, "
                         f"else {DEFAULT_STORAGE})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cnnsearch",
         description="Hyperparameter search for image-classification CNNs: LR range test, "
                     "early rejection, triangular2 training, on Optuna.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version()}")
+    _add_verbosity(parser, "normal")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
 
     search = commands.add_parser("search", help="run a search in this process")
     search.add_argument("--config", required=True, help="search space YAML")
     search.add_argument("--study", help="study name (default: the config's `study`)")
     search.add_argument("--n-trials", type=_positive_int,
                         help="trials to run (default: the config's n_trials, else 10)")
-    search.add_argument("--timeout", type=_positive_float, help="stop after S seconds")
+    search.add_argument("--timeout", type=_positive_float,
+                        help="stop after S seconds (default: no limit)")
     search.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    search.add_argument("--seed", type=int, help="override the config's seed")
+    search.add_argument("--seed", type=int,
+                        help="override the config's seed (default: the config's seed)")
     search.add_argument("--artifact-dir", help=f"where LRRT curves are stored as Optuna "
                         f"artifacts (default: ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR}; "
                         "'' disables)")
     _add_storage(search)
 
     lrrt = commands.add_parser("lrrt", help="one LR range test of one design")
-    lrrt.add_argument("--config", required=True)
+    lrrt.add_argument("--config", required=True, help="search space YAML; each dimension not "
+                      "fixed by --set takes its first choice")
     lrrt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2]")
     lrrt.add_argument("--out", default="lrrt-out", help="output folder (JSON + HTML)")
-    lrrt.add_argument("--device", default="auto")
+    lrrt.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
     export = commands.add_parser("export", help="the best completed trials, ready to retrain")
-    export.add_argument("--study", required=True)
-    export.add_argument("--top", type=_positive_int, default=3)
-    export.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    export.add_argument("--study", required=True, help="study name")
+    export.add_argument("--top", type=_positive_int, default=3,
+                        help="how many of the best completed trials")
+    export.add_argument("--format", choices=("yaml", "json"), default="yaml",
+                        help="file format")
     export.add_argument("-o", "--output", help="file to write (default: stdout)")
     _add_storage(export)
 
     train = commands.add_parser("train", help="extended training of an exported design")
     train.add_argument("--from", dest="source", required=True, help="a `cnnsearch export` file")
-    train.add_argument("--rank", type=_positive_int, default=1)
-    train.add_argument("--epochs", type=_positive_int, help="default: the search's epochs")
+    train.add_argument("--rank", type=_positive_int, default=1,
+                       help="which design of the export, 1 = the best")
+    train.add_argument("--epochs", type=_positive_int,
+                       help="training epochs (default: the search's train.epochs)")
     train.add_argument("--repeats", type=_positive_int, default=1,
                        help="runs with seeds seed, seed+1, ...; the median is reported")
     train.add_argument("--out", default="runs", help="folder for weights and summary.json")
-    train.add_argument("--device", default="auto")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
     worker = commands.add_parser("worker", help="a long-running worker of a shared study")
-    worker.add_argument("--study", required=True)
-    worker.add_argument("--config", required=True)
+    worker.add_argument("--study", required=True, help="study name (shared by the workers)")
+    worker.add_argument("--config", required=True, help="search space YAML")
     worker.add_argument("--max-trials", type=_positive_int,
-                        help="stop when the study holds N finished trials (all workers)")
-    worker.add_argument("--timeout", type=_positive_float, help="stop after S seconds")
+                        help="stop when the study holds N finished trials (all workers; "
+                        "default: no limit)")
+    worker.add_argument("--timeout", type=_positive_float,
+                        help="stop after S seconds (default: no limit)")
     worker.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     worker.add_argument("--artifact-dir", help="as for search (a shared folder)")
     worker.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
@@ -99,9 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(worker)
 
     create = commands.add_parser("create-study", help="create a study (one-shot, idempotent)")
-    create.add_argument("--study", required=True)
-    create.add_argument("--config", required=True)
-    create.add_argument("--artifact-dir")
+    create.add_argument("--study", required=True, help="study name")
+    create.add_argument("--config", required=True, help="search space YAML")
+    create.add_argument("--artifact-dir", help="artifact folder the study records for "
+                        f"the dashboard (default: ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
     create.add_argument("--prepare-data", action="store_true",
                         help="load the config's dataset once first (downloading it when the "
                         "config says download: true), so workers sharing the data directory "
@@ -109,17 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(create)
 
     reap = commands.add_parser("reap", help="fail and retry trials whose worker died")
-    reap.add_argument("--study", required=True)
+    reap.add_argument("--study", required=True, help="study name")
     reap.add_argument("--grace-period", type=_positive_int, default=None,
                       help="heartbeat age that makes a trial stale (default 60)")
     _add_storage(reap)
 
     trials = commands.add_parser("trials", help="the results table of a study")
-    trials.add_argument("--study", required=True)
+    trials.add_argument("--study", required=True, help="study name")
+    trials.add_argument("--format", choices=("table", "json"), default="table",
+                        help="a table for people, or a JSON list of rows (same fields)")
     _add_storage(trials)
 
     report = commands.add_parser("report", help="a self-contained HTML report of a study")
-    report.add_argument("--study", required=True)
+    report.add_argument("--study", required=True, help="study name")
     report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     _add_storage(report)
 
@@ -128,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--artifact-dir", help="artifact folder (default: the one the "
                            f"studies were searched with, else ${ARTIFACT_ENV}, else "
                            f"{DEFAULT_ARTIFACT_DIR})")
-    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on; the dashboard has no authentication, "
+                           "keep it on the loopback")
     dashboard.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     _add_storage(dashboard)
+    for command in commands.choices.values():
+        _add_verbosity(command, argparse.SUPPRESS)
     return parser

@@ -1,18 +1,38 @@
-"""Progress of long work (``search``, ``worker``, ``train``).
+"""Progress of long work (``search``, ``worker``, ``train``) and where log lines go.
 
 On a terminal: one status line rewritten in place (carriage return + clear to end of line)
-with the trial k/N, the phase (LRRT or epoch e/E), the current LR, the accuracy and an ETA;
-the permanent lines (one per finished trial or run) are printed above it. When the output is
-not a terminal (a log file, CI, a pipe): plain log lines, one per epoch, nothing rewritten.
+with the trial k/N, the phase (LR range test step s/S or epoch e/E), the current LR, the
+smoothed loss or the accuracy and an ETA; the permanent lines (one per finished trial or
+run) are printed above it. When the output is not a terminal (a log file, CI, a pipe,
+``docker compose logs``): plain log lines, one per epoch and one every ~10 % of the LR range
+test, nothing rewritten.
+
+Log lines (``configured_output``, set up once by the CLI): Optuna's INFO lines are off by
+default (``ProgressLine`` already reports each trial); Optuna's and cnnsearch's warnings go
+to stderr through a handler that clears the live status line first and redraws it after,
+so a log line is never glued to the status line. ``quiet`` keeps errors and results only;
+``verbose`` adds Optuna's INFO lines, printed the same way above the status line.
+
+Why a hand-written status line rather than tqdm or rich: the line is free text whose phase
+changes (range-test steps, then epochs, across trials), not a bar over one counter; off a
+terminal we want one plain line per epoch for logs, where tqdm writes its carriage-return
+refreshes into the file and rich's ``Live`` prints nothing until it stops; tqdm refreshes
+from a monitor thread and writes to stderr, rich would be a new dependency that takes over
+both streams. What we need is the sixty lines below, tested byte for byte, with the same
+clear-then-print hand-off to logging that ``tqdm.contrib.logging`` provides.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import shutil
+import sys
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 import optuna
@@ -24,6 +44,26 @@ Clock = Callable[[], float]
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 """What counts toward a shared ``--max-trials`` budget (a failed trial is retried)."""
 CLEAR_TO_END = "\x1b[K"
+
+QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"
+VERBOSITIES = (QUIET, NORMAL, VERBOSE)
+"""``quiet``: errors and results only (no progress, no warnings); ``normal``: progress and
+warnings; ``verbose``: Optuna's INFO lines too."""
+LOG_LEVELS = {QUIET: logging.ERROR, NORMAL: logging.WARNING, VERBOSE: logging.INFO}
+OPTUNA_FORMAT = "[%(levelname)1.1s %(asctime)s] %(message)s"
+"""Optuna's own log format, so ``--verbose`` lines read as Optuna users expect."""
+
+_verbosity = NORMAL
+_active: StatusLine | None = None
+"""The status line shown last: log records are printed above it."""
+
+
+def get_verbosity() -> str:
+    return _verbosity
+
+
+def is_quiet() -> bool:
+    return _verbosity == QUIET
 
 
 def is_terminal(out: TextIO) -> bool:
@@ -58,30 +98,51 @@ class StatusLine:
         self.live = is_terminal(out) if live is None else live
         self.width = width
         self._shown = False
-        self._lock = threading.Lock()
+        self._text = ""
+        self.lock = threading.RLock()
+        """Held while anything writes around the status line (see ``LogAboveStatus``)."""
 
     def _columns(self) -> int:
         return self.width or shutil.get_terminal_size((100, 24)).columns
 
     def show(self, text: str) -> None:
-        if not self.live:
+        global _active
+        if not self.live or is_quiet():
             return
-        text = text[: max(10, self._columns() - 1)]
-        with self._lock:
-            self.out.write(f"\r{text}{CLEAR_TO_END}")
-            self.out.flush()
-            self._shown = True
+        with self.lock:
+            self._text = text[: max(10, self._columns() - 1)]
+            self._draw()
+            _active = self
+
+    def _draw(self) -> None:
+        self.out.write(f"\r{self._text}{CLEAR_TO_END}")
+        self.out.flush()
+        self._shown = True
 
     def clear(self) -> None:
-        with self._lock:
+        with self.lock:
             if self._shown:
                 self.out.write(f"\r{CLEAR_TO_END}")
                 self.out.flush()
                 self._shown = False
 
+    @contextlib.contextmanager
+    def lifted(self) -> Iterator[None]:
+        """Clear the line for whatever the block prints, then draw it again."""
+        with self.lock:
+            shown = self._shown
+            self.clear()
+            try:
+                yield
+            finally:
+                if shown:
+                    self._draw()
+
     def log(self, text: str) -> None:
-        self.clear()
-        with self._lock:
+        if is_quiet():
+            return
+        with self.lock:
+            self.clear()
             self.out.write(text + "\n")
             self.out.flush()
 
@@ -97,8 +158,9 @@ class _ClearingStream(io.TextIOBase):
         self._status = status
 
     def write(self, text: str) -> int:
-        self._status.clear()
-        return self._status.out.write(text)
+        with self._status.lock:
+            self._status.clear()
+            return self._status.out.write(text)
 
     def flush(self) -> None:
         self._status.out.flush()
@@ -108,6 +170,68 @@ class _ClearingStream(io.TextIOBase):
 
     def writable(self) -> bool:
         return True
+
+
+class LogAboveStatus(logging.StreamHandler):
+    """A stream handler that lifts the live status line (``StatusLine.lifted``) around each
+    record, so the record starts on its own line and the status line comes back under it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        status = _active
+        if status is None:
+            super().emit(record)
+            return
+        with status.lifted():
+            super().emit(record)
+
+
+@contextlib.contextmanager
+def configured_output(verbosity: str = NORMAL, err: TextIO | None = None) -> Iterator[None]:
+    """Within the block: Optuna logs at the verbosity's level (WARNING by default, not INFO)
+    and, like cnnsearch's own loggers and Python warnings, through ``LogAboveStatus`` on
+    ``err`` (default: stderr); progress displays are silent when ``quiet``. Everything is
+    put back afterwards."""
+    global _verbosity, _active
+    import optuna.logging
+
+    if verbosity not in VERBOSITIES:
+        raise ValueError(f"verbosity must be one of {VERBOSITIES}, got {verbosity!r}")
+    level = LOG_LEVELS[verbosity]
+    stream = err if err is not None else sys.stderr
+    optuna_handler = LogAboveStatus(stream)
+    optuna_handler.setFormatter(logging.Formatter(OPTUNA_FORMAT))
+    own_handler = LogAboveStatus(stream)
+    own_handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = {name: logging.getLogger(name) for name in ("optuna", "cnnsearch", "py.warnings")}
+    saved = (_verbosity, optuna.logging.get_verbosity(),
+             {name: (logger.level, logger.propagate) for name, logger in loggers.items()})
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.set_verbosity(level)
+    loggers["optuna"].addHandler(optuna_handler)
+    for name in ("cnnsearch", "py.warnings"):
+        loggers[name].setLevel(level)
+        loggers[name].propagate = False
+        loggers[name].addHandler(own_handler)
+    logging.captureWarnings(True)
+    _verbosity = verbosity
+    try:
+        with warnings.catch_warnings():
+            if verbosity == QUIET:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        _active = None
+        logging.captureWarnings(False)
+        loggers["optuna"].removeHandler(optuna_handler)
+        for name in ("cnnsearch", "py.warnings"):
+            loggers[name].removeHandler(own_handler)
+        _verbosity, optuna_level, levels = saved
+        for name, (logger_level, propagate) in levels.items():
+            loggers[name].setLevel(logger_level)
+            loggers[name].propagate = propagate
+        optuna.logging.set_verbosity(optuna_level)
+        optuna.logging.enable_default_handler()
 
 
 class SearchProgress:
@@ -138,6 +262,9 @@ class SearchProgress:
         self.epoch_seconds: list[float] = []
         self._epoch_started = self.started
         self.last_epoch: tuple[int, float, float] | None = None
+        self.lrrt: tuple[int, int] | None = None
+        """(step, total steps) of the current trial's range test, once it reported."""
+        self._lrrt_logged = 0  # tenths of the ramp already logged (plain output)
 
     @property
     def stream(self) -> TextIO:
@@ -154,7 +281,28 @@ class SearchProgress:
         self._trial_started_at = self._epoch_started = now
         self.epoch_seconds = []
         self.last_epoch = None
+        self.lrrt = None
+        self._lrrt_logged = 0
         self.status.show(self._prefix() + "  LR range test ...  " + format_eta(self.eta()))
+
+    def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
+        """The range test reached ``step`` of ``total_steps`` (``run_range_test``'s
+        ``progress``): rewrite the status line, or log a plain line each tenth of the ramp."""
+        self.lrrt = (step, total_steps)
+        self._epoch_started = self.clock()  # the first epoch's time excludes the test
+        percent = 100 * step // max(1, total_steps)
+        eta, left = self.eta(), self.lrrt_remaining()
+        text = (f"{self._prefix()}  LR range test {percent}% ({step}/{total_steps})  "
+                f"lr {lr:.3g}  loss {loss:.4f}  "
+                + (f"test ETA {format_duration(left)}" if eta is None and left is not None
+                   else format_eta(eta)))
+        if self.live:
+            self.status.show(text)
+            return
+        tenths = 10 * step // max(1, total_steps)
+        if tenths > self._lrrt_logged:
+            self._lrrt_logged = tenths
+            self.status.log(text)
 
     def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
         now = self.clock()
@@ -183,6 +331,15 @@ class SearchProgress:
         self.status.clear()
 
     # --- estimates ------------------------------------------------------------------------
+    def lrrt_remaining(self) -> float | None:
+        """Seconds left in the current range test, from its pace so far."""
+        if self.trial is None or self.lrrt is None or self.epoch_seconds:
+            return None
+        step, total = self.lrrt
+        if step <= 0:
+            return None
+        return max(0.0, (self.clock() - self._trial_started_at) * (total - step) / step)
+
     def trial_remaining(self) -> float | None:
         """Seconds left in the current trial, from its epoch pace (None before an epoch)."""
         if self.trial is None or not self.epoch_seconds:
@@ -205,8 +362,9 @@ class SearchProgress:
                 per_trial = (self._last_finished_at - self.started) / self.finished
                 in_trial = now - self._trial_started_at if self.trial is not None else 0.0
                 estimate = max(0.0, remaining * per_trial - in_trial)
-                if current is not None:
-                    estimate = max(estimate, current)
+                at_least = current if current is not None else self.lrrt_remaining()
+                if at_least is not None:
+                    estimate = max(estimate, at_least)
             elif current is not None:  # no trial finished yet: as many as this one
                 in_trial = now - self._trial_started_at
                 estimate = current + max(0, remaining - 1) * (in_trial + current)
@@ -272,6 +430,8 @@ class ProgressLine:
 
     def __call__(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.done += 1
+        if is_quiet():
+            return
         cells = format_row(trial_row(trial))
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         try:
@@ -279,6 +439,8 @@ class ProgressLine:
         except ValueError:
             best = "best -"
         elapsed = time.perf_counter() - self.started
-        print(f"[{count}] trial {cells[0]} {cells[1]:<12} {cells[2]:<22} lrrt {cells[3]:>5}  "
-              f"lr {cells[4]:<17} val {cells[5]:>6}  {cells[6]:>6}s  | {best}  "
-              f"elapsed {elapsed:.0f}s", file=self.out, flush=True)
+        # one write: nothing (a log record from another thread) can land inside the line
+        self.out.write(f"[{count}] trial {cells[0]} {cells[1]:<12} {cells[2]:<22} "
+                       f"lrrt {cells[3]:>5}  lr {cells[4]:<17} val {cells[5]:>6}  "
+                       f"{cells[6]:>6}s  | {best}  elapsed {elapsed:.0f}s\n")
+        self.out.flush()

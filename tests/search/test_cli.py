@@ -293,3 +293,95 @@ def test_python_dash_m_and_console_script_agree() -> None:
     assert result.returncode == 0
     for command in ("search", "lrrt", "export", "train", "trials"):
         assert command in result.stdout
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout == f"cnnsearch {version('cnnsearch')}\n"
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default() -> None:
+    import argparse
+
+    from search.cli.parser import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {action.option_strings[0]}"
+               for name, command in commands.choices.items() for action in command._actions
+               if action.option_strings and not isinstance(action, argparse._HelpAction)
+               and (not action.help or action.help == argparse.SUPPRESS)]
+    assert missing == []
+    shown = {name: " ".join(command.format_help().split())
+             for name, command in commands.choices.items()}
+    assert "--top TOP how many of the best completed trials (default: 3)" in shown["export"]
+    assert "--rank RANK which design of the export, 1 = the best (default: 1)" in shown["train"]
+    assert "--config CONFIG search space YAML" in shown["lrrt"]
+    assert "--device DEVICE auto, cpu, cuda or cuda:N (default: auto)" in shown["lrrt"]
+    assert "(default: 127.0.0.1)" in shown["dashboard"] and "(default: 8080)" in shown["dashboard"]
+    assert "(default: None)" not in " ".join(shown.values())
+
+
+def test_quiet_and_verbose_go_before_or_after_the_command() -> None:
+    from search.cli.parser import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["trials", "--study", "s"]).verbosity == "normal"
+    assert parse(["-q", "trials", "--study", "s"]).verbosity == "quiet"
+    assert parse(["trials", "--study", "s", "-v"]).verbosity == "verbose"
+    assert parse(["--verbose", "trials", "--study", "s"]).verbosity == "verbose"
+    result = run_cli("trials", "--study", "s", "-q", "-v")
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_quiet_search_prints_the_final_table_only(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", tiny_config(n_trials=1))
+    result = run_cli("-q", "search", "--config", str(config), "--storage",
+                     f"sqlite:///{tmp_path / 'q.db'}", "--artifact-dir", "")
+    assert result.returncode == 0, result.stderr
+    assert "trial  config" in result.stdout and "1 trials:" in result.stdout
+    assert "[1/1]" not in result.stdout and "epoch" not in result.stdout
+    assert "next:" not in result.stdout and result.stderr == ""
+
+
+def test_trials_as_json_are_the_table_rows(searched: dict) -> None:
+    from dataclasses import asdict
+
+    from search.views.results import trial_row
+
+    result = run_cli("trials", "--study", "tiny", "--storage", searched["url"],
+                     "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    study = optuna.load_study(study_name="tiny", storage=searched["url"])
+    assert isinstance(rows, list) and len(rows) == len(study.trials) == 5
+    for row, trial in zip(rows, study.trials, strict=True):
+        assert {"number", "name", "state", "reason", "lrrt_score", "lr_bounds",
+                "best_val_accuracy", "seconds"} <= set(row)
+        assert row == json.loads(json.dumps(asdict(trial_row(trial))))  # tuples -> lists
+        assert row["number"] == trial.number and row["state"] == trial.state.name
+
+
+def test_lrrt_without_set_says_which_choice_it_used(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "tiny.yaml", tiny_config())
+    result = run_cli("lrrt", "--config", str(config), "--out", str(tmp_path / "out"),
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "fixed by --set: none; first choice used: blocks=1, filters=2, optimizer=adam, "
+        "lr_range=[0.0001, 0.01]")
+    assert "B1FL2Adam" in result.stdout
+
+
+def test_lrrt_choices_line_names_what_set_fixed() -> None:
+    from search.cli.commands import _choices_line
+    from search.config import parse_config
+    from search.jobs.single_lrrt import fix_space
+
+    config = parse_config(tiny_config())
+    assignments = ["blocks=2", "space.lr_range=[1e-3, 1e-1]"]
+    assert _choices_line(config, fix_space(config, assignments), assignments) == (
+        "fixed by --set: blocks=2, lr_range=[0.001, 0.1]; first choice used: filters=2, "
+        "optimizer=adam")

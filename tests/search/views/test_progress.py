@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pty
+import re
 import select
+import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
+import torch
 
 from search.views.progress import (
+    ProgressLine,
     SearchProgress,
     StatusLine,
     TrainProgress,
+    configured_output,
     format_duration,
     format_eta,
+    get_verbosity,
 )
 from tests.conftest import ROOT, needs_fashion_mnist, tiny_config, write_config
 
@@ -159,3 +168,208 @@ def test_search_in_a_terminal_shows_a_live_line(tmp_path: Path) -> None:
     assert "\rtrial 1/2 (#0 " in text and "LR range test ..." in text and "\x1b[K" in text
     assert "[2/2] trial 1" in text
     assert "\n" + "trial 1/2" not in text  # never a plain line on a terminal
+
+
+# --- the LR range test's progress -----------------------------------------------------------
+
+
+def test_lrrt_progress_on_a_terminal_rewrites_the_status_line() -> None:
+    out, clock = Terminal(), FakeClock()
+    progress = SearchProgress(out, total_trials=3, clock=clock, width=200)
+    progress.trial_started(4, "B1FL2SGD", epochs=5)
+    clock.now += 4
+    progress.lrrt_step(16, 160, 0.00109, 2.10344)
+    assert out.getvalue().endswith(
+        "\rtrial 1/3 (#4 B1FL2SGD)  LR range test 10% (16/160)  lr 0.00109  loss 2.1034  "
+        "test ETA 36s\x1b[K")  # 4 s for 16 steps, 144 to go
+    assert "\n" not in out.getvalue()
+
+
+def test_lrrt_progress_through_a_pipe_is_a_line_each_tenth_of_the_ramp() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    progress = SearchProgress(out, total_trials=2, clock=clock)
+    progress.trial_started(0, "B2FL4Adam", epochs=2)
+    for step in range(4, 161, 4):  # reported more often than every tenth
+        clock.now += 1
+        progress.lrrt_step(step, 160, 1e-3, 1.5)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 10 and "\r" not in out.getvalue()
+    assert [re.search(r"\((\d+)/160\)", line)[1] for line in lines] == [
+        str(16 * k) for k in range(1, 11)]
+    assert lines[0].startswith("trial 1/2 (#0 B2FL4Adam)  LR range test 10% (16/160)  lr 0.001")
+    progress.trial_started(1, "B1FL2SGD", epochs=2)  # a short test: one sync, one line
+    progress.lrrt_step(8, 8, 0.01, 2.0)
+    assert out.getvalue().splitlines()[-1].startswith(
+        "trial 1/2 (#1 B1FL2SGD)  LR range test 100% (8/8)")
+
+
+def test_first_epoch_time_does_not_include_the_range_test() -> None:
+    clock = FakeClock()
+    progress = SearchProgress(io.StringIO(), total_trials=1, clock=clock)
+    progress.trial_started(0, "A", epochs=4)
+    clock.now += 100
+    progress.lrrt_step(10, 10, 0.01, 1.0)
+    clock.now += 5
+    progress.epoch(1, 4, 0.01, 0.5)
+    assert progress.epoch_seconds == [5] and progress.eta() == pytest.approx(15)
+
+
+def test_range_test_reports_progress_at_its_host_syncs_only(tiny_data, tiny_model) -> None:
+    from search.method.lrrt.run import CHECK_EVERY, run_range_test
+    from search.method.optimizers import make_optimizer
+
+    train, val = tiny_data(n_train=96, batch_size=8)  # 12 batches an epoch, 36 steps
+    model = tiny_model(seed=1)
+    calls: list[tuple[int, int, float, float]] = []
+    curve, _ = run_range_test(model, make_optimizer(model, "sgd", 1e-3), train, val,
+                              lr_range=(1e-3, 1e-1), epochs=3, sma_periods=5,
+                              divergence_factor=4.0, progress=lambda *a: calls.append(a))
+    assert CHECK_EVERY == 16
+    # the chunk syncs (16, 32, the last step) and the epoch ends (12, 24): no others
+    assert [c[0] for c in calls] == [12, 16, 24, 32, 36]
+    for step, total, lr, loss in calls:
+        assert total == 36 and lr == curve.lrs[step - 1]
+        assert loss == pytest.approx(np.mean(curve.losses[step - 5:step]))
+
+
+def test_run_lrrt_passes_the_progress_through() -> None:
+    from data import ImageDataset
+    from search.config import parse_config
+    from search.method.lrrt.run import run_lrrt
+    from search.method.prepared_data import DataOnDevice
+    from search.method.sampling import sample_trial_config
+    from tests.search.conftest import TINY_CLASSES, quadrant_images
+
+    config = parse_config({
+        "study": "progress", "dataset": {"name": "fashion-mnist"},
+        "space": {"blocks": [1], "filters": [2], "optimizer": ["adam"],
+                  "lr_range": [[1.0e-3, 3.0e-2]], "batch_size": [16], "fc_units": [8]},
+        "lrrt": {"epochs": 2, "sma_periods": 4, "bound_rule": "smith_quarter",
+                 "compare_rule": None},
+    })
+    images, labels = quadrant_images(128, seed=0)
+    val_images, val_labels = quadrant_images(32, seed=1)
+    data = DataOnDevice(ImageDataset("tiny", images, labels, val_images, val_labels,
+                                     tuple(str(k) for k in range(TINY_CLASSES))),
+                        torch.device("cpu"), eval_batch_size=64)
+    out = io.StringIO()
+    progress = SearchProgress(out, total_trials=1)
+    progress.trial_started(0, "B1FL2Adam", epochs=1)
+    run_lrrt(sample_trial_config(optuna.trial.FixedTrial({}), config), data,
+             progress=progress.lrrt_step)
+    assert [line.split("  ")[1] for line in out.getvalue().splitlines()] == [
+        "LR range test 50% (8/16)", "LR range test 100% (16/16)"]
+
+
+# --- log lines: Optuna's and ours, above the status line ------------------------------------
+
+
+def _live_trial(out: Terminal) -> SearchProgress:
+    progress = SearchProgress(out, total_trials=2, clock=FakeClock(), width=200)
+    progress.trial_started(0, "B1FL2SGD", epochs=2)
+    return progress
+
+
+STATUS = "\rtrial 1/2 (#0 B1FL2SGD)  LR range test ...  ETA ?\x1b[K"
+
+
+def test_by_default_optuna_info_is_silent_and_warnings_go_above_the_status_line() -> None:
+    out = Terminal()  # stdout and stderr on one terminal, as under `script` or a shell
+    with configured_output(err=out):
+        assert get_verbosity() == "normal"
+        _live_trial(out)
+        optuna.create_study()  # "[I ...] A new study created in memory ..."
+        logging.getLogger("optuna.study").warning("careful")
+        logging.getLogger("cnnsearch.worker").warning("cnnsearch: storage unreachable")
+        warnings.warn("a library warning", UserWarning, stacklevel=1)
+    text = out.getvalue()
+    assert "A new study created" not in text
+    warning = re.escape(STATUS) + r"\r\x1b\[K\[W [^\]]+\] careful\n" + re.escape(STATUS)
+    assert re.match(warning, text), text
+    assert (STATUS + "\r\x1b[Kcnnsearch: storage unreachable\n" + STATUS) in text
+    assert "UserWarning: a library warning" in text
+    assert optuna.logging.get_verbosity() == optuna.logging.INFO  # put back
+    assert get_verbosity() == "normal"
+
+
+def test_verbose_prints_optuna_info_lines_above_the_status_line() -> None:
+    out = Terminal()
+    with configured_output("verbose", err=out):
+        _live_trial(out)
+        optuna.create_study(study_name="loud")
+    text = out.getvalue()
+    assert re.match(re.escape(STATUS) + r"\r\x1b\[K\[I [^\]]+\] A new study created in memory "
+                    r"with name: loud\n" + re.escape(STATUS) + "$", text), text
+
+
+def test_quiet_keeps_errors_only() -> None:
+    out, err = Terminal(), io.StringIO()
+    study = optuna.create_study()
+    study.optimize(lambda trial: 1.0, n_trials=1)
+    with configured_output("quiet", err=err):
+        progress = _live_trial(out)
+        progress.epoch(1, 2, 0.01, 0.5)
+        ProgressLine(2, progress.stream)(study, study.trials[0])
+        TrainProgress(out, runs=1, epochs=1).run_finished(1, 0.5, 0.5, 1.0)
+        logging.getLogger("optuna.study").warning("careful")
+        logging.getLogger("optuna.study").error("optuna broke")
+        logging.getLogger("cnnsearch.trial").error("cnnsearch: broken")
+        warnings.warn("a library warning", UserWarning, stacklevel=1)
+    assert out.getvalue() == ""
+    assert re.fullmatch(r"\[E [^\]]+\] optuna broke\ncnnsearch: broken\n", err.getvalue())
+    assert get_verbosity() == "normal"
+
+
+def _under_script(command: list[str], tmp_path: Path) -> str:
+    """What a terminal would show: the command run by util-linux `script` on a pseudo-terminal
+    (stdout and stderr on it, as in `make demo`), its bytes captured."""
+    tool = shutil.which("script")
+    if tool is None:
+        pytest.skip("util-linux `script` not installed")
+    line = " ".join(f"'{part}'" for part in command)
+    env = {**os.environ, "CNNSEARCH_STORAGE": "", "COLUMNS": "200"}
+    result = subprocess.run([tool, "-q", "-e", "-c", line, "/dev/null"], cwd=tmp_path, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=300,
+                            check=False)
+    text = result.stdout.decode()
+    assert result.returncode == 0, text[-2000:]
+    return text
+
+
+def _status_lines_glued(text: str) -> list[str]:
+    """Status texts (written as carriage return, text, clear-to-end) that something other
+    than the next carriage return followed: a log line glued to the status line."""
+    return re.findall(r"\r([^\r\n\x1b]+)\x1b\[K(?!\r|$)", text)
+
+
+@needs_fashion_mnist
+def test_search_on_a_terminal_shows_lrrt_progress_and_no_interleaved_log_lines(
+        tmp_path: Path) -> None:
+    """`make demo` on a terminal, captured with `script`: one status line, nothing glued to
+    it, no second report of each trial by Optuna, and the range test's progress."""
+    config = tiny_config(n_trials=2, lrrt={**tiny_config()["lrrt"], "epochs": 4},
+                         train={**tiny_config()["train"], "epochs": 1})
+    write_config(tmp_path / "tiny.yaml", config)
+    text = _under_script([sys.executable, "-m", "search", "search", "--config", "tiny.yaml",
+                          "--storage", "sqlite:///study.db", "--artifact-dir", ""], tmp_path)
+    assert "[2/2] trial 1" in text and "\x1b[K" in text
+    assert "[I " not in text and "Trial 0 finished" not in text
+    assert _status_lines_glued(text) == []
+    objective = (ROOT / "search" / "service" / "objective.py").read_text()
+    if "lrrt_step" not in objective:
+        pytest.xfail("the objective does not pass its progress to run_lrrt yet")
+    assert re.search(r"\rtrial 1/2 \(#0 \w+\)  LR range test 50% \(16/32\)  lr [\d.e-]+  "
+                     r"loss \d+\.\d{4}  ", text), text[:2000]
+
+
+@needs_fashion_mnist
+def test_verbose_search_on_a_terminal_prints_optuna_lines_on_their_own(tmp_path: Path) -> None:
+    write_config(tmp_path / "tiny.yaml", tiny_config(n_trials=1))
+    text = _under_script([sys.executable, "-m", "search", "-v", "search", "--config",
+                          "tiny.yaml", "--storage", "sqlite:///study.db", "--artifact-dir", ""],
+                         tmp_path)
+    assert re.search(r"\] Trial 0 (finished|pruned)", text), text[-3000:]
+    for match in re.finditer(r"\[I \d{4}-", text):  # each starts a line, after a clear
+        before = text[:match.start()]
+        assert before == "" or before.endswith("\n") or before.endswith("\r\x1b[K"), before[-200:]
+    assert _status_lines_glued(text) == []
