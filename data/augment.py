@@ -179,7 +179,8 @@ def augment_batch(images: torch.Tensor, settings: Augmentation,
 
 class Augmenter:
     """``augmenter(images)`` augments a batch; ``start_epoch(k)`` reseeds from ``(seed, k)``
-    so that a resumed run draws what an uninterrupted one would (as ``DeviceBatches``)."""
+    so that a resumed run draws what an uninterrupted one would (as ``DeviceBatches``).
+    ``device`` must be the batches' device (``DeviceBatches.device``)."""
 
     def __init__(self, settings: Augmentation, *, seed: int,
                  device: torch.device | str = "cpu") -> None:
@@ -196,4 +197,7 @@ class Augmenter:
         self.generator.manual_seed(int(words[0]) << 32 | int(words[1]))
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self.settings.enabled and images.device != self.generator.device:
+            raise ValueError(f"the augmenter draws on {self.generator.device}, the batch is on "
+                             f"{images.device}: build it with device={images.device}")
         return augment_batch(images, self.settings, self.generator)

@@ -165,3 +165,10 @@ def test_same_seed_same_draws_and_epochs_replay() -> None:
 def test_settings_are_checked(fields, message) -> None:
     with pytest.raises(ValueError, match=message):
         Augmentation(**fields)
+
+
+def test_the_augmenter_draws_on_the_batch_device() -> None:
+    elsewhere = batch().to("meta")  # a device other than the generator's
+    with pytest.raises(ValueError, match="device=meta"):
+        Augmenter(EVERYTHING, seed=0)(elsewhere)
+    assert Augmenter(Augmentation(), seed=0)(elsewhere) is elsewhere  # off: nothing drawn
