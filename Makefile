@@ -1,20 +1,23 @@
 # cnnsearch: `make demo` (set-up + the demo search) and `make test` (the whole suite).
+# `make help` lists every target: the `## ` comment after a target is its description.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# torch/torchvision: a range in pyproject; here the releases this machine has on disk.
+# torch/torchvision: a range in pyproject; here the releases this machine has on disk. The
+# Dockerfile's TORCH_PINS default is the same (tests/test_compose.py checks) and `make up`
+# passes this value to the image build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup dataset demo test lint clean-demo help bench up scale down logs dashboard
+.PHONY: setup dataset demo test lint clean-demo help bench image up up-cpu scale scale-cpu \
+	down logs dashboard
 
-help:
-	@echo "make demo   - set up, then search configs/fashion-mnist.yaml into sqlite:///cnnsearch.db"
-	@echo "make test   - set up, then run the whole test suite"
-	@echo "make lint   - ruff"
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "make %-10s %s\n", $$1, $$2 }' \
+	  $(MAKEFILE_LIST)
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed ## create .venv and install cnnsearch with the test extras
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,26 +26,26 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-dataset:
+dataset: ## install Fashion-MNIST from Debian (dataset-fashion-mnist) if missing
 	@if [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
 	  echo "installing Debian package dataset-fashion-mnist"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; \
 	fi
 
-demo: setup dataset
+demo: setup dataset ## set up, then search configs/fashion-mnist.yaml into sqlite:///cnnsearch.db
 	$(BIN)/cnnsearch search --config configs/fashion-mnist.yaml
 
-test: setup dataset
+test: setup dataset ## set up, then run the whole test suite
 	$(BIN)/python -m pytest -q
 
 # Search strategies benchmark (issue 5), full mode as in BENCHMARKS.md: ~11 min on 2 cores.
-bench: setup dataset
+bench: setup dataset ## the search strategies benchmark, full mode (~11 min on 2 cores)
 	$(BIN)/python -m benchmarks.strategies
 
-lint: setup
+lint: setup ## ruff on the sources and tests
 	$(BIN)/ruff check search models data tests benchmarks
 
-clean-demo:
+clean-demo: ## remove the demo's database and artifacts
 	rm -f cnnsearch.db
 	rm -rf cnnsearch-artifacts
 
@@ -55,18 +58,27 @@ secrets/postgres_password.txt:
 	@umask 077; $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(24) + '@:/%')" > $@
 	@echo "wrote a random database password to $@"
 
-up: secrets/postgres_password.txt
-	$(COMPOSE) up -d --build
+image: secrets/postgres_password.txt ## build the one image, cnnsearch:local (torch from TORCH_PINS)
+	$(COMPOSE) build --build-arg TORCH_PINS='$(TORCH_PINS)' create-study
 
-scale: secrets/postgres_password.txt
+up: image ## postgres + create-study + 1 GPU worker + dashboard (docker compose)
+	$(COMPOSE) up -d
+
+up-cpu: image ## the same with 1 CPU worker (compose profile `cpu`, no GPU needed)
+	$(COMPOSE) --profile cpu up -d worker-cpu dashboard
+
+scale: secrets/postgres_password.txt ## run N GPU workers (make scale N=8)
 	$(COMPOSE) up -d --scale worker=$(N)
 
-down:
-	$(COMPOSE) down
+scale-cpu: secrets/postgres_password.txt ## run N CPU workers (make scale-cpu N=8)
+	$(COMPOSE) --profile cpu up -d --scale worker-cpu=$(N) worker-cpu dashboard
 
-logs:
-	$(COMPOSE) logs -f --tail=100
+down: ## stop and remove every container (volumes are kept)
+	$(COMPOSE) --profile cpu down
 
-dashboard:
+logs: ## follow the containers' logs
+	$(COMPOSE) --profile cpu logs -f --tail=100
+
+dashboard: ## start the dashboard on http://127.0.0.1:8080 (no authentication)
 	@echo "optuna-dashboard: http://127.0.0.1:8080 (no authentication; loopback only)"
 	$(COMPOSE) up -d dashboard

@@ -27,7 +27,8 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-def test_compose_file_validates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", [[], ["--profile", "cpu"]], ids=["default", "cpu"])
+def test_compose_file_validates(tmp_path: Path, profile: list[str]) -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
         pytest.skip("docker-compose not installed (apt-get install docker-compose)")
@@ -35,7 +36,7 @@ def test_compose_file_validates(tmp_path: Path) -> None:
     shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(".venv", ".git", "*.db"))
     (project / "secrets").mkdir(exist_ok=True)
     (project / "secrets" / "postgres_password.txt").write_text(PASSWORD)
-    result = subprocess.run([tool, "config", "-q"], cwd=project, capture_output=True,
+    result = subprocess.run([tool, *profile, "config", "-q"], cwd=project, capture_output=True,
                             text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
 
@@ -48,7 +49,6 @@ def test_compose_rules() -> None:
     assert "healthcheck" in postgres and "ports" not in postgres
     assert any(v.startswith("pgdata:") for v in postgres["volumes"])
     worker = SERVICES["worker"]
-    assert worker["build"] == "."
     assert worker["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     grace = re.fullmatch(r"(\d+)([sm])", worker["stop_grace_period"])
     assert grace and int(grace[1]) * (60 if grace[2] == "m" else 1) >= 60
@@ -62,11 +62,102 @@ def test_compose_rules() -> None:
     assert "secrets/postgres_password.txt" in text
 
 
+IMAGE = "cnnsearch:local"
+OURS = [name for name in SERVICES if name != "postgres"]
+
+
+def test_one_image_built_once_and_used_by_every_service() -> None:
+    assert sorted(OURS) == ["create-study", "dashboard", "worker", "worker-cpu"]
+    assert {SERVICES[name]["image"] for name in OURS} == {IMAGE}
+    assert [name for name in OURS if "build" in SERVICES[name]] == ["create-study"]
+    assert SERVICES["create-study"]["build"] == "."
+
+
+def _restart_bound(service: dict) -> int | None:
+    policy = (service.get("deploy") or {}).get("restart_policy") or {}
+    if "max_attempts" in policy:
+        return int(policy["max_attempts"])
+    match = re.fullmatch(r"on-failure:(\d+)", str(service.get("restart", "")))
+    return int(match[1]) if match else None
+
+
+@pytest.mark.parametrize("name", ["worker", "worker-cpu"])
+def test_worker_restarts_are_bounded(name: str) -> None:
+    """A data or config error exits 2 at every start: the restarts must end."""
+    bound = _restart_bound(SERVICES[name])
+    assert bound is not None and 1 <= bound <= 10, SERVICES[name].get("restart")
+
+
+def test_dashboard_has_a_healthcheck() -> None:
+    check = SERVICES["dashboard"]["healthcheck"]
+    command = " ".join(check["test"])
+    assert check["test"][0] == "CMD" and "urllib" in command
+    assert "http://127.0.0.1:8080/" in command
+    assert check["interval"] and check["retries"] >= 1
+
+
+def test_cpu_profile_worker_needs_no_gpu() -> None:
+    cpu, gpu = SERVICES["worker-cpu"], SERVICES["worker"]
+    assert cpu["profiles"] == ["cpu"] and "profiles" not in gpu
+    assert "deploy" not in cpu
+    command = cpu["command"]
+    assert command[command.index("--device") + 1] == "cpu"
+    assert cpu["environment"]["OMP_NUM_THREADS"] == "1"
+    assert cpu["environment"]["MKL_NUM_THREADS"] == "1"
+    same = ("volumes", "secrets", "depends_on", "stop_grace_period", "restart", "image")
+    assert {key: cpu[key] for key in same} == {key: gpu[key] for key in same}
+    assert {k: v for k, v in cpu["environment"].items() if "THREADS" not in k} == {
+        k: v for k, v in gpu["environment"].items() if "THREADS" not in k}
+
+
+def test_own_configs_are_mounted_read_only() -> None:
+    for name in ("create-study", "worker", "worker-cpu"):
+        assert "./configs:/app/configs:ro" in SERVICES[name]["volumes"], name
+
+
+def test_dockerignore_keeps_the_venv_and_secrets_out_of_the_build() -> None:
+    patterns = {line.strip().rstrip("/") for line in
+                (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    assert {".venv", ".git", "secrets", "*.db", "runs", "cnnsearch-artifacts"} <= patterns
+
+
+def test_dockerfile_pins_the_base_image_and_the_makefile_torch() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.M)
+    assert base and re.fullmatch(r"python:3\.11(\.\d+)?-slim-bookworm", base[1])
+    assert "FROM ${PYTHON_IMAGE}" in dockerfile
+    pins = re.search(r'^ARG TORCH_PINS="([^"]+)"$', dockerfile, re.M)
+    makefile = re.search(r"^TORCH_PINS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert pins and makefile and pins[1] == makefile[1].strip()
+    assert "pip install ${TORCH_PINS}" in dockerfile
+
+
+def test_make_help_lists_every_target() -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    text = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):(?!=)", text, re.M))
+    result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True,
+                            check=True, timeout=60)
+    listed = {}
+    for line in result.stdout.splitlines():
+        match = re.fullmatch(r"make (\S+)\s+(\S.*)", line)
+        assert match, line
+        listed[match[1]] = match[2]
+    assert set(listed) == targets and len(targets) >= 12
+    assert "up-cpu" in listed
+
+
+def test_readme_needs_no_file_outside_the_repository() -> None:
+    assert "../" not in (ROOT / "README.md").read_text()
+
+
 def test_one_shared_dataset_volume_filled_once_before_the_workers() -> None:
     """create-study and every worker mount the same `datasets` volume at the data directory,
     and create-study (which the workers wait for) loads or downloads the dataset there."""
     assert "datasets" in COMPOSE["volumes"]
-    for name in ("create-study", "worker"):
+    for name in ("create-study", "worker", "worker-cpu"):
         service = SERVICES[name]
         assert "datasets:/data" in service["volumes"], name
         assert service["environment"]["CNNSEARCH_DATA_DIR"] == "/data", name
