@@ -1,4 +1,11 @@
-"""``cnnsearch export``: the best completed trials as self-contained retraining recipes."""
+"""``cnnsearch export``: the best completed trials as self-contained retraining recipes.
+
+An export is read back (``cnnsearch train --from``) by the config's reader and checkers: the
+same size, nesting, alias and duplicate-key limits (``search.config.documents``), each
+entry's ``config`` through ``TrialConfig.from_dict``, and ``lr_bounds`` as an LR pair
+(finite, 0 < low < high <= 10). A hand-edited file that a search could not have written is a
+one-line ``UserError`` naming the rank and the key.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,27 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from search.config import short_repr
+from search.config.documents import (
+    EXPORT_MAX_BYTES,
+    EXPORT_MAX_NODES,
+    load_yaml,
+    read_text,
+    yaml_problem,
+)
+from search.config.settings import SpaceSettings, check_one
 from search.errors import UserError
 from search.method.trial_config import TrialConfig
 from search.record import read_trials
 
 EXPORT_FORMAT = "cnnsearch-export/1"
+MAX_TOP = 1000
+"""Most designs one export holds, so that ``train --from`` can always read it back."""
 
 
 def export_best(study: optuna.study.Study, top: int) -> dict[str, Any]:
+    if not 1 <= top <= MAX_TOP:
+        raise UserError(f"--top must be between 1 and {MAX_TOP}, got {top}")
     complete = [record for record in read_trials(study, (TrialState.COMPLETE,))
                 if record.trial_config and record.lr_bounds is not None]
     if not complete:
@@ -43,32 +63,61 @@ def export_best(study: optuna.study.Study, top: int) -> dict[str, Any]:
     }
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a value shared by two entries twice rather than as an anchor and alias: an
+    export is meant to be read and edited by people."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_export(document: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(document, indent=2) + "\n"
-    return yaml.safe_dump(document, sort_keys=False)
+    return yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False)
 
 
 def load_export(path: str | Path, rank: int) -> tuple[TrialConfig, tuple[float, float], dict]:
     """Read one ranked entry of an export; anything else is a one-line ``UserError``."""
     path = Path(path)
+    text = read_text(path, "export", EXPORT_MAX_BYTES)
     try:
-        document = yaml.safe_load(path.read_text())  # JSON is YAML too
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    except yaml.YAMLError:
-        raise UserError(f"{path} is not a cnnsearch export (not YAML or JSON)") from None
+        document = load_yaml(text, max_nodes=EXPORT_MAX_NODES)  # JSON is YAML too
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not a cnnsearch export (not YAML or JSON"
+                        f"{yaml_problem(error)})") from None
+    except RecursionError:
+        raise UserError(f"{path} is not a cnnsearch export (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise UserError(f"{path} is not a cnnsearch export (expected format: {EXPORT_FORMAT}; "
                         "make one with `cnnsearch export`)")
-    entries = {entry.get("rank"): entry for entry in document.get("configs") or []}
-    if rank not in entries:
-        raise UserError(f"{path} has no rank {rank} (ranks: "
-                        f"{', '.join(str(r) for r in sorted(entries)) or 'none'})")
-    entry = entries[rank]
+    entry = _entry(path, document.get("configs"), rank)
+    where = f"{path}: rank {rank}"
+    for name in ("config", "lr_bounds"):
+        if name not in entry:
+            raise UserError(f"{where}: key '{name}' is required")
     try:
         config = TrialConfig.from_dict(entry["config"])
-        low, high = (float(v) for v in entry["lr_bounds"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserError(f"{path}: rank {rank} is incomplete or malformed ({error})") from None
+        low, high = check_one(SpaceSettings, "lr_range", "lr_bounds", entry["lr_bounds"])
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     return config, (low, high), entry
+
+
+def _entry(path: Path, configs: Any, rank: int) -> dict[str, Any]:
+    """The entry of ``rank`` in the export's ``configs`` list."""
+    if not isinstance(configs, list) or not all(isinstance(e, dict) for e in configs):
+        raise UserError(f"{path}: 'configs' must be a list of entries (mappings), got "
+                        f"{short_repr(configs)}")
+    ranks = [entry.get("rank") for entry in configs]
+    for value in ranks:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{path}: every entry needs an integer 'rank', got "
+                            f"{short_repr(value)}")
+    if ranks.count(rank) > 1:
+        raise UserError(f"{path} has rank {rank} {ranks.count(rank)} times")
+    if rank not in ranks:
+        known = sorted(set(ranks))
+        shown = ", ".join(str(r) for r in known[:20]) + (", ..." if len(known) > 20 else "")
+        raise UserError(f"{path} has no rank {rank} (ranks: {shown or 'none'})")
+    return configs[ranks.index(rank)]

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import torch
 
 from models import count_parameters
-from search.method.prepared_data import DataOnDevice, load_data
+from search.method.prepared_data import DataOnDevice, check_design_fits, load_data
 from search.method.recipe import triangular2_run
 from search.method.training import EpochReport, TrainingState, train_epochs
 from search.method.trial_config import TrialConfig
@@ -31,9 +31,10 @@ def retrain(
     log: TextIO = sys.stdout,
 ) -> dict[str, Any]:
     """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary."""
+    dataset = load_data(config.dataset, config.data_seed)
+    check_design_fits(config, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = DataOnDevice(load_data(config.dataset, config.data_seed), device,
-                        config.train.eval_batch_size)
+    data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     runs = []
     progress = TrainProgress(log, runs=repeats, epochs=epochs)
     for repeat in range(repeats):

@@ -1,15 +1,32 @@
 """One sampled design with everything needed to rebuild and retrain it, as plain data.
 
-The builder, LRRT and trainer consume this; none of them imports Optuna.
+The builder, LRRT and trainer consume this; none of them imports Optuna. ``from_dict`` reads
+one back (from an export a person may have edited) through the config's own checkers, so a
+design that a config could not have produced is a one-line ``UserError``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from models import Architecture, config_name
-from search.config import DatasetSettings, LRRTSettings, TrainSettings
+from models import Architecture, ArchitectureError, config_name
+from search.config import (
+    DatasetSettings,
+    LRRTSettings,
+    ModelSettings,
+    SearchConfig,
+    SpaceSettings,
+    TrainSettings,
+    parse_section,
+    short_repr,
+    short_text,
+)
+from search.config.settings import check_one, config_keys
+from search.errors import UserError
+
+MAX_RUN_SEED = 2**63 - 1
+"""Run seeds derive from the study seed (< 2**31) times 100,003 plus the trial number."""
 
 
 @dataclass(frozen=True)
@@ -39,15 +56,73 @@ class TrialConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
+    def from_dict(cls, values: Any) -> TrialConfig:
+        """The design ``to_dict`` wrote, each value checked as a config's would be (sections
+        by their settings, design fields by the space's checkers); ``UserError`` otherwise."""
+        if not isinstance(values, dict):
+            raise UserError(f"config: expected a mapping, got {short_repr(values)}")
+        allowed = [f.name for f in fields(cls)]
+        for name in values:
+            if name not in allowed:
+                raise UserError(f"config key {short_repr(name, 40)} is unknown: allowed keys "
+                                f"are {', '.join(sorted(allowed))}")
+        required = [name for name in allowed if name != "data_seed"]
+        for name in required:
+            if name not in values:
+                raise UserError(f"config key '{name}' is required")
+        low, high = _space_value("lr_range", values["lr_range"])
         return cls(
-            dataset=DatasetSettings(**values["dataset"]),
-            architecture=Architecture.from_dict(values["architecture"]),
-            optimizer=values["optimizer"],
-            lr_range=(float(values["lr_range"][0]), float(values["lr_range"][1])),
-            batch_size=int(values["batch_size"]),
-            seed=int(values["seed"]),
-            lrrt=LRRTSettings(**values["lrrt"]),
-            train=TrainSettings(**values["train"]),
-            data_seed=int(values.get("data_seed", 0)),
+            dataset=parse_section(DatasetSettings, values["dataset"], "dataset."),
+            architecture=_architecture(values["architecture"]),
+            optimizer=_space_value("optimizer", values["optimizer"]),
+            lr_range=(low, high),
+            batch_size=_space_value("batch_size", values["batch_size"]),
+            seed=_run_seed("seed", values["seed"]),
+            lrrt=parse_section(LRRTSettings, values["lrrt"], "lrrt."),
+            train=parse_section(TrainSettings, values["train"], "train."),
+            data_seed=check_one(SearchConfig, "seed", "data_seed", values.get("data_seed", 0)),
         )
+
+
+def _space_value(name: str, value: Any, key: str | None = None) -> Any:
+    """One value of the space dimension ``name``, checked as one of its choices."""
+    return check_one(SpaceSettings, name, key or name, value)
+
+
+def _run_seed(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RUN_SEED:
+        raise UserError(f"config key '{key}': expected an integer >= 0 and <= {MAX_RUN_SEED}, "
+                        f"got {short_repr(value)}")
+    return value
+
+
+def _architecture(values: Any) -> Architecture:
+    """An ``Architecture`` whose fields that are space dimensions (``blocks``, ``filters``...)
+    or model settings (``l2``) pass those checkers, the others the class' own checks. A string
+    the space refuses is left to the class too: a design may spell a dimension its own way
+    (``batch_norm: before`` for the space's ``true``), and the class refuses what it does not
+    know."""
+    if not isinstance(values, dict):
+        raise UserError(f"config key 'architecture': expected a mapping, got "
+                        f"{short_repr(values)}")
+    allowed = [f.name for f in fields(Architecture)]
+    space, model = config_keys(SpaceSettings), config_keys(ModelSettings)
+    checked = {}
+    for name, value in values.items():
+        if name not in allowed:
+            raise UserError(f"config key 'architecture.{short_text(str(name), 40)}' is unknown:"
+                            f" allowed keys are {', '.join(sorted(allowed))}")
+        key = f"architecture.{name}"
+        checked[name] = value
+        try:
+            if name in space:
+                checked[name] = _space_value(name, value, key)
+            elif name in model:
+                checked[name] = check_one(ModelSettings, name, key, value)
+        except UserError:
+            if not isinstance(value, str):
+                raise
+    try:
+        return Architecture.from_dict(checked)
+    except (ArchitectureError, TypeError, ValueError) as error:
+        raise UserError(f"config key 'architecture': {short_text(str(error))}") from None
