@@ -8,16 +8,18 @@ defaults are decided once, and studies written by older versions are read in one
 (``_legacy_lrrt``).
 
 Attrs stay small and flat: one fact per key, so optuna-dashboard and ``optuna trials`` show
-them as short columns. Per-batch curves live in artifacts; only a 200-point smoothed curve
-is kept here for the report and the notes.
+them as short columns. The range test's curves live in the trial's JSON artifact; only a
+trial without one keeps a short smoothed curve here (``SHORT_CURVE_POINTS``), and studies
+written before keep their 200-point one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -80,8 +82,25 @@ STORAGE_UNREACHABLE = "storage_unreachable"
 checkpoint kept) and its retry resumes it."""
 
 CURVE_POINTS = 200
-"""Points of the smoothed LRRT curve kept in the trial's attrs (the full curve is an
-artifact)."""
+"""Points of the smoothed LRRT curve a view draws (read from the trial's artifact, which
+holds the full curve; studies written before this kept it in the ``lrrt_curve`` attr)."""
+SHORT_CURVE_POINTS = 40
+"""Points of the smoothed curve kept in the attrs until the trial's artifact holds it (or
+for good when the search writes no artifacts)."""
+CURVE_DIGITS = 4
+"""Significant digits of the numbers of that short curve."""
+
+DEFAULT_CHANCE_MARGIN = 0.1
+"""The gate's default ``chance_margin``: what a trial without recorded evidence is read with."""
+NARROW_PEAK_SHARE = 0.9
+"""A best smoothed accuracy at or above this share of ``lr_max`` says the range ended while
+the design was still improving."""
+
+# --- flags: what a trial's record warns about (``TrialRecord.flags``) ------------------------
+TRAINED_TO_CHANCE = "trained_to_chance"
+"""COMPLETE, but its best validation accuracy is under the chance threshold."""
+RANGE_TOO_NARROW = "range_too_narrow"
+"""The range test found no upper limit: the best LR may lie beyond ``lr_max``."""
 
 Bounds = tuple[float, float]
 
@@ -107,6 +126,49 @@ def _floats(values: Any) -> tuple[float, ...]:
     if not isinstance(values, list | tuple):
         return ()
     return tuple(v for v in (_float(x) for x in values) if v is not None)
+
+
+def _significant(value: float | None, digits: int = CURVE_DIGITS) -> float | None:
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
+def chance_threshold(num_classes: int, margin: float = DEFAULT_CHANCE_MARGIN) -> float:
+    """Accuracy a design must beat to count as learning: ``margin`` of the way from chance
+    (1/num_classes) to perfect (``search.method.pruner``'s rule; 10 classes -> 0.19)."""
+    chance = 1.0 / num_classes
+    return chance + margin * (1.0 - chance)
+
+
+class DivergencePoint(NamedTuple):
+    """The batch whose smoothed loss made the range test stop: the curve is cut before it,
+    so views draw it as a marker. Stored as ``[step, lr, loss]``."""
+
+    step: int
+    lr: float
+    loss: float | None
+    """The smoothed loss there; None when it was not finite."""
+
+    @classmethod
+    def parse(cls, value: Any) -> DivergencePoint | None:
+        if not isinstance(value, list | tuple) or len(value) != 3:
+            return None
+        step, lr = value[0], _float(value[1])
+        if not isinstance(step, int) or lr is None:
+            return None
+        return cls(step, lr, _float(value[2]))
+
+    @classmethod
+    def from_text(cls, text: Any) -> DivergencePoint | None:
+        """What an older summary's ``divergence`` text says ("smoothed loss 94.6 > 4x
+        minimum at step 73 (lr 0.0826)"), for trials recorded before the point was."""
+        if not isinstance(text, str):
+            return None
+        found = re.search(r"at step (\d+) \(lr ([-+.\deE]+)\)", text)
+        if found is None or _float(found.group(2)) is None:
+            return None
+        loss = re.match(r"smoothed loss ([-+.\deE]+) ", text)
+        return cls(int(found.group(1)), float(found.group(2)),
+                   _float(loss.group(1)) if loss else None)
 
 
 def _strings(values: Any) -> tuple[str, ...]:
@@ -142,6 +204,13 @@ class LRRTSummary:
     peak_memory_bytes: int = 0
     memory_kind: str = ""
     seconds: float | None = None
+    divergence_point: DivergencePoint | None = None
+    """Where the test diverged (the curve stops before it); None if it did not."""
+    limit_found: bool | None = None
+    """Whether the ramp reached an LR where training stops improving
+    (``LRRTCurve.limit_found``); None for trials recorded before it was."""
+    best_accuracy_lr: float | None = None
+    """LR of the best smoothed accuracy."""
 
     @property
     def has_bounds(self) -> bool:
@@ -170,14 +239,19 @@ class LRRTSummary:
             return None
         stored = {**legacy, **{name: attrs[LRRT_PREFIX + name] for name in _SUMMARY_FIELDS
                                if LRRT_PREFIX + name in attrs}}
+        best_val, max_epoch = (_float(stored.get("best_val_accuracy")),
+                               _float(stored.get("max_epoch_accuracy")))
+        if best_val == 0.0 and max_epoch == 0.0:
+            best_val = max_epoch = None  # older versions wrote 0.0 when no epoch ended
+        limit_found = stored.get("limit_found")
         return cls(
             score=score,
             group=str(attrs.get(LRRT_GROUP, "?|?")),
             num_classes=num_classes,
             lr_range=_pair(stored.get("lr_range")),
-            best_val_accuracy=_float(stored.get("best_val_accuracy")),
+            best_val_accuracy=best_val,
             max_batch_accuracy=_float(stored.get("max_batch_accuracy")),
-            max_epoch_accuracy=_float(stored.get("max_epoch_accuracy")),
+            max_epoch_accuracy=max_epoch,
             diverged=bool(stored.get("diverged", False)),
             divergence=stored.get("divergence"),
             completed_fraction=_float(stored.get("completed_fraction", 1.0)) or 0.0,
@@ -190,6 +264,11 @@ class LRRTSummary:
             peak_memory_bytes=int(stored.get("peak_memory_bytes") or 0),
             memory_kind=str(stored.get("memory_kind") or ""),
             seconds=_float(stored.get("seconds")),
+            divergence_point=DivergencePoint.parse(stored.get("divergence_point"))
+            or (DivergencePoint.from_text(stored.get("divergence"))
+                if stored.get("diverged") else None),
+            limit_found=limit_found if isinstance(limit_found, bool) else None,
+            best_accuracy_lr=_float(stored.get("best_accuracy_lr")),
         )
 
 
@@ -197,6 +276,7 @@ _SUMMARY_FIELDS = (
     "lr_range", "best_val_accuracy", "max_batch_accuracy", "max_epoch_accuracy", "diverged",
     "divergence", "completed_fraction", "bound_rule", "bounds", "compare_rule",
     "compare_bounds", "disagreement", "unstable", "peak_memory_bytes", "memory_kind", "seconds",
+    "divergence_point", "limit_found", "best_accuracy_lr",
 )
 
 _LEGACY_SUMMARY = "lrrt"
@@ -228,6 +308,31 @@ class CurvePoints:
 
     def to_attr(self) -> dict[str, list[float | None]]:
         return {"lr": list(self.lr), "accuracy": list(self.accuracy), "loss": list(self.loss)}
+
+    def shortened(self, count: int = SHORT_CURVE_POINTS,
+                  digits: int = CURVE_DIGITS) -> CurvePoints:
+        """``count`` points at most, evenly spread (first and last kept), each number to
+        ``digits`` significant digits: the copy a trial's attrs keep."""
+        size = len(self.lr)
+        if size > count:
+            step = (size - 1) / (count - 1)
+            index = [round(i * step) for i in range(count)]
+        else:
+            index = list(range(size))
+
+        def column(values: tuple[float | None, ...]) -> tuple[float | None, ...]:
+            return tuple(_significant(values[i], digits) if i < len(values) else None
+                         for i in index)
+
+        return CurvePoints(column(self.lr), column(self.accuracy), column(self.loss))
+
+    @property
+    def best_accuracy_lr(self) -> float | None:
+        """LR of the highest accuracy (the first, on a tie); None for an empty curve."""
+        known = [(y, -i, x) for i, (x, y) in enumerate(zip(self.lr, self.accuracy,
+                                                            strict=False))
+                 if x is not None and y is not None]
+        return max(known)[2] if known else None
 
     @classmethod
     def from_attr(cls, value: Any) -> CurvePoints | None:
@@ -278,6 +383,8 @@ class TrialRecord:
     bench_seconds: float = 0.0
     bench_cut: bool = False
     degraded: tuple[str, ...] = ()
+    last_step: int | None = None
+    """The last step a value was reported at: 0 is the LRRT score, then training epochs."""
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
@@ -319,6 +426,7 @@ class TrialRecord:
             bench_seconds=_float(attrs.get(BENCH_SECONDS)) or 0.0,
             bench_cut=bool(attrs.get(BENCH_CUT, False)),
             degraded=_strings(attrs.get(DEGRADED)),
+            last_step=trial.last_step,
         )
 
     @property
@@ -340,6 +448,71 @@ class TrialRecord:
     def best_val_accuracy(self) -> float | None:
         """Best validation accuracy of the triangular2 training; None if it never ran."""
         return max(self.val_curve) if self.val_curve else None
+
+    @property
+    def rejected_at_lrrt(self) -> bool:
+        """Pruned before any training epoch ended: the LRRT gate's rejections."""
+        return self.state == TrialState.PRUNED and (self.last_step or 0) == 0
+
+    @property
+    def trained_bounds(self) -> Bounds | None:
+        """The LR bounds the trial trained with; None for a design the gate rejected (its
+        range test's bounds were never used) and before training starts."""
+        return None if self.rejected_at_lrrt else self.lr_bounds
+
+    @property
+    def chance_threshold(self) -> float | None:
+        """The accuracy the gate asked of the range test: its recorded evidence, else the
+        default margin's threshold (trials recorded before the evidence was, or never
+        judged against it); None without a range test."""
+        for verdict in (self.pruned_because, self.failed_because):
+            if verdict is not None and _float(verdict.evidence.get("threshold")) is not None:
+                return _float(verdict.evidence["threshold"])
+        return chance_threshold(self.lrrt.num_classes) if self.lrrt else None
+
+    @property
+    def chance_gap(self) -> tuple[float, float] | None:
+        """``(score, threshold)`` of a design rejected as ``chance_level``."""
+        if self.reason != CHANCE_LEVEL or self.lrrt is None:
+            return None
+        threshold = self.chance_threshold
+        evidence = self.pruned_because.evidence if self.pruned_because else {}
+        score = _float(evidence.get("score"))
+        return None if threshold is None else (
+            self.lrrt.score if score is None else score, threshold)
+
+    @property
+    def trained_to_chance(self) -> bool:
+        """COMPLETE, yet its best validation accuracy is under the chance threshold."""
+        if self.state != TrialState.COMPLETE or self.lrrt is None:
+            return False
+        best = self.value if self.value is not None else self.best_val_accuracy
+        threshold = self.chance_threshold
+        return best is not None and threshold is not None and best < threshold
+
+    @property
+    def range_too_narrow(self) -> bool:
+        """The range test found no upper limit (``LRRTSummary.limit_found``), or its best
+        smoothed accuracy sits at ``NARROW_PEAK_SHARE`` of ``lr_max`` or above: a better
+        LR may lie beyond the range. A test that diverged found its limit."""
+        lrrt = self.lrrt
+        if lrrt is None or lrrt.diverged:
+            return False
+        if lrrt.limit_found is False:
+            return True
+        peak = lrrt.best_accuracy_lr
+        if peak is None and self.lrrt_curve is not None:
+            peak = self.lrrt_curve.best_accuracy_lr
+        lr_range = self.lr_range
+        return peak is not None and lr_range is not None and \
+            peak >= NARROW_PEAK_SHARE * lr_range[1]
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """What the record warns about (``TRAINED_TO_CHANCE``, ``RANGE_TOO_NARROW``)."""
+        return tuple(name for name, raised in ((TRAINED_TO_CHANCE, self.trained_to_chance),
+                                               (RANGE_TOO_NARROW, self.range_too_narrow))
+                     if raised)
 
     @property
     def lr_range(self) -> Bounds | None:
@@ -405,14 +578,21 @@ class TrialRecorder:
                    TRIAL_CONFIG: dict(trial_config)})
 
     def range_test(self, summary: LRRTSummary, curve: CurvePoints, n_params: int) -> None:
-        self._set({N_PARAMS: n_params, **summary.to_attrs(), LRRT_CURVE: curve.to_attr()})
+        """The summary, flat, and a short copy of the smoothed curve (``CurvePoints
+        .shortened``): the one a trial keeps when no artifact holds its curve."""
+        self._set({N_PARAMS: n_params, **summary.to_attrs(),
+                   LRRT_CURVE: curve.shortened().to_attr()})
 
     def range_test_reused(self) -> None:
         self._set({LRRT_REUSED: True})
 
     def artifacts(self, *, curve_id: str | None = None, plot_id: str | None = None) -> None:
+        """The artifacts' ids. The curve artifact holds the whole curve, so the attrs' copy
+        is dropped (Optuna cannot delete an attr: it becomes null)."""
         values = {LRRT_ARTIFACT: curve_id, LRRT_PLOT_ARTIFACT: plot_id}
         self._set({key: value for key, value in values.items() if value is not None})
+        if curve_id is not None and self.trial.user_attrs.get(LRRT_CURVE) is not None:
+            self._set({LRRT_CURVE: None})
 
     def bounds(self, bounds: Bounds) -> None:
         self._set({LR_BOUNDS: list(bounds)})

@@ -2,7 +2,8 @@
 
 Per batch: LR, loss and accuracy; per epoch: training and validation loss and accuracy. A
 simple moving average smooths the batch values (the thesis' SMA); a divergence cuts the
-curve where the loss blew up, so nothing after it is ever read or plotted.
+curve where the loss blew up, so nothing after it is ever read or plotted, except the
+batch that triggered the verdict (``LRRTCurve.divergence_point``), kept as evidence.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from search.record import CURVE_POINTS, CurvePoints
+from search.record import CURVE_POINTS, CurvePoints, DivergencePoint
 
 
 @dataclass
@@ -32,6 +33,9 @@ class LRRTCurve:
     divergence: str | None = None
     ramp: str = "linear"
     """``linear`` (the thesis) or ``exponential`` (geometric, as LR finders use)."""
+    divergence_point: DivergencePoint | None = None
+    """The step, LR and smoothed loss that made the test stop (``divergence_at``): the
+    curve is cut before it."""
 
     @property
     def smoothed_losses(self) -> list[float]:
@@ -49,6 +53,19 @@ class LRRTCurve:
     def lr_at_step(self, step: int) -> float:
         return RAMPS[self.ramp](step, self.total_steps, self.lr_min, self.lr_max)
 
+    def divergence_at(self, step: int) -> DivergencePoint:
+        """The batch at ``step`` as ``find_divergence`` saw it, to be read before the curve
+        is cut there: its LR and smoothed loss (None when not finite)."""
+        smoothed = simple_moving_average(self.losses[:step + 1], self.sma_periods)[-1]
+        return DivergencePoint(step, self.lrs[step],
+                               smoothed if math.isfinite(smoothed) else None)
+
+    @property
+    def best_accuracy_lr(self) -> float | None:
+        """LR of the best smoothed accuracy (the first step reaching it); None when empty."""
+        smoothed = self.smoothed_accuracies
+        return self.lrs[int(np.argmax(smoothed))] if smoothed else None
+
     @property
     def limit_found(self) -> bool:
         """Whether the test reached an LR where training stops improving: it diverged, or
@@ -56,7 +73,7 @@ class LRRTCurve:
         gave back at least ``LIMIT_GIVE_BACK`` of its fall. A curve still falling at the end
         of the ramp has found no upper limit: the range was too narrow (or the ramp too
         short) to say where the design stops converging."""
-        return limit_index(self) is not None
+        return self.diverged or limit_index(self) is not None
 
     def points(self, count: int = CURVE_POINTS) -> CurvePoints:
         """The smoothed curve, ``count`` points at most: what a trial's attrs keep."""

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from search.method.lrrt.bounds import apply_rule
 from search.method.lrrt.curve import LRRTCurve
-from search.record import LRRTSummary
+from search.record import DivergencePoint, LRRTSummary
 
 
 @dataclass
@@ -31,16 +31,17 @@ class LRRTResult:
     n_params: int = 0
 
     def summary(self, *, group: str, num_classes: int) -> LRRTSummary:
-        """The trial record's view of the test (small, without the per-batch arrays)."""
+        """The trial record's view of the test (small, without the per-batch arrays). What
+        was never measured (no epoch ended: no validation) is None, not 0."""
         curve = self.curve
         return LRRTSummary(
             score=self.best_smoothed_accuracy,
             group=group,
             num_classes=num_classes,
             lr_range=(curve.lr_min, curve.lr_max),
-            best_val_accuracy=round(self.best_val_accuracy, 6),
-            max_batch_accuracy=max(curve.accuracies, default=0.0),
-            max_epoch_accuracy=max((e["accuracy"] for e in curve.epochs), default=0.0),
+            best_val_accuracy=round(self.best_val_accuracy, 6) if curve.epochs else None,
+            max_batch_accuracy=max(curve.accuracies, default=None),
+            max_epoch_accuracy=max((e["accuracy"] for e in curve.epochs), default=None),
             diverged=curve.diverged,
             divergence=curve.divergence,
             completed_fraction=round(curve.completed_fraction, 4),
@@ -53,6 +54,9 @@ class LRRTResult:
             peak_memory_bytes=self.peak_memory_bytes,
             memory_kind=self.memory_kind,
             seconds=round(self.seconds, 3),
+            divergence_point=curve.divergence_point,
+            limit_found=curve.limit_found,
+            best_accuracy_lr=curve.best_accuracy_lr,
         )
 
     def to_json(self) -> str:
@@ -61,7 +65,9 @@ class LRRTResult:
     @classmethod
     def from_json(cls, text: str) -> LRRTResult:
         values = json.loads(text)
-        values["curve"] = LRRTCurve(**values["curve"])
+        point = values["curve"].get("divergence_point")  # absent before it was recorded
+        values["curve"] = LRRTCurve(**{**values["curve"],
+                                       "divergence_point": DivergencePoint.parse(point)})
         for key in ("bounds", "compare_bounds"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])

@@ -151,6 +151,7 @@ def _sync(curve: LRRTCurve, losses: torch.Tensor, correct: torch.Tensor, sizes: 
         cut, reason = found
         curve.diverged = True
         curve.divergence = f"{reason} at step {cut} (lr {curve.lrs[cut]:.3g})"
+        curve.divergence_point = curve.divergence_at(cut)  # the evidence outlives the cut
         del curve.lrs[cut:], curve.losses[cut:], curve.accuracies[cut:]
     if progress is not None:
         recent = curve.losses[-curve.sma_periods:]
