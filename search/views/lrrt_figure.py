@@ -4,10 +4,15 @@ line per design, described once and drawn two ways.
 ``LRRTLine`` is what one design contributes, read from a ``TrialRecord`` (the report) or
 from an ``LRRTResult`` (``cnnsearch lrrt`` and the trial's SVG artifact). ``line_styles``
 colours N of them (pruned designs grey and dashed) and ``loss_ceiling`` bounds the loss
-axis. ``lrrt_figure`` draws the lines with plotly (interactive: the report, ``cnnsearch
-lrrt``), ``lrrt_svg`` with matplotlib (a static SVG that optuna-dashboard shows in a trial's
-note): same lines, colours, bounds and loss ceiling. matplotlib is imported only when an SVG
-is drawn.
+axis. Besides its curve a line may carry its LR bounds (ticks on the accuracy line, only
+inside the tested range, only for a design that trained with them), the chance threshold
+it missed (a dotted level on the accuracy panel) and the point where its test diverged (an
+x on the loss panel, clipped under the ceiling, its value in the hover and the legend).
+
+``lrrt_figure`` draws the lines with plotly (interactive: the report, ``cnnsearch lrrt``),
+``lrrt_svg`` with matplotlib (a static SVG that optuna-dashboard shows in a trial's note):
+same lines, colours, bounds, markers and loss ceiling. matplotlib is imported only when an
+SVG is drawn.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from search.method.lrrt.curve import downsample
-from search.record import Bounds, CurvePoints, TrialRecord
+from search.record import CHANCE_LEVEL, Bounds, CurvePoints, DivergencePoint, TrialRecord
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from search.method.lrrt.result import LRRTResult
+    from search.record import Verdict
 
 MAX_POINTS = 400
 """Points per drawn line: enough for a 400 px panel, few enough to keep files light."""
@@ -45,6 +51,10 @@ RAW_OPACITY = 0.35
 BOUND_MARKER = {"size": 14, "width": 3}
 """The LR bounds: vertical ticks on the accuracy line (px)."""
 VALIDATION_MARKER = 8
+DIVERGENCE_MARKER = {"size": 12, "width": 2.5}
+"""Where a test diverged: an x on the loss panel (px)."""
+CEILING_HEADROOM = 1.05
+"""The loss axis ends this much above the highest loss it shows."""
 
 
 def _finite(value: float | None) -> float | None:
@@ -75,31 +85,53 @@ class LRRTLine:
     reason: str = ""
     status: str = ""
     """The trial's state in words ("complete", "running"); empty outside a study."""
+    lr_range: Bounds | None = None
+    """The range tested: bounds are drawn only inside it."""
+    divergence: DivergencePoint | None = None
+    """Where the test diverged; the curve stops before it."""
+    threshold: float | None = None
+    """The chance threshold a design rejected as ``chance_level`` missed."""
 
     @classmethod
-    def from_record(cls, record: TrialRecord) -> LRRTLine | None:
-        """The stored smoothed curve of a trial; None before its range test is recorded.
-        Pruned designs carry no bounds: they were never trained."""
-        curve = record.lrrt_curve
+    def from_record(cls, record: TrialRecord, curve: CurvePoints | None = None
+                    ) -> LRRTLine | None:
+        """A trial's smoothed curve (``curve``, read from its artifact, else the one its
+        attrs keep); None before its range test is recorded. Bounds only where the trial
+        trained with them: a design the gate rejected never used its test's bounds."""
+        curve = curve or record.lrrt_curve
         if curve is None or not any(lr is not None for lr in curve.lr):
             return None
-        pruned = record.state == TrialState.PRUNED
+        gap = record.chance_gap
         return cls(label=f"#{record.number} {record.config_name}", curve=curve,
-                   bounds=None if pruned else record.lr_bounds, pruned=pruned,
-                   reason=record.reason, status=record.state.name.lower())
+                   bounds=record.trained_bounds, pruned=record.state == TrialState.PRUNED,
+                   reason=record.reason, status=record.state.name.lower(),
+                   lr_range=record.lr_range,
+                   divergence=record.lrrt.divergence_point if record.lrrt else None,
+                   threshold=gap[1] if gap else None)
 
     @classmethod
-    def from_result(cls, result: LRRTResult, label: str) -> LRRTLine:
-        """A range test just run: smoothed and per-batch values, validation, bounds."""
+    def from_result(cls, result: LRRTResult, label: str,
+                    verdict: Verdict | None = None) -> LRRTLine:
+        """A range test just run: smoothed and per-batch values, validation, bounds. With
+        the gate's ``verdict`` the design is drawn rejected: no bounds, the threshold it
+        missed."""
         curve = result.curve
         epochs = curve.epochs
+        threshold = None
+        if verdict is not None and verdict.reason == CHANCE_LEVEL:
+            threshold = _number(verdict.evidence.get("threshold"))
         return cls(
             label=label,
             curve=_thinned(curve.lrs, curve.smoothed_accuracies, curve.smoothed_losses),
             raw=_thinned(curve.lrs, curve.accuracies, curve.losses),
             validation=_thinned([e["lr"] for e in epochs], [e["val_accuracy"] for e in epochs],
                                 [e["val_loss"] for e in epochs]) if epochs else None,
-            bounds=tuple(result.bounds) if result.bounds else None,
+            bounds=tuple(result.bounds) if result.bounds and verdict is None else None,
+            pruned=verdict is not None,
+            reason=verdict.reason if verdict is not None else "",
+            lr_range=(curve.lr_min, curve.lr_max),
+            divergence=curve.divergence_point,
+            threshold=threshold,
         )
 
     @property
@@ -109,14 +141,58 @@ class LRRTLine:
         return f"{self.label} - {self.status}" if self.status else self.label
 
     @property
+    def tested_range(self) -> Bounds | None:
+        """The LR range of the test, else the LRs its curve spans."""
+        if self.lr_range is not None:
+            return self.lr_range
+        known = [lr for lr in self.curve.lr if lr is not None]
+        return (min(known), max(known)) if known else None
+
+    @property
     def bound_markers(self) -> list[tuple[float, float]]:
-        """(LR, accuracy) where each bound sits on the accuracy line."""
+        """(LR, accuracy) where each bound sits on the accuracy line; a bound outside the
+        tested range is not drawn (there is no curve there to put it on)."""
+        tested = self.tested_range
+        if tested is None:
+            return []
+        low, high = tested[0] * (1 - 1e-9), tested[1] * (1 + 1e-9)
         markers = []
         for bound in self.bounds or ():
-            accuracy = _value_at(self.curve, bound)
+            accuracy = _value_at(self.curve, bound) if low <= bound <= high else None
             if accuracy is not None:
                 markers.append((bound, accuracy))
         return markers
+
+    def divergence_marker(self, ceiling: float | None) -> tuple[float, float] | None:
+        """(LR, loss) of the divergence marker: the smoothed loss there, clipped to the top
+        of the plot (``ceiling``) when it is higher or not finite."""
+        point = self.divergence
+        if point is None:
+            return None
+        top = ceiling / CEILING_HEADROOM if ceiling else None
+        if point.loss is None:
+            return None if top is None else (point.lr, top)
+        return point.lr, point.loss if top is None else min(point.loss, top)
+
+    @property
+    def divergence_text(self) -> str:
+        point = self.divergence
+        if point is None:
+            return ""
+        loss = "not finite" if point.loss is None else f"{point.loss:.3g}"
+        return f"diverged at lr {point.lr:.3g}: smoothed loss {loss}"
+
+    @property
+    def threshold_text(self) -> str:
+        return "" if self.threshold is None else f"chance threshold {self.threshold:.3f}"
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return _finite(number)
 
 
 def _value_at(curve: CurvePoints, lr: float) -> float | None:
@@ -159,7 +235,7 @@ def loss_ceiling(lines: Iterable[LRRTLine]) -> float | None:
             highs.append(max(finite))
     if not starts:
         return None
-    return max(min(max(highs), 2.0 * max(starts)), 1e-6) * 1.05
+    return max(min(max(highs), 2.0 * max(starts)), 1e-6) * CEILING_HEADROOM
 
 
 # --- plotly ----------------------------------------------------------------------------------
@@ -168,6 +244,7 @@ def lrrt_figure(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -> go
     """The interactive figure: accuracy and loss subplots, a legend entry per design (names
     html-escaped: plotly reads tags in them), bound markers, log/linear LR buttons."""
     figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=PANELS)
+    ceiling = loss_ceiling(lines)
     for index, (line, style) in enumerate(zip(lines, line_styles(lines), strict=True)):
         group = f"line-{index}"
         label = html.escape(line.label)
@@ -207,7 +284,25 @@ def lrrt_figure(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -> go
                         "line": {"width": BOUND_MARKER["width"], "color": style.color}},
                 hovertemplate=f"{label} LR bound %{{x:.4g}}<extra></extra>",
             ), row=1, col=1)
-    ceiling = loss_ceiling(lines)
+        tested = line.tested_range
+        if line.threshold is not None and tested is not None:
+            figure.add_trace(go.Scatter(
+                x=list(tested), y=[line.threshold] * 2, mode="lines", name="chance threshold",
+                legendgroup=group, showlegend=False,
+                line={"color": style.color, "dash": "dot", "width": 1.5},
+                hovertemplate=f"{label}<br>{line.threshold_text}<extra></extra>",
+            ), row=1, col=1)
+        marker = line.divergence_marker(ceiling)
+        if marker is not None:
+            figure.add_trace(go.Scatter(
+                x=[marker[0]], y=[marker[1]], mode="markers", name="diverged",
+                legendgroup=group, showlegend=False,
+                marker={"color": style.color, "symbol": "x-thin-open",
+                        "size": DIVERGENCE_MARKER["size"],
+                        "line": {"width": DIVERGENCE_MARKER["width"], "color": style.color}},
+                hovertemplate=f"{label}<br>{html.escape(line.divergence_text)}"
+                              "<extra></extra>",
+            ), row=1, col=2)
     if ceiling:
         figure.update_yaxes(range=[0, ceiling], row=1, col=2)
     figure.update_xaxes(title_text=LR_TITLE, exponentformat="e")
@@ -272,13 +367,16 @@ def lrrt_matplotlib(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -
             axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
             for spine in axes.spines.values():
                 spine.set_color("#bbb")
-        for index, (line, style) in enumerate(zip(lines, line_styles(lines), strict=True)):
-            _draw_line(accuracy_axes, loss_axes, index, line, style, alone=len(lines) == 1)
         ceiling = loss_ceiling(lines)
+        for index, (line, style) in enumerate(zip(lines, line_styles(lines), strict=True)):
+            _draw_line(accuracy_axes, loss_axes, index, line, style, alone=len(lines) == 1,
+                       ceiling=ceiling)
         if ceiling:
             loss_axes.set_ylim(0, ceiling)
         figure.suptitle(title + (f"\n{subtitle}" if subtitle else ""), fontsize=11)
         handles, labels = accuracy_axes.get_legend_handles_labels()
+        more_handles, more_labels = loss_axes.get_legend_handles_labels()  # divergences
+        handles, labels = handles + more_handles, labels + more_labels
         if handles:
             figure.legend(handles, labels, loc="outside lower center", frameon=False,
                           ncols=min(len(handles), 4), fontsize=9)
@@ -286,7 +384,7 @@ def lrrt_matplotlib(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -
 
 
 def _draw_line(accuracy_axes: Axes, loss_axes: Axes, index: int, line: LRRTLine,
-               style: LineStyle, *, alone: bool) -> None:
+               style: LineStyle, *, alone: bool, ceiling: float | None = None) -> None:
     import numpy as np
     from matplotlib import patheffects
 
@@ -327,6 +425,22 @@ def _draw_line(accuracy_axes: Axes, loss_axes: Axes, index: int, line: LRRTLine,
         ticks.set_path_effects([patheffects.Stroke(linewidth=width + 2, foreground="#fff"),
                                 patheffects.Normal()])
         ticks.set_gid(f"line{index}-bounds")
+    tested = line.tested_range
+    if line.threshold is not None and tested is not None:
+        text = line.threshold_text
+        (level,) = accuracy_axes.plot(list(tested), [line.threshold] * 2, color=style.color,
+                                      linestyle=":", linewidth=1.5 * PX, zorder=2,
+                                      label=text if alone else f"{line.label}: {text}")
+        level.set_gid(f"line{index}-threshold")
+    marker = line.divergence_marker(ceiling)
+    if marker is not None:
+        text = line.divergence_text
+        (cross,) = loss_axes.plot([marker[0]], [marker[1]], linestyle="none", marker="x",
+                                  markersize=DIVERGENCE_MARKER["size"] * PX,
+                                  markeredgewidth=DIVERGENCE_MARKER["width"] * PX,
+                                  color=style.color, zorder=4, clip_on=False,
+                                  label=text if alone else f"{line.label}: {text}")
+        cross.set_gid(f"line{index}-divergence")
 
 
 def lrrt_svg(lines: Sequence[LRRTLine], title: str, subtitle: str = "") -> str:

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import math
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna_dashboard import get_note
 
 from search.method.lrrt.curve import LRRTCurve
 from search.method.lrrt.result import LRRTResult
-from search.record import BELOW_PEERS, CurvePoints, TrialRecord, TrialRecorder, Verdict
-from search.views.lrrt_artifact import LRRTArtifactStore, result_svg
+from search.method.pruner import LRRTPruner
+from search.record import (
+    BELOW_PEERS,
+    CHANCE_LEVEL,
+    CURVE_POINTS,
+    SHORT_CURVE_POINTS,
+    CurvePoints,
+    DivergencePoint,
+    LRRTSummary,
+    TrialRecord,
+    TrialRecorder,
+    Verdict,
+    frozen_trial,
+)
+from search.views.lrrt_artifact import LRRTArtifactStore, artifact_curve, result_svg
 from search.views.lrrt_figure import LRRTLine, lrrt_svg
 from search.views.trial_notes import TrialNotes
 
@@ -121,3 +136,136 @@ def test_upload_attaches_an_svg_artifact_and_a_note_the_callback_updates(
     note = get_note(optuna.Trial(study, frozen._trial_id))
     assert "pruned, reason **below_peers**" in note
     assert f"/artifacts/{study._study_id}/{frozen._trial_id}/{artifact_id}" in note
+
+
+# ------------------------------------------------------------------ the divergence's evidence
+
+def test_a_divergence_keeps_the_batch_that_triggered_it_through_json_summary_and_svg(
+    tiny_data, tiny_model,
+) -> None:
+    """The curve is cut at the divergence step, so the batch whose smoothed loss triggered
+    the verdict is not on it: its step, LR and loss are kept beside it, and drawn."""
+    from search.method.lrrt.result import summarise
+    from search.method.lrrt.run import run_range_test
+    from search.method.optimizers import make_optimizer
+
+    train, val = tiny_data(n_train=96, batch_size=8)
+    model = tiny_model()
+    curve, _ = run_range_test(model, make_optimizer(model, "sgd", 1.0), train, val,
+                              lr_range=(1.0, 1e4), epochs=4, sma_periods=2,
+                              divergence_factor=4.0)
+    assert curve.diverged
+    point = curve.divergence_point
+    assert point is not None and point.step == len(curve.lrs)  # cut right before it
+    assert point.lr > curve.lrs[-1] and curve.lr_min <= point.lr <= curve.lr_max
+    assert f"at step {point.step} (lr {point.lr:.3g})" in curve.divergence
+    if curve.divergence.startswith("smoothed loss"):
+        assert curve.divergence.startswith(f"smoothed loss {point.loss:.3g} >")
+        assert point.loss > max(curve.smoothed_losses)  # off the stored curve
+    else:
+        assert point.loss is None  # a non-finite loss
+
+    result = summarise(curve, bound_rule="smith_quarter", compare_rule=None,
+                       disagreement_factor=10.0)
+    assert LRRTResult.from_json(result.to_json()).curve.divergence_point == point
+    summary = result.summary(group="g", num_classes=4)
+    assert summary.divergence_point == point and summary.limit_found is True
+    assert LRRTSummary.from_attrs(summary.to_attrs()).divergence_point == point
+
+    root = parse(result_svg(result, "B1", 0))
+    cross = group(root, "line0-divergence")
+    assert cross is not None
+    assert any(w.startswith(f"diverged at lr {point.lr:.3g}: smoothed loss") for w in texts(root))
+
+
+def test_an_older_json_artifact_has_no_divergence_point() -> None:
+    old = json.loads(make_result(diverge=True).to_json())
+    del old["curve"]["divergence_point"]
+    assert LRRTResult.from_json(json.dumps(old)).curve.divergence_point is None
+
+
+def test_an_older_summary_reads_its_divergence_point_from_the_text() -> None:
+    attrs = LRRTSummary(score=0.3, group="g", num_classes=10, diverged=True,
+                        divergence="smoothed loss 94.6 > 4x minimum at step 73 (lr 0.0826)"
+                        ).to_attrs()
+    del attrs["lrrt_divergence_point"]
+    assert LRRTSummary.from_attrs(attrs).divergence_point == DivergencePoint(73, 0.0826, 94.6)
+
+
+# --------------------------------------------------------------- the gate's verdict in the SVG
+
+def chance_result() -> LRRTResult:
+    """A test that stayed at chance, whose rule still gave bounds below the tested range."""
+    result = make_result()
+    result.curve.lr_min, result.curve.lr_max = 0.01, 0.1
+    result.curve.lrs = [0.01 + 0.09 * i / 49 for i in range(50)]
+    result.curve.accuracies = [0.1 + 0.001 * (i % 5) for i in range(50)]
+    result.best_smoothed_accuracy = 0.141
+    result.bounds = (0.0025, 0.01)
+    return result
+
+
+def test_the_plot_of_a_design_the_gate_rejects_has_no_bounds_and_shows_the_threshold(
+    tmp_path: Path,
+) -> None:
+    """The SVG is drawn before the gate's verdict is recorded, with the verdict the gate
+    reaches from the same stored facts."""
+    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
+    study = optuna.create_study(direction="maximize", pruner=LRRTPruner())
+    result = chance_result()
+
+    def objective(trial: optuna.Trial) -> float:
+        recorder = TrialRecorder(trial)
+        recorder.started(config_name="B2FL2SGD", run_seed=0, checkpoint_key="k",
+                         device="cpu", worker="w", trial_config={"lr_range": [0.01, 0.1]})
+        recorder.range_test(result.summary(group="g", num_classes=10),
+                            result.curve.points(), n_params=10)
+        LRRTArtifactStore(store).upload(trial, result)
+        raise optuna.TrialPruned(CHANCE_LEVEL)
+
+    study.optimize(objective, n_trials=1)
+    record = TrialRecord.from_frozen(study.trials[0])
+    with store.open_reader(record.lrrt_plot_artifact_id) as reader:
+        root = parse(reader.read().decode())
+    assert group(root, "line0-bounds") is None
+    assert not any("LR bounds" in w for w in texts(root))
+    assert group(root, "line0-threshold") is not None
+    assert "chance threshold 0.190" in texts(root)
+    assert any(w.endswith("rejected: chance_level (0.141 < 0.190)") for w in texts(root))
+
+
+def test_a_survivors_plot_still_shows_its_bounds(tmp_path: Path) -> None:
+    assert group(parse(result_svg(make_result(), "B1", 0, None)), "line0-bounds") is not None
+
+
+# ----------------------------------------------------------- the curve lives in the artifact
+
+def test_the_artifact_holds_the_curve_and_the_attrs_keep_none_once_it_is_uploaded(
+    tmp_path: Path,
+) -> None:
+    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
+    study = optuna.create_study(direction="maximize")
+    result = make_result(steps=3000)
+
+    def objective(trial: optuna.Trial) -> float:
+        recorder = TrialRecorder(trial)
+        recorder.started(config_name="B1", run_seed=0, checkpoint_key="k", device="cpu",
+                         worker="w", trial_config={})
+        recorder.range_test(result.summary(group="g", num_classes=10), result.curve.points(),
+                            n_params=10)
+        short = TrialRecord.from_frozen(frozen_trial(trial)).lrrt_curve
+        assert short is not None and len(short.lr) == SHORT_CURVE_POINTS
+        assert all(len(repr(v)) <= 10 for v in short.lr + short.accuracy + short.loss)
+        LRRTArtifactStore(store).upload(trial, result)
+        return 0.5
+
+    study.optimize(objective, n_trials=1)
+    frozen = study.trials[0]
+    record = TrialRecord.from_frozen(frozen)
+    assert record.lrrt_curve is None and frozen.user_attrs["lrrt_curve"] is None
+    curve = artifact_curve(record, store)
+    assert curve is not None and len(curve.lr) == CURVE_POINTS
+    assert curve.lr[0] == pytest.approx(1e-4) and curve.lr[-1] == pytest.approx(1e-2)
+    assert artifact_curve(record, None) is None  # no store: nothing to draw
+    assert artifact_curve(record, optuna.artifacts.FileSystemArtifactStore(
+        str(tmp_path / "elsewhere"))) is None

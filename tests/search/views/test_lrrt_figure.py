@@ -9,7 +9,7 @@ import pytest
 from matplotlib.colors import to_hex
 from optuna.trial import TrialState, create_trial
 
-from search.record import CurvePoints, TrialRecord
+from search.record import CurvePoints, DivergencePoint, LRRTSummary, TrialRecord
 from search.views.lrrt_figure import (
     MAX_POINTS,
     PALETTE,
@@ -130,3 +130,92 @@ def test_the_same_data_drives_plotly_and_matplotlib() -> None:
     legend = [text.get_text() for text in static.legends[0].get_texts()]
     assert {line.legend for line in lines} <= set(legend)  # raw text, not html-escaped
     assert "#0 B2FL8Adam: LR bounds 0.0002..0.0006" in legend
+
+
+def judged(number: int, *, lr_range: tuple[float, float] = (1e-4, 1e-3),
+           state: TrialState = TrialState.PRUNED, epochs: int = 0,
+           **attrs: object) -> TrialRecord:
+    """A trial with a recorded range test (10 classes), its curve, and ``attrs``; a pruned
+    one stopped at the LRRT step unless it reported ``epochs`` training epochs."""
+    summary = LRRTSummary(score=0.141, group="g", num_classes=10, lr_range=lr_range,
+                          **attrs.pop("summary", {}))  # type: ignore[arg-type]
+    lrs = [lr_range[0] + (lr_range[1] - lr_range[0]) * i / 9 for i in range(10)]
+    values = {"config_name": f"D{number}", "trial_config": {"lr_range": list(lr_range)},
+              **summary.to_attrs(),
+              "lrrt_curve": {"lr": lrs, "accuracy": [0.1 + 0.004 * i for i in range(10)],
+                             "loss": [2.3] * 10}, **attrs}
+    trial = create_trial(state=state, value=0.5 if state == TrialState.COMPLETE else None,
+                         user_attrs=values,
+                         intermediate_values={0: 0.141, **{e: 0.1 for e in range(1, epochs + 1)}})
+    trial.number = number
+    return TrialRecord.from_frozen(trial)
+
+
+def test_a_divergence_is_a_marker_clipped_to_the_ceiling_with_its_value_in_the_text() -> None:
+    point = DivergencePoint(73, 0.0826, 94.6)
+    diverged = LRRTLine.from_record(judged(
+        0, lr_range=(0.01, 0.1), prune_reason="diverged",
+        summary={"diverged": True, "divergence_point": point}))
+    assert diverged.divergence == point
+    ceiling = loss_ceiling([diverged])
+    assert diverged.divergence_marker(ceiling) == (0.0826, pytest.approx(2.3))  # the top
+    assert diverged.divergence_text == "diverged at lr 0.0826: smoothed loss 94.6"
+    lines = [diverged, group_lines()[0]]
+    figure = lrrt_figure(lines, "g")
+    (cross,) = [t for t in figure.data if t.name == "diverged"]
+    assert (cross.xaxis, tuple(cross.x)) == ("x2", (0.0826,))
+    assert cross.y[0] == pytest.approx(loss_ceiling(lines) / 1.05)
+    assert cross.y[0] < figure.layout.yaxis2.range[1]  # inside the plot
+    assert "smoothed loss 94.6" in cross.hovertemplate
+    static = lrrt_matplotlib(lines, "g")
+    (drawn,) = [a for a in static.axes[1].lines if a.get_gid() == "line0-divergence"]
+    assert list(drawn.get_xdata()) == list(cross.x)
+    assert list(drawn.get_ydata()) == pytest.approx(list(cross.y))
+    legend = [text.get_text() for text in static.legends[0].get_texts()]
+    assert "#0 D0: diverged at lr 0.0826: smoothed loss 94.6" in legend
+    # a non-finite loss sits at the top too
+    blown = LRRTLine(label="x", curve=diverged.curve,
+                     divergence=DivergencePoint(5, 0.05, None))
+    assert blown.divergence_marker(3.15) == (0.05, pytest.approx(3.0))
+    assert blown.divergence_text == "diverged at lr 0.05: smoothed loss not finite"
+
+
+def test_a_chance_level_design_shows_the_threshold_it_missed() -> None:
+    evidence = {"score": 0.141, "threshold": 0.2}
+    missed = LRRTLine.from_record(judged(1, prune_reason="chance_level",
+                                         prune_evidence=evidence))
+    assert missed.threshold == 0.2
+    old = LRRTLine.from_record(judged(2, prune_reason="chance_level"))  # no evidence
+    assert old.threshold == pytest.approx(0.19)  # 1/10 + 0.1 * (1 - 1/10)
+    other = LRRTLine.from_record(judged(3, prune_reason="below_peers"))
+    assert other.threshold is None
+    lines = [missed, old, other]
+    figure = lrrt_figure(lines, "g")
+    levels = [t for t in figure.data if t.name == "chance threshold"]
+    assert [tuple(t.y) for t in levels] == [(0.2, 0.2), (pytest.approx(0.19),) * 2]
+    assert [tuple(t.x) for t in levels] == [(1e-4, 1e-3)] * 2  # across the tested range
+    assert all(t.xaxis == "x" for t in levels)  # the accuracy panel
+    assert "chance threshold 0.200" in levels[0].hovertemplate
+    static = lrrt_matplotlib(lines, "g")
+    drawn = [a for a in static.axes[0].lines if a.get_gid() in ("line0-threshold",
+                                                                "line1-threshold")]
+    assert [tuple(a.get_ydata()) for a in drawn] == [(0.2, 0.2), (pytest.approx(0.19),) * 2]
+    legend = [text.get_text() for text in static.legends[0].get_texts()]
+    assert "#1 D1: chance threshold 0.200" in legend
+
+
+def test_bounds_are_drawn_only_inside_the_tested_range_and_only_when_trained_with() -> None:
+    survivor = LRRTLine.from_record(judged(0, lr_range=(0.01, 0.1), state=TrialState.COMPLETE,
+                                           lr_bounds=[0.0025, 0.01]))
+    assert survivor.bounds == (0.0025, 0.01)  # what it trained with
+    assert [lr for lr, _ in survivor.bound_markers] == [0.01]  # 0.0025 is off the range
+    figure = lrrt_figure([survivor], "g")
+    ticks = [t for t in figure.data if t.hovertemplate and "LR bound" in t.hovertemplate]
+    assert [tuple(t.x) for t in ticks] == [(0.01,)]
+    rejected = LRRTLine.from_record(judged(1, lr_range=(0.01, 0.1), prune_reason="chance_level",
+                                           summary={"bounds": (0.0025, 0.01)}))
+    assert rejected.bounds is None and rejected.bound_markers == []
+    # pruned by the training pruner after an epoch: it did train with its bounds
+    median = LRRTLine.from_record(judged(2, epochs=2, prune_reason="median",
+                                         lr_bounds=[2e-4, 8e-4]))
+    assert median.bounds == (2e-4, 8e-4) and len(median.bound_markers) == 2
