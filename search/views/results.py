@@ -1,4 +1,8 @@
-"""The results table: one row per trial, shared by ``search``, ``trials`` and the report."""
+"""The results table: one row per trial, shared by ``search``, ``trials`` and the report.
+
+A value never measured is ``-``; bounds are the ones the trial trained with (``-`` for a
+design the LRRT gate rejected); ``flags`` lists what the record warns about
+(``TrialRecord.flags``), explained in words by ``flag_notes``."""
 
 from __future__ import annotations
 
@@ -7,7 +11,12 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import TrialRecord
+from search.record import (
+    NARROW_PEAK_SHARE,
+    RANGE_TOO_NARROW,
+    TRAINED_TO_CHANCE,
+    TrialRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,7 @@ class TrialRow:
     lr_bounds: tuple[float, float] | None
     best_val_accuracy: float | None
     seconds: float | None
+    flags: tuple[str, ...] = ()
 
 
 def trial_row(trial: FrozenTrial) -> TrialRow:
@@ -30,9 +40,10 @@ def trial_row(trial: FrozenTrial) -> TrialRow:
         state=record.state.name,
         reason=record.reason,
         lrrt_score=record.lrrt.score if record.lrrt else None,
-        lr_bounds=record.lr_bounds,
+        lr_bounds=record.trained_bounds,
         best_val_accuracy=record.best_val_accuracy,
         seconds=record.seconds,
+        flags=record.flags,
     )
 
 
@@ -44,10 +55,11 @@ def format_row(row: TrialRow) -> list[str]:
     state = f"{row.state} ({row.reason})" if row.reason else row.state
     bounds = "-" if row.lr_bounds is None else f"{row.lr_bounds[0]:.3g}..{row.lr_bounds[1]:.3g}"
     return [str(row.number), row.name, state, _number(row.lrrt_score, ".3f"), bounds,
-            _number(row.best_val_accuracy, ".4f"), _number(row.seconds, ".1f")]
+            _number(row.best_val_accuracy, ".4f"), _number(row.seconds, ".1f"),
+            " ".join(row.flags)]
 
 
-HEADER = ["trial", "config", "state", "lrrt acc", "lr bounds", "val acc", "seconds"]
+HEADER = ["trial", "config", "state", "lrrt acc", "lr bounds", "val acc", "seconds", "flags"]
 
 
 def format_table(rows: list[TrialRow]) -> str:
@@ -57,6 +69,28 @@ def format_table(rows: list[TrialRow]) -> str:
              for line in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def flag_notes(record: TrialRecord) -> list[str]:
+    """Each of the record's flags in a sentence, with the numbers that raised it."""
+    notes = []
+    for flag in record.flags:
+        if flag == TRAINED_TO_CHANCE:
+            best = record.value if record.value is not None else record.best_val_accuracy
+            notes.append(f"{TRAINED_TO_CHANCE}: best validation accuracy {best:.4f} < "
+                         f"{record.chance_threshold:.3f}, the chance threshold")
+        elif flag == RANGE_TOO_NARROW:
+            lrrt, lr_range = record.lrrt, record.lr_range
+            if lrrt is not None and lrrt.limit_found is False:
+                why = "the range test found no LR where training stops improving"
+            else:
+                why = (f"the best smoothed accuracy is at {NARROW_PEAK_SHARE:g} x lr_max or "
+                       "above")
+            top = f" ({lr_range[1]:g})" if lr_range else ""
+            notes.append(f"{RANGE_TOO_NARROW}: {why}; a better LR may lie above lr_max{top}")
+        else:
+            notes.append(flag)
+    return notes
 
 
 def study_table(study: optuna.study.Study) -> str:

@@ -1,6 +1,8 @@
 """Each trial's note on its optuna-dashboard page: the verdict (pruned and why, with the
-evidence, or its validation accuracy), then the LRRT plot full width (the Artifacts card
-only shows a thumbnail)."""
+evidence, or its validation accuracy), what the range test found (the chance threshold a
+``chance_level`` design missed, where a test diverged, the bounds the trial trained with),
+the record's flags, then the LRRT plot full width (the Artifacts card only shows a
+thumbnail)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.record import TrialRecord
+from search.views.results import flag_notes
 
 
 def artifact_url(study_id: int, trial_id: int, artifact_id: str) -> str:
@@ -36,12 +39,21 @@ def note_markdown(record: TrialRecord, url: str) -> str:
         text += f" over [{lrrt.lr_range[0]:g}, {lrrt.lr_range[1]:g}]"
     if lrrt is not None:
         text += f": best smoothed accuracy {lrrt.score:.3f}"
-    bounds = record.lr_bounds
-    if bounds is None and record.state != TrialState.PRUNED and lrrt is not None:
-        bounds = lrrt.bounds
+        gap = record.chance_gap
+        if gap is not None:
+            text += f" < {gap[1]:.3f}, the chance threshold"
+        point = lrrt.divergence_point
+        if point is not None:
+            loss = "not finite" if point.loss is None else f"{point.loss:.3g}"
+            text += f", diverged at lr {point.lr:.4g} (smoothed loss {loss})"
+    bounds = record.trained_bounds
+    if bounds is None and record.state == TrialState.RUNNING and lrrt is not None:
+        bounds = lrrt.bounds  # what it trains with, once the gate lets it through
     if bounds:
         text += f", LR bounds {bounds[0]:.4g}..{bounds[1]:.4g}"
-    lines += ["", text, "", f"![LR range test of {name}]({url})", ""]
+    lines += ["", text]
+    lines += [f"\n**warning** {note}" for note in flag_notes(record)]
+    lines += ["", f"![LR range test of {name}]({url})", ""]
     return "\n".join(lines)
 
 

@@ -27,7 +27,8 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from search.record import STUDY_CONFIG
+from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG
+from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
 from search.views.report.figures import best_trials_figure, lrrt_group_figure, optuna_views
 from search.views.report.trials import (
     GroupKey,
@@ -52,7 +53,7 @@ COLUMNS = [
     ("trial", "num"), ("config", "text"), ("LR range", "num"), ("optimizer", "text"),
     ("max batch acc (LRRT)", "num"), ("max epoch acc (LRRT)", "num"),
     ("val acc (LRRT)", "num"), ("LR bounds", "num"), ("final val acc", "num"),
-    ("state", "text"), ("prune reason", "text"), ("seconds", "num"),
+    ("state", "text"), ("prune reason", "text"), ("seconds", "num"), ("flags", "text"),
 ]
 
 
@@ -89,8 +90,10 @@ def _row(trial: ReportTrial, best: set[int]) -> str:
               bounds[1] if bounds else ""),
         _number_cell(trial.final_val_accuracy),
         _cell(trial.state, trial.state, "state"),
-        _cell(trial.reason or "", trial.reason, "reason", trial.detail),
+        _cell(trial.reason_text, trial.reason, "reason", trial.detail),
         _number_cell(trial.seconds, ".1f"),
+        _cell(" ".join(trial.flags), " ".join(trial.flags), "flags",
+              "\n".join(trial.flag_notes)),
     ]
     return f'<tr class="{css.strip()}" data-trial="{trial.number}">' + "".join(cells) + "</tr>"
 
@@ -113,10 +116,25 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
-def build_report(study: optuna.study.Study, *, source: str = "") -> str:
-    """The whole HTML document as a string."""
+def report_artifacts(study: optuna.study.Study, artifact_dir: str | None = None
+                     ) -> optuna.artifacts.FileSystemArtifactStore | None:
+    """Where the trials' LRRT curves are: ``artifact_dir`` (``''``: nowhere), else the
+    folder the study was searched with, else ``$CNNSEARCH_ARTIFACT_DIR`` or
+    ``cnnsearch-artifacts``; None when that folder is not here (the trials' attrs keep a
+    short curve, older studies a full one)."""
+    if artifact_dir is None:
+        artifact_dir = study.user_attrs.get(STUDY_ARTIFACT_DIR) or artifact_dir_from_env(None)
+    if not artifact_dir or not Path(artifact_dir).is_dir():
+        return None
+    return optuna.artifacts.FileSystemArtifactStore(artifact_dir)
+
+
+def build_report(study: optuna.study.Study, *, source: str = "",
+                 artifact_dir: str | None = None) -> str:
+    """The whole HTML document as a string (``artifact_dir``: see ``report_artifacts``)."""
     frozen = study.get_trials(deepcopy=False)
-    trials = [report_trial(t) for t in frozen]
+    store = report_artifacts(study, artifact_dir)
+    trials = [report_trial(t, store) for t in frozen]
     groups = group_trials(trials)
     best = best_trials(trials)
     best_numbers = {t.number for t in best}
@@ -139,7 +157,11 @@ def build_report(study: optuna.study.Study, *, source: str = "") -> str:
                     '<p class="note">One table per dataset and LR range (the thesis\' tables '
                     "4.1-4.5); click a column header to sort. LRRT columns are the maxima "
                     "during the range test; final val acc is the best validation accuracy of "
-                    "the triangular2 training (\u2605 = best trials).</p>")
+                    "the triangular2 training (\u2605 = best trials); - is a value never "
+                    "measured, or bounds a design never trained with. Flags: "
+                    "trained_to_chance (complete, yet under the chance threshold), "
+                    "range_too_narrow (the range test found no upper limit: a better LR may "
+                    "lie above the range).</p>")
     if not groups:
         sections.append('<p class="note">This study has no trials yet.</p>')
     for key, members in groups.items():
@@ -152,7 +174,14 @@ def build_report(study: optuna.study.Study, *, source: str = "") -> str:
                     "accuracy and loss against learning rate, one line per configuration, "
                     "grouped by dataset and LR range (the thesis' figures 4.2-4.9). Pruned "
                     "designs are grey and dashed, with the reason in the legend; vertical "
-                    "ticks mark the LR bounds chosen for the survivors.</p>")
+                    "ticks mark the LR bounds a design trained with; a dotted level, the "
+                    "chance threshold a chance_level design missed; an x, where a test "
+                    "diverged (at the top of the panel when its loss is off the scale).</p>")
+    missing = sum(t.line is None and t.best_smoothed_accuracy is not None for t in trials)
+    if missing:
+        sections.append(f'<p class="note">{missing} range test curve(s) are in the trials\' '
+                        "artifacts, and the artifact folder is not here: pass it to draw "
+                        "them.</p>")
     for key, members in groups.items():
         if any(t.line is not None for t in members):
             slug = _slug(group_title(key))
@@ -185,7 +214,9 @@ def build_report(study: optuna.study.Study, *, source: str = "") -> str:
             + f"\n<script>{asset('report.js')}</script>\n</body></html>\n")
 
 
-def write_report(study: optuna.study.Study, path: Path, *, source: str = "") -> Path:
+def write_report(study: optuna.study.Study, path: Path, *, source: str = "",
+                 artifact_dir: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_report(study, source=source), encoding="utf-8")
+    path.write_text(build_report(study, source=source, artifact_dir=artifact_dir),
+                    encoding="utf-8")
     return path

@@ -7,6 +7,7 @@ import html
 import math
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import optuna
 import plotly.graph_objects as go
@@ -18,6 +19,8 @@ from search.views.lrrt_figure import PALETTE, lrrt_figure
 from search.views.report.trials import ReportTrial
 
 SCHEDULE_POINTS_PER_EPOCH = 24
+VALUE_NAME = "validation accuracy"
+"""What a trial's value is (Optuna's views say "Objective Value" unless told)."""
 
 
 def lrrt_group_figure(title: str, trials: list[ReportTrial]) -> go.Figure:
@@ -95,17 +98,17 @@ def optuna_views(study: optuna.study.Study) -> list[tuple[str, go.Figure | None,
     two completed trials and a parameter that varies)."""
     from optuna import visualization
 
+    named = {"target_name": VALUE_NAME}
     views: list[tuple[str, Callable[[optuna.study.Study], go.Figure]]] = [
-        ("Optimization history", visualization.plot_optimization_history),
+        ("Optimization history", partial(visualization.plot_optimization_history, **named)),
         ("Intermediate values (step 0 = LRRT score, then validation accuracy per epoch)",
          visualization.plot_intermediate_values),
-        ("Parameter importances", visualization.plot_param_importances),
-        ("Parallel coordinates", visualization.plot_parallel_coordinate),
+        ("Parameter importances", partial(visualization.plot_param_importances, **named)),
+        ("Parallel coordinates", partial(visualization.plot_parallel_coordinate, **named)),
     ]
     out = []
     for title, plot in views:
-        reason = _importances_unavailable(study) if plot is visualization.plot_param_importances \
-            else None
+        reason = _importances_unavailable(study) if title == "Parameter importances" else None
         if reason:
             out.append((title, None, f"not available for this study: {reason}"))
             continue

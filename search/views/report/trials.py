@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.record import Bounds, TrialRecord
+from search.views.lrrt_artifact import artifact_curve
 from search.views.lrrt_figure import LRRTLine
+from search.views.results import flag_notes
 
 BEST_TRIALS = 3
 
@@ -38,17 +41,33 @@ class ReportTrial:
     lr_curve: list[float] = field(default_factory=list)
     epochs: int | None = None
     step_size_epochs: float | None = None
+    chance_gap: tuple[float, float] | None = None
+    """``(score, threshold)`` of a design rejected as ``chance_level``."""
+    flags: tuple[str, ...] = ()
+    flag_notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return f"#{self.number} {self.name}"
 
     @property
+    def reason_text(self) -> str:
+        """The reason, with the numbers of a chance_level rejection ("chance_level: 0.141 <
+        0.190")."""
+        if self.chance_gap is None:
+            return self.reason
+        score, threshold = self.chance_gap
+        return f"{self.reason}: {score:.3f} < {threshold:.3f}"
+
+    @property
     def range_label(self) -> str:
         return "?" if self.lr_range is None else f"[{self.lr_range[0]:g}, {self.lr_range[1]:g}]"
 
 
-def report_trial(trial: FrozenTrial) -> ReportTrial:
+def report_trial(trial: FrozenTrial,
+                 store: optuna.artifacts.FileSystemArtifactStore | None = None) -> ReportTrial:
+    """The trial as the report shows it; its LRRT curve from its artifact in ``store``
+    when there, else the copy its attrs keep."""
     record = TrialRecord.from_frozen(trial)
     lrrt = record.lrrt
     final = record.value if record.state == TrialState.COMPLETE else record.best_val_accuracy
@@ -66,14 +85,17 @@ def report_trial(trial: FrozenTrial) -> ReportTrial:
         max_epoch_accuracy=lrrt.max_epoch_accuracy if lrrt else None,
         lrrt_val_accuracy=lrrt.best_val_accuracy if lrrt else None,
         best_smoothed_accuracy=lrrt.score if lrrt else None,
-        lr_bounds=record.lr_bounds,
+        lr_bounds=record.trained_bounds,
         final_val_accuracy=final,
         seconds=record.seconds,
-        line=LRRTLine.from_record(record),
+        line=LRRTLine.from_record(record, artifact_curve(record, store)),
         val_curve=list(record.val_curve),
         lr_curve=list(record.lr_curve),
         epochs=train.get("epochs"),
         step_size_epochs=train.get("step_size_epochs"),
+        chance_gap=record.chance_gap,
+        flags=record.flags,
+        flag_notes=tuple(flag_notes(record)),
     )
 
 

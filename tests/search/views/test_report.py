@@ -16,15 +16,19 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from search.method.training import make_triangular2
+from search.record import CURVE_POINTS, TrialRecord
+from search.views.lrrt_artifact import read_result
 from search.views.report import (
     best_trials,
     build_report,
     group_trials,
     lrrt_group_figure,
+    optuna_views,
     report_trial,
     triangular2_lr,
     triangular2_schedule,
 )
+from search.views.report.build import report_artifacts
 from tests.conftest import run_cli
 
 DISTRIBUTIONS = {
@@ -123,7 +127,8 @@ def test_groups_follow_the_thesis_dataset_then_range() -> None:
 def test_lrrt_figure_greys_and_dashes_pruned_designs_with_their_reason() -> None:
     trials = [report_trial(t) for t in synthetic_study().trials][:2]
     figure = lrrt_group_figure("cifar10", trials)
-    lines = [trace for trace in figure.data if trace.mode == "lines"]
+    lines = [trace for trace in figure.data
+             if trace.mode == "lines" and trace.name != "chance threshold"]
     assert len(lines) == 4  # accuracy + loss per configuration
     survivor, pruned = lines[0], lines[2]
     assert survivor.line.dash == "solid" and pruned.line.dash == "dash"
@@ -237,3 +242,93 @@ def test_failed_and_running_trials_are_listed_with_their_state() -> None:
     html = build_report(study)
     assert 'class="failed" data-trial="5"' in html and "CUDA out of memory" in html
     assert 'data-trial="6"' in html and ">?, LR range ?</h3>" in html
+
+
+def evidence_study() -> optuna.study.Study:
+    """A chance_level design with its evidence, one never validated during its range test,
+    and one that trained to chance with a range too narrow."""
+    study = optuna.create_study(direction="maximize", study_name="evidence")
+    base = attrs_for("B1FL2SGD", "sgd", (1e-2, 1e-1), dataset="cifar10", score=0.141)
+    study.add_trial(create_trial(
+        state=TrialState.PRUNED, params={}, distributions={}, intermediate_values={0: 0.141},
+        user_attrs={**base, "prune_reason": "chance_level",
+                    "prune_evidence": {"score": 0.141, "threshold": 0.19}}))
+    unmeasured = attrs_for("B2FL2SGD", "sgd", (1e-2, 1e-1), dataset="cifar10", score=0.4,
+                           reason="below_peers")
+    unmeasured["lrrt"].update(best_val_accuracy=0.0, max_epoch_accuracy=0.0)  # older: no epoch
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={}, distributions={},
+                                 intermediate_values={0: 0.4}, user_attrs=unmeasured))
+    chance = attrs_for("B3FL2SGD", "sgd", (1e-2, 1e-1), dataset="cifar10", score=0.5,
+                       bounds=[0.025, 0.1], val_curve=[0.1, 0.1])
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.1, params={},
+                                 distributions={}, intermediate_values={0: 0.5, 1: 0.1},
+                                 user_attrs={**chance, "lrrt_limit_found": False}))
+    return study
+
+
+def cells(html: str, trial: int) -> list[str]:
+    row = re.search(rf'<tr[^>]*data-trial="{trial}">(.*?)</tr>', html, re.S).group(1)
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td.*?</td>", row, re.S)]
+
+
+def test_the_reason_cell_states_the_chance_threshold_missed() -> None:
+    html = build_report(evidence_study())
+    assert cells(html, 0)[10] == "chance_level: 0.141 &lt; 0.190"
+    assert 'data-value="chance_level"' in html  # sorting reads the bare reason
+    rows = [report_trial(t) for t in evidence_study().trials]
+    assert rows[0].reason_text == "chance_level: 0.141 < 0.190"
+    figure = lrrt_group_figure("cifar10", rows)
+    (level,) = [t for t in figure.data if t.name == "chance threshold"]
+    assert tuple(level.y) == (0.19, 0.19)
+
+
+def test_values_never_measured_are_a_dash_in_the_report() -> None:
+    html = build_report(evidence_study())
+    row = cells(html, 1)
+    assert row[5:7] == ["-", "-"]  # max epoch acc, val acc (LRRT): no epoch ended
+    assert "0.0000" not in html.split('<section id="results"')[1].split("</section>")[0]
+
+
+def test_flags_are_in_the_report_table() -> None:
+    html = build_report(evidence_study())
+    assert COLUMNS_FLAGS in html
+    assert cells(html, 2)[-1] == "trained_to_chance range_too_narrow"
+    assert "range_too_narrow: the range test found no LR where training stops" in html
+
+
+COLUMNS_FLAGS = '<th data-type="text" title="click to sort">flags</th>'
+
+
+def test_optunas_views_name_the_value() -> None:
+    views = {title: figure for title, figure, _ in optuna_views(synthetic_study())}
+    assert views["Optimization history"].layout.yaxis.title.text == "validation accuracy"
+    assert "validation accuracy" in str(views["Parallel coordinates"].to_plotly_json())
+
+
+def test_every_user_attr_of_a_real_search_is_small(tiny_visual_study: dict) -> None:
+    """optuna-dashboard shows each attr on one line and ``optuna trials`` as a column: a
+    long one makes the page thousands of pixels wide. The curves are in the artifacts."""
+    study = optuna.load_study(study_name="visual", storage=tiny_visual_study["url"])
+    sizes = {}
+    for trial in study.trials:
+        for key, value in trial.user_attrs.items():
+            if key != "trial_config":
+                sizes[f"{trial.number}:{key}"] = len(json.dumps(value))
+        assert len(json.dumps(trial.user_attrs["trial_config"])) < 1500
+    assert max(sizes.values()) <= 300, sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_the_report_draws_the_curves_from_the_artifacts(tiny_visual_study: dict) -> None:
+    study = optuna.load_study(study_name="visual", storage=tiny_visual_study["url"])
+    store = report_artifacts(study)
+    assert store is not None  # the folder the study was searched with
+    for frozen in study.trials:
+        line = report_trial(frozen, store).line
+        record = TrialRecord.from_frozen(frozen)
+        result = read_result(store, record.lrrt_artifact_id)
+        assert line is not None and record.lrrt_curve is None, frozen.number
+        assert len(line.curve.lr) == min(len(result.curve.lrs), CURVE_POINTS)
+    bare = [report_trial(t) for t in study.trials]  # no artifact store
+    assert all(t.line is None for t in bare)
+    html = build_report(study, artifact_dir="")
+    assert "range test curve(s) are in the trials' artifacts" in html

@@ -1,0 +1,103 @@
+"""The results table (``search``, ``trials``, the progress line): never-measured values and
+never-used bounds are ``-``; the record's flags have their own column."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from search.record import (
+    RANGE_TOO_NARROW,
+    TRAINED_TO_CHANCE,
+    DivergencePoint,
+    LRRTSummary,
+    TrialRecord,
+)
+from search.views.results import HEADER, format_row, format_table, trial_row
+from tests.search.views.test_lrrt_artifact import make_result
+
+
+def trial(state: TrialState, *, value: float | None = None, epochs: int = 0,
+          summary: dict | None = None, **attrs: object):
+    fields = {"score": 0.5, "lr_range": (0.01, 0.1), "limit_found": True, **(summary or {})}
+    lrrt = LRRTSummary(group="fashion-mnist|0.01-0.1", num_classes=10, **fields)
+    frozen = create_trial(
+        state=state, value=value,
+        user_attrs={"config_name": "B1FL2SGD", "trial_config": {"lr_range": [0.01, 0.1]},
+                    **lrrt.to_attrs(), **attrs},
+        intermediate_values={0: fields["score"], **{e: 0.3 for e in range(1, epochs + 1)}})
+    frozen.number = 3
+    return frozen
+
+
+def test_a_design_the_gate_rejected_shows_no_bounds() -> None:
+    rejected = trial(TrialState.PRUNED, prune_reason="chance_level",
+                     lr_bounds=[0.0025, 0.01], summary={"bounds": (0.0025, 0.01)})
+    assert format_row(trial_row(rejected))[4] == "-"
+    median = trial(TrialState.PRUNED, epochs=1, prune_reason="median",
+                   lr_bounds=[0.025, 0.1], val_curve=[0.3])
+    assert format_row(trial_row(median))[4] == "0.025..0.1"  # it trained with them
+
+
+def test_values_never_measured_are_a_dash() -> None:
+    result = make_result()
+    result.curve.epochs = []  # the ramp ended before an epoch did: no validation
+    summary = result.summary(group="g", num_classes=10)
+    assert summary.best_val_accuracy is None and summary.max_epoch_accuracy is None
+    assert summary.max_batch_accuracy == pytest.approx(0.884)
+    # what older versions wrote when no epoch ended
+    older = {**summary.to_attrs(), "lrrt_best_val_accuracy": 0.0,
+             "lrrt_max_epoch_accuracy": 0.0}
+    read = LRRTSummary.from_attrs(older)
+    assert read.best_val_accuracy is None and read.max_epoch_accuracy is None
+    row = format_row(trial_row(trial(TrialState.PRUNED, prune_reason="below_peers")))
+    assert row[5] == "-" and "0.0000" not in row
+
+
+def test_a_trial_trained_to_chance_is_flagged() -> None:
+    record = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.1, epochs=2,
+                                           lr_bounds=[0.025, 0.1], val_curve=[0.1, 0.1]))
+    assert record.trained_to_chance and record.flags == (TRAINED_TO_CHANCE,)
+    good = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.61, epochs=2,
+                                         val_curve=[0.5, 0.61]))
+    assert not good.trained_to_chance and good.flags == ()
+    pruned = TrialRecord.from_frozen(trial(TrialState.PRUNED, epochs=1, val_curve=[0.1],
+                                           prune_reason="median"))
+    assert not pruned.trained_to_chance  # it did not end COMPLETE
+
+
+def test_a_range_that_found_no_upper_limit_is_flagged() -> None:
+    def flags(**summary: object) -> tuple[str, ...]:
+        return TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.6, epochs=1,
+                                             val_curve=[0.6], summary=summary)).flags
+
+    assert flags(limit_found=False) == (RANGE_TOO_NARROW,)
+    assert flags(best_accuracy_lr=0.091) == (RANGE_TOO_NARROW,)  # >= 0.9 x lr_max
+    assert flags(best_accuracy_lr=0.05) == ()
+    assert flags(limit_found=False, diverged=True,
+                 divergence_point=DivergencePoint(5, 0.05, 9.0)) == ()  # it found its limit
+    # an older trial: no limit_found, the peak read off the curve its attrs keep
+    curve = {"lr": [0.01, 0.05, 0.1], "accuracy": [0.1, 0.3, 0.5], "loss": [2.3, 2, 1.5]}
+    old = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.6, epochs=1,
+                                        summary={"limit_found": None}, lrrt_curve=curve))
+    assert old.lrrt.limit_found is None and old.flags == (RANGE_TOO_NARROW,)
+
+
+def test_the_summary_says_whether_the_test_found_its_limit() -> None:
+    result = make_result()  # a loss still falling at the end of the ramp
+    summary = result.summary(group="g", num_classes=10)
+    assert summary.limit_found is False
+    assert summary.best_accuracy_lr == pytest.approx(result.curve.lrs[-1])
+
+
+def test_flags_have_a_column_in_the_table() -> None:
+    assert HEADER[-1] == "flags"
+    flagged = trial(TrialState.COMPLETE, value=0.1, epochs=2, lr_bounds=[0.025, 0.1],
+                    val_curve=[0.1, 0.1], summary={"limit_found": False})
+    row = format_row(trial_row(flagged))
+    assert row[-1] == "trained_to_chance range_too_narrow"
+    assert row[:7] == ["3", "B1FL2SGD", "COMPLETE", "0.500", "0.025..0.1", "0.1000", "-"]
+    table = format_table([trial_row(flagged), trial_row(trial(TrialState.COMPLETE, value=0.6,
+                                                              epochs=1, val_curve=[0.6]))])
+    assert table.splitlines()[0].endswith("flags")
+    assert table.splitlines()[3].endswith("-")  # nothing flagged: no trailing text
