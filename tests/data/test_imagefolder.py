@@ -204,6 +204,7 @@ def _png_of_zeros(path: Path, width: int, height: int) -> Path:
     return path
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # pytest resets
 @pytest.mark.parametrize("side", [13_400, 10_000], ids=["over-pillow-error", "over-warning"])
 def test_decompression_bomb_is_one_dataset_error_naming_the_file(
     tmp_path: Path, writers: SimpleNamespace, side: int
