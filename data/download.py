@@ -52,6 +52,7 @@ def not_found_message(name: str, looked_in: list[Path], what: str) -> str:
     """The shared 'could not find it' text: where we looked and how to fix it."""
     places = ", ".join(str(p) for p in looked_in)
     return (
-        f"{name}: {what} not found (looked in {places}); pass --download to fetch it "
-        f"or data_dir (or ${DATA_DIR_ENV}) pointing at an existing copy"
+        f"{name}: {what} not found (looked in {places}); set download: true under dataset: "
+        f"in the config to fetch it, or dataset.data_dir (or ${DATA_DIR_ENV}) pointing at an "
+        "existing copy"
     )

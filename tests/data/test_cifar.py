@@ -82,7 +82,8 @@ def test_missing_files_without_download_explain_where_and_how(tmp_path: Path) ->
         load_cifar10(data_dir=tmp_path)
     message = str(info.value)
     assert str(tmp_path / "cifar-10-batches-py") in message
-    assert "--download" in message and "data_dir" in message
+    assert "set download: true under dataset: in the config" in message
+    assert "dataset.data_dir" in message and "--download" not in message
 
 
 def test_missing_default_location_names_the_cache(offline: Path) -> None:

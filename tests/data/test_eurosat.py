@@ -69,7 +69,7 @@ def test_not_found_without_download(tmp_path: Path, offline: Path) -> None:
         load_eurosat()
     message = str(info.value)
     assert str(offline / ".cache" / "cnnsearch" / "eurosat" / "2750") in message
-    assert "--download" in message
+    assert "set download: true under dataset:" in message and "--download" not in message
 
 
 @pytest.mark.parametrize("use_data_dir", [True, False])

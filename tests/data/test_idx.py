@@ -161,7 +161,8 @@ def test_missing_files_without_download_explain_where_and_how(tmp_path: Path) ->
     message = str(info.value)
     assert message.startswith("mnist: the four IDX files not found")
     assert str(tmp_path / "empty") in message
-    assert "--download" in message and "data_dir" in message
+    assert "set download: true under dataset: in the config" in message
+    assert "dataset.data_dir (or $CNNSEARCH_DATA_DIR)" in message and "--download" not in message
 
 
 def test_fashion_mnist_not_found_lists_debian_and_cache(offline: Path) -> None:

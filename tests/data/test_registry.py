@@ -155,7 +155,7 @@ def test_cifar100_by_name(tmp_path: Path, writers: SimpleNamespace) -> None:
 
 def test_missing_data_is_a_dataset_error_not_a_download(tmp_path: Path) -> None:
     for name in ("fashion-mnist", "mnist", "cifar10", "cifar100", "eurosat"):
-        with pytest.raises(DatasetError, match="--download"):
+        with pytest.raises(DatasetError, match="set download: true under dataset:"):
             load_dataset(name, data_dir=tmp_path)
 
 
