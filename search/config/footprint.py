@@ -152,7 +152,7 @@ def check_design_memory(architecture: Any, batch_size: int, eval_batch_size: int
     if getattr(architecture, "family", "thesis") != "thesis":
         return
     size = thesis_design_size(architecture.blocks, architecture.filters, architecture.fc_units,
-                              bool(architecture.batch_norm), input_shape, num_classes)
+                              architecture.batch_norm != "none", input_shape, num_classes)
     if size is not None:
         _check(f"the design B{architecture.blocks}FL{architecture.filters} "
                f"({size[0]:,} parameters) at batch_size {batch_size}",
