@@ -52,7 +52,11 @@ def write_config(path: Path, config: dict) -> Path:
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m search ARGS`` in a fresh process, as a user would run ``cnnsearch``."""
-    environment = {**os.environ, "CNNSEARCH_STORAGE": "", **(env or {})}
+    # One torch thread: results do not depend on how busy the machine is (a multi-thread
+    # reduction's order can flip a borderline verdict), and parallel tests do not
+    # oversubscribe the cores.
+    environment = {**os.environ, "CNNSEARCH_STORAGE": "", "OMP_NUM_THREADS": "1",
+                   **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "search", *args], cwd=cwd or ROOT, env=environment,
         check=False, capture_output=True, text=True, timeout=timeout,

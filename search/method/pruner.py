@@ -26,6 +26,7 @@ from search.record import (
     UNSTABLE,
     LRRTSummary,
     Verdict,
+    chance_threshold,
     read_trials,
 )
 
@@ -35,13 +36,6 @@ if TYPE_CHECKING:
 
 LRRT_STEP = 0
 """The step the objective reports the LRRT score at; training epochs report from step 1."""
-
-
-def chance_threshold(num_classes: int, margin: float) -> float:
-    """Accuracy a design must beat to count as learning: ``margin`` of the way from chance
-    (1/num_classes) to perfect. 10 classes, margin 0.1 -> 0.19."""
-    chance = 1.0 / num_classes
-    return chance + margin * (1.0 - chance)
 
 
 def below_peers(score: float, peer_scores: Sequence[float], percentile: float,
