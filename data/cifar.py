@@ -173,10 +173,12 @@ def _load(spec: _CifarSpec, data_dir: str | Path | None, download: bool) -> Imag
 
 
 def load_cifar10(data_dir: str | Path | None = None, download: bool = False) -> ImageDataset:
-    """CIFAR-10: 50000 train / 10000 validation 32x32 RGB images, 10 classes."""
+    """CIFAR-10: 50000 train / 10000 test 32x32 RGB images, 10 classes; the test split is
+    returned as ``val`` (``ImageDataset``: ``load_dataset`` keeps it apart by default)."""
     return _load(CIFAR10, data_dir, download)
 
 
 def load_cifar100(data_dir: str | Path | None = None, download: bool = False) -> ImageDataset:
-    """CIFAR-100 (fine labels): 50000 train / 10000 validation 32x32 RGB images, 100 classes."""
+    """CIFAR-100 (fine labels): 50000 train / 10000 test 32x32 RGB images, 100 classes; the
+    test split is returned as ``val``, as for CIFAR-10."""
     return _load(CIFAR100, data_dir, download)

@@ -1,12 +1,12 @@
 """The in-memory dataset every loader returns: uint8 images, int64 labels, class names.
 
-Loaders only read files; subsetting, normalisation and batching live elsewhere so that a
-new format is one small module.
+Loaders only read files; the train/validation/test protocol (``data.registry``), subsetting,
+normalisation and batching live elsewhere so that a new format is one small module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -18,9 +18,14 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """Train and validation splits held as whole tensors.
+    """Train, validation and (optionally) test splits held as whole tensors.
 
     Images are uint8 in NCHW layout; labels are int64 class indices in ``[0, num_classes)``.
+    The validation split is what a search selects designs on; the test split, when there is
+    one, is kept apart for the final figures of ``cnnsearch train`` and never seen by a search.
+    A loader of a dataset published with a train/test split (CIFAR, the MNIST family) returns
+    that split as train/val, as the thesis used it; ``data.registry.load_dataset`` decides,
+    from ``split``, whether it stays so or becomes the test split.
     """
 
     name: str
@@ -31,6 +36,17 @@ class ImageDataset:
     classes: tuple[str, ...]
     source: Path | None = None
     """The folder the images were read from (None: built in memory)."""
+    test_images: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    """The held-out test split; None when none is kept (``split: thesis``)."""
+
+    @property
+    def has_test(self) -> bool:
+        return self.test_images is not None and self.test_labels is not None
+
+    def without_test(self) -> ImageDataset:
+        """The same train and validation splits with no test split: what a search gets."""
+        return replace(self, test_images=None, test_labels=None)
 
     @property
     def num_classes(self) -> int:

@@ -1,8 +1,10 @@
 """EuroSAT RGB: 27000 Sentinel-2 64x64 JPEG tiles in 10 land-use classes.
 
 It ships as a plain class-per-folder tree without a split, so it is read with the image-folder
-reader and split 80/20 per class with the run's seed. The class set is checked because a
-half-extracted archive otherwise loads as a smaller, silently different dataset.
+reader and split per class with the run's seed: 80/20 train/validation as in the thesis, or
+train/validation/test when ``test_fraction`` is given (``load_dataset``'s default, 70/15/15).
+The class set is checked because a half-extracted archive otherwise loads as a smaller,
+silently different dataset.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from data.dataset import DatasetError, ImageDataset
 from data.download import data_root, not_found_message, torchvision_download
-from data.imagefolder import load_image_folder
+from data.imagefolder import VAL_FRACTION, load_image_folder
 
 EUROSAT_CLASSES: tuple[str, ...] = (
     "AnnualCrop",
@@ -54,8 +56,11 @@ def load_eurosat(
     *,
     seed: int = 0,
     image_size: int | None = None,
+    val_fraction: float = VAL_FRACTION,
+    test_fraction: float | None = None,
 ) -> ImageDataset:
-    """EuroSAT RGB with a seeded, per-class 80/20 train/validation split."""
+    """EuroSAT RGB with a seeded, per-class train/validation(/test) split (by default the
+    thesis' 80/20 train/validation)."""
     explicit = data_dir is not None
     root = data_root(data_dir)
     candidates = _candidates(root, explicit)
@@ -68,4 +73,5 @@ def load_eurosat(
         if not _has_classes(directory):
             raise DatasetError(f"eurosat: download finished but {directory} has no classes")
     _check_classes(directory)
-    return load_image_folder(directory, name="eurosat", seed=seed, image_size=image_size)
+    return load_image_folder(directory, name="eurosat", seed=seed, image_size=image_size,
+                             val_fraction=val_fraction, test_fraction=test_fraction)

@@ -145,7 +145,8 @@ def _read_split(
 
 
 def read_idx_dataset(name: str, directory: Path, classes: tuple[str, ...]) -> ImageDataset:
-    """Build the dataset from a directory holding the four standard IDX files."""
+    """Build the dataset from a directory holding the four standard IDX files (the ``t10k``
+    test files as the ``val`` split: the authors' split as the thesis used it)."""
     train_images, train_labels = _read_split(
         directory, "train_images", "train_labels", len(classes)
     )
@@ -192,10 +193,13 @@ def _load(spec: _IdxSpec, data_dir: str | Path | None, download: bool) -> ImageD
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = False) -> ImageDataset:
-    """Fashion-MNIST: 60000 train / 10000 validation 28x28 grayscale images, 10 classes."""
+    """Fashion-MNIST: 60000 train / 10000 test 28x28 grayscale images, 10 classes; the test
+    split is returned as ``val`` (``ImageDataset``: ``load_dataset`` keeps it apart by
+    default)."""
     return _load(_FASHION_MNIST, data_dir, download)
 
 
 def load_mnist(data_dir: str | Path | None = None, download: bool = False) -> ImageDataset:
-    """MNIST digits: 60000 train / 10000 validation 28x28 grayscale images, 10 classes."""
+    """MNIST digits: 60000 train / 10000 test 28x28 grayscale images, 10 classes; the test
+    split is returned as ``val``, as for Fashion-MNIST."""
     return _load(_MNIST, data_dir, download)

@@ -4,8 +4,9 @@ Classes are the sorted sub-folder names, as torchvision's ImageFolder does, so i
 between tools; the images of a class are every image file under its folder, sub-folders
 included (hidden files and folders skipped, symbolic links to folders not followed). Images are
 never resized behind the user's back: differing sizes are an error unless ``image_size`` asks
-for a resize. The authors of such folders rarely ship a split, so a seeded per-class 80/20
-train/validation split is made here.
+for a resize. The authors of such folders rarely ship a split, so a seeded per-class split is
+made here: train/validation/test when ``test_fraction`` is given (``load_dataset``'s default
+protocol, ``split: holdout``: 70/15/15), else train/validation (the thesis' 80/20).
 
 Greyscale stays greyscale: 8-bit (``L``, ``1``) and 16-bit (``I;16``, ``I``: 16-bit PNG and
 TIFF) images give one channel; 16-bit values are scaled to 8 bits (``round(v / 257)``), not
@@ -29,10 +30,11 @@ from PIL import Image, UnidentifiedImageError
 
 from data.dataset import DatasetError, ImageDataset
 from data.memory import check_memory
-from data.subsets import stratified_split
+from data.subsets import stratified_partition
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 VAL_FRACTION = 0.2
+"""Validation share of a folder split without a test part (the thesis' EuroSAT 80/20)."""
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 """Greyscale modes wider than 8 bits: Pillow's 16-bit modes, and ``I`` (32-bit integers), which
 16-bit PNGs and TIFFs also open as; read as 16-bit values (0..65535) and scaled to 8 bits."""
@@ -179,17 +181,22 @@ def load_image_folder(
     seed: int = 0,
     image_size: int | None = None,
     val_fraction: float = VAL_FRACTION,
+    test_fraction: float | None = None,
 ) -> ImageDataset:
-    """Read a class-per-sub-folder tree and split it per class into train/validation."""
+    """Read a class-per-sub-folder tree and split it per class into train/validation, plus a
+    test split of ``test_fraction`` of every class when that is given."""
+    fractions = (val_fraction,) if test_fraction is None else (val_fraction, test_fraction)
+    parts = "train/validation" if test_fraction is None else "train/validation/test"
     paths, labels, classes = scan_image_folder(root)
     for class_name, count in zip(classes, torch.bincount(labels, minlength=len(classes)).tolist()):
-        if count < 2:
+        if count <= len(fractions):
             raise DatasetError(
-                f"class folder {Path(root) / class_name} has only {count} image; "
-                f"the train/validation split needs at least 2 per class"
+                f"class folder {Path(root) / class_name} has only {count} "
+                f"image{'' if count == 1 else 's'}; the {parts} split needs at least "
+                f"{len(fractions) + 1} per class"
             )
     images = read_images(paths, image_size)
-    train_index, val_index = stratified_split(labels, val_fraction, seed)
+    train_index, val_index, *test_index = stratified_partition(labels, fractions, seed)
     return ImageDataset(
         name=name if name is not None else f"imagefolder:{root}",
         train_images=images[train_index],
@@ -198,4 +205,6 @@ def load_image_folder(
         val_labels=labels[val_index],
         classes=classes,
         source=Path(root).expanduser(),
+        test_images=images[test_index[0]] if test_index else None,
+        test_labels=labels[test_index[0]] if test_index else None,
     )

@@ -1,4 +1,5 @@
-"""Stratified index sets: class-proportional subsets and per-class train/validation splits.
+"""Stratified index sets: class-proportional subsets and per-class train/validation(/test)
+splits.
 
 Shrinking a dataset for a quick search must keep its class balance, or trials on the subset
 rank configurations differently from trials on the full data. Everything is seeded and uses
@@ -77,22 +78,52 @@ def stratified_split(
     Each class keeps at least one sample on each side, so every class needs two or more.
     Both index tensors are ascending.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise DatasetError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    train, val = stratified_partition(labels, (val_fraction,), seed)
+    return train, val
+
+
+_PART_NAMES = ("train", "validation", "test")
+
+
+def stratified_partition(
+    labels: torch.Tensor, fractions: tuple[float, ...], seed: int
+) -> tuple[torch.Tensor, ...]:
+    """Split indices into (train, part 1, part 2, ...), part ``k`` taking ``fractions[k]`` of
+    every class (rounded; e.g. ``(0.15, 0.15)`` for train/validation/test 70/15/15).
+
+    Each class keeps at least one sample in every part and in train, so every class needs
+    ``len(fractions) + 1`` or more. Every index tensor is ascending. The parts are cut from
+    the front of one seeded shuffle per class, so the first part for a seed does not depend
+    on how many parts follow it.
+    """
+    if not fractions:
+        raise DatasetError("a partition needs at least one held-out fraction")
+    for fraction in fractions:
+        if not 0.0 < fraction < 1.0:
+            raise DatasetError(f"held-out fractions must lie in (0, 1), got {fraction}")
+    if sum(fractions) >= 1.0:
+        raise DatasetError(f"held-out fractions {', '.join(map(str, fractions))} leave no "
+                           "training data: their sum must be below 1")
     groups = _class_members(labels)
     if not groups:
         raise DatasetError("cannot split an empty label set")
+    parts = len(fractions) + 1
+    names = "/".join(_PART_NAMES[:parts]) if parts <= len(_PART_NAMES) else f"{parts}-way"
     generator = torch.Generator().manual_seed(seed)
-    train, val = [], []
+    chosen: list[list[torch.Tensor]] = [[] for _ in range(parts)]
     for members in groups:
         count = len(members)
-        if count < 2:
+        if count < parts:
             raise DatasetError(
-                f"class {int(labels[int(members[0])])} has 1 sample; a train/validation "
-                f"split needs at least 2 per class"
+                f"class {int(labels[int(members[0])])} has {count} sample"
+                f"{'' if count == 1 else 's'}; a {names} split needs at least {parts} per class"
             )
-        n_val = min(max(math.floor(count * val_fraction + 0.5), 1), count - 1)
         shuffled = members[torch.randperm(count, generator=generator)]
-        val.append(shuffled[:n_val])
-        train.append(shuffled[n_val:])
-    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(val)).values
+        start, left = 0, count
+        for index, fraction in enumerate(fractions):
+            later = len(fractions) - index - 1  # parts still to fill after this one
+            size = min(max(math.floor(count * fraction + 0.5), 1), left - 1 - later)
+            chosen[index + 1].append(shuffled[start:start + size])
+            start, left = start + size, left - size
+        chosen[0].append(shuffled[start:])
+    return tuple(torch.sort(torch.cat(part)).values for part in chosen)

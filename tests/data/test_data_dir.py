@@ -21,12 +21,15 @@ def test_the_variable_is_honoured_by_load_dataset(
     arrays = writers.make_idx_dir(raw, n_train=23, n_val=7, size=(6, 5))
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "shared-data"))
 
-    dataset = load_dataset("mnist")
+    dataset = load_dataset("mnist", split="thesis")
 
     assert dataset.train_images.shape == (23, 1, 6, 5)
     assert np.array_equal(dataset.train_images[:, 0].numpy(), arrays["train_images"])
     assert np.array_equal(dataset.val_labels.numpy(), arrays["val_labels"].astype(np.int64))
     assert dataset.source == raw
+    held_out = load_dataset("mnist")  # split: holdout, the default
+    assert held_out.test_labels is not None
+    assert np.array_equal(held_out.test_labels.numpy(), arrays["val_labels"].astype(np.int64))
 
 
 def test_the_config_data_dir_wins_over_the_variable(
@@ -35,8 +38,9 @@ def test_the_config_data_dir_wins_over_the_variable(
     writers.make_idx_dir(tmp_path / "from-env", n_train=11)
     writers.make_idx_dir(tmp_path / "from-config", n_train=13)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "from-env"))
-    assert load_dataset("mnist").train_images.shape[0] == 11
-    assert load_dataset("mnist", data_dir=tmp_path / "from-config").train_images.shape[0] == 13
+    assert load_dataset("mnist", split="thesis").train_images.shape[0] == 11
+    from_config = load_dataset("mnist", data_dir=tmp_path / "from-config", split="thesis")
+    assert from_config.train_images.shape[0] == 13
 
 
 @pytest.mark.parametrize("value", [None, "", "  "])
@@ -56,7 +60,7 @@ def test_fashion_mnist_still_finds_the_debian_copy_with_the_variable_set(
     writers.make_idx_dir(tmp_path / "debian", n_train=17)
     monkeypatch.setattr(data.idx, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "debian")
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "empty"))
-    assert load_dataset("fashion-mnist").train_images.shape[0] == 17
+    assert load_dataset("fashion-mnist", split="thesis").train_images.shape[0] == 17
 
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "mnist", "cifar10", "cifar100", "eurosat"])

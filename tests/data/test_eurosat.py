@@ -27,6 +27,15 @@ def test_torchvision_layout_loads_with_80_20_split(
     assert torch.bincount(dataset.val_labels).tolist() == [1] * 10
 
 
+def test_test_fraction_gives_a_test_split(tmp_path: Path, writers: SimpleNamespace) -> None:
+    writers.make_eurosat_tree(tmp_path / "eurosat" / "2750", per_class=7, size=8)
+    dataset = load_eurosat(data_dir=tmp_path, val_fraction=0.15, test_fraction=0.15)
+    assert dataset.test_labels is not None
+    assert torch.bincount(dataset.train_labels).tolist() == [5] * 10
+    assert torch.bincount(dataset.val_labels).tolist() == [1] * 10
+    assert torch.bincount(dataset.test_labels).tolist() == [1] * 10
+
+
 def test_each_image_carries_its_folder_label(tmp_path: Path, writers: SimpleNamespace) -> None:
     writers.make_eurosat_tree(tmp_path / "eurosat" / "2750", per_class=2)
     dataset = load_eurosat(data_dir=tmp_path)

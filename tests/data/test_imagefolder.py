@@ -19,12 +19,13 @@ COUNTS = {"zebra": 10, "ant": 5, "moth": 7}  # written out of order on purpose
 
 
 def _all_images(dataset: ImageDataset) -> list[tuple[bytes, str]]:
-    """Every (HWC bytes, class name) of both splits, for comparison with what was written."""
+    """Every (HWC bytes, class name) of every split, for comparison with what was written."""
     pairs = []
-    for images, labels in (
-        (dataset.train_images, dataset.train_labels),
-        (dataset.val_images, dataset.val_labels),
-    ):
+    splits = [(dataset.train_images, dataset.train_labels),
+              (dataset.val_images, dataset.val_labels)]
+    if dataset.test_images is not None and dataset.test_labels is not None:
+        splits.append((dataset.test_images, dataset.test_labels))
+    for images, labels in splits:
         for image, label in zip(images, labels):
             pixels = image.permute(1, 2, 0).numpy()
             if pixels.shape[2] == 1:
@@ -52,6 +53,33 @@ def test_split_is_80_20_per_class(tmp_path: Path, writers: SimpleNamespace) -> N
     # ant 5 -> 1 val, moth 7 -> 1 (1.4 rounds down), zebra 10 -> 2
     assert torch.bincount(dataset.val_labels, minlength=3).tolist() == [1, 1, 2]
     assert torch.bincount(dataset.train_labels, minlength=3).tolist() == [4, 6, 8]
+
+
+def test_test_fraction_adds_a_disjoint_stratified_test_split(
+    tmp_path: Path, writers: SimpleNamespace
+) -> None:
+    written = writers.make_image_folder(tmp_path, COUNTS)
+    dataset = load_image_folder(tmp_path, val_fraction=0.15, test_fraction=0.15, seed=2)
+    assert dataset.test_labels is not None
+    # ant 5 -> 1/1 (0.75 rounds up), moth 7 -> 1/1, zebra 10 -> 2/2 (1.5 rounds up)
+    assert torch.bincount(dataset.val_labels, minlength=3).tolist() == [1, 1, 2]
+    assert torch.bincount(dataset.test_labels, minlength=3).tolist() == [1, 1, 2]
+    assert torch.bincount(dataset.train_labels, minlength=3).tolist() == [3, 5, 6]
+    pairs = _all_images(dataset)
+    assert len(pairs) == sum(COUNTS.values()) and dict(pairs) == written  # each image once
+    again = load_image_folder(tmp_path, val_fraction=0.15, test_fraction=0.15, seed=2)
+    assert again.test_images is not None and dataset.test_images is not None
+    assert torch.equal(again.test_images, dataset.test_images)
+    assert load_image_folder(tmp_path).test_images is None  # the thesis' 80/20 by default
+
+
+def test_a_class_too_small_for_three_splits_is_named(
+    tmp_path: Path, writers: SimpleNamespace
+) -> None:
+    writers.make_image_folder(tmp_path, {"a": 4, "b": 2})
+    with pytest.raises(DatasetError, match=r"class folder .*b has only 2 images; the "
+                       "train/validation/test split needs at least 3 per class"):
+        load_image_folder(tmp_path, val_fraction=0.15, test_fraction=0.15)
 
 
 def test_split_is_seeded(tmp_path: Path, writers: SimpleNamespace) -> None:

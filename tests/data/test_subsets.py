@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from data.dataset import DatasetError
-from data.subsets import stratified_split, stratified_subset
+from data.subsets import stratified_partition, stratified_split, stratified_subset
 
 
 def _labels(counts: list[int], class_ids: list[int] | None = None) -> torch.Tensor:
@@ -126,7 +126,37 @@ def test_split_is_seeded() -> None:
 def test_split_rejects_singleton_classes_and_bad_fractions() -> None:
     with pytest.raises(DatasetError, match="class 1 has 1 sample"):
         stratified_split(_labels([4, 1]), 0.2, seed=0)
-    with pytest.raises(DatasetError, match=r"val_fraction must lie in \(0, 1\)"):
+    with pytest.raises(DatasetError, match=r"fractions must lie in \(0, 1\)"):
         stratified_split(_labels([4, 4]), 1.0, seed=0)
     with pytest.raises(DatasetError, match="empty"):
         stratified_split(torch.zeros(0, dtype=torch.int64), 0.2, seed=0)
+
+
+def test_partition_is_per_class_disjoint_complete_and_seeded() -> None:
+    labels = _labels([20, 10, 3])
+    train, val, test = stratified_partition(labels, (0.15, 0.15), seed=0)
+    assert _shares(labels, val) == [3, 2, 1]
+    assert _shares(labels, test) == [3, 2, 1]
+    assert _shares(labels, train) == [14, 6, 1]
+    assert torch.equal(torch.sort(torch.cat([train, val, test])).values, torch.arange(33))
+    again = stratified_partition(labels, (0.15, 0.15), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(again, (train, val, test)))
+    assert not torch.equal(stratified_partition(labels, (0.15, 0.15), seed=1)[1], val)
+
+
+def test_two_way_partition_is_the_train_validation_split() -> None:
+    """The thesis' folder split (80/20) draws the same images as before the test part
+    existed."""
+    labels = _labels([13, 9, 4])
+    assert all(torch.equal(a, b) for a, b in zip(stratified_partition(labels, (0.2,), 3),
+                                                  stratified_split(labels, 0.2, 3)))
+
+
+def test_partition_needs_one_sample_per_part_and_room_to_train() -> None:
+    with pytest.raises(DatasetError, match="class 1 has 2 samples; a train/validation/test "
+                       "split needs at least 3 per class"):
+        stratified_partition(_labels([5, 2]), (0.2, 0.2), seed=0)
+    with pytest.raises(DatasetError, match="sum must be below 1"):
+        stratified_partition(_labels([5, 5]), (0.5, 0.5), seed=0)
+    with pytest.raises(DatasetError, match="at least one"):
+        stratified_partition(_labels([5, 5]), (), seed=0)
