@@ -133,6 +133,7 @@ class ResilientRDBStorage(RDBStorage):
     retry_seconds: float = DEFAULT_RETRY_SECONDS
     stop: Stopping | None = None
     STOPPING_SECONDS = 10.0
+    _beats_missed = 0
 
     def _with_retry(self, name: str, call: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.retry_seconds
@@ -198,7 +199,12 @@ class ResilientRDBStorage(RDBStorage):
         except Exception as error:
             if not is_transient(error):
                 raise
-            LOGGER.warning("heartbeat for trial id %d skipped: storage unreachable", trial_id)
+            if not self._beats_missed:  # once per outage, not every interval
+                LOGGER.warning("heartbeat for trial id %d skipped: storage unreachable",
+                               trial_id)
+            self._beats_missed += 1
+        else:
+            self._beats_missed = 0
 
 
 def _retrying(name: str) -> Callable[..., Any]:

@@ -4,6 +4,7 @@ config itself stored in the study so every other command (and worker) can read i
 from __future__ import annotations
 
 import json
+import os
 
 import optuna
 
@@ -30,6 +31,13 @@ def build_pruner(config: SearchConfig) -> LRRTPruner:
         prune_unstable=settings.prune_unstable,
         min_usable_fraction=settings.min_usable_fraction,
     )
+
+
+def process_sampler_seed(seed: int) -> int:
+    """The sampler seed of this process: the config's seed combined with the PID, so that
+    processes searching one study at once (searches, workers) never draw the same designs.
+    Trial run seeds do not depend on it (``search.method.sampling``)."""
+    return (seed * 1_000_003 + os.getpid()) % 2**32
 
 
 def build_sampler(config: SearchConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:

@@ -4,6 +4,10 @@ Trials run inside ``study.optimize`` (one trial per call), so Optuna's heartbeat
 stale-trial reaping and the heartbeat-stale retry callback all apply; between trials the
 worker checks the shared ``--max-trials`` budget under a study-wide lock so that N workers
 start exactly that many trials in total.
+
+A worker outlives its database: storage calls retry for longer than the grace period, a
+longer outage pauses the trial (checkpoint kept) while the worker waits for the database,
+and a trial a reaper took over meanwhile is given up with one line, not a crash.
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ from optuna.trial import TrialState
 
 from search.config import SearchConfig
 from search.method.prepared_data import prepare_data
-from search.service.checkpoints import CheckpointStore
-from search.service.objective import Objective, TrialFailed
-from search.service.reaper import Reaper, reap
-from search.service.resilient_storage import backoff_delays, is_transient
-from search.service.stop_flag import StopFlag, WorkerInterrupted
+from search.service.checkpoints import CheckpointStore, first_line
+from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
+from search.service.reaper import LiveTrial, Reaper, queue_retries, reap
+from search.service.resilient_storage import (
+    ResilientRDBStorage,
+    backoff_delays,
+    is_taken_over,
+    is_transient,
+)
+from search.service.stop_flag import (
+    StopFlag,
+    WorkerInterrupted,
+    interrupted_line,
+    quiet_optuna_failures,
+)
 from search.service.storage import open_storage
-from search.service.study import open_search_study
+from search.service.study import open_search_study, process_sampler_seed
 from search.service.trial_slots import TrialSlotLock
 from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress
@@ -38,7 +52,8 @@ LOGGER = logging.getLogger("cnnsearch.worker")
 DEFAULT_HEARTBEAT_SECONDS = 10
 DEFAULT_GRACE_SECONDS = 60
 """A trial whose heartbeat is older than this is failed and retried. It must exceed the
-longest database outage workers should ride out (a restart takes seconds)."""
+longest database outage workers should ride out (a restart takes seconds); storage calls
+retry for longer than it (``search.service.storage.retry_window``)."""
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -62,15 +77,6 @@ def open_worker_storage(url: str, options: WorkerOptions) -> optuna.storages.Bas
     )
 
 
-def _retry_interrupted(study: optuna.study.Study, numbers: list[int]) -> None:
-    """Queue one retry of each trial this worker stopped; it resumes from its checkpoint."""
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-    for trial in study.get_trials(deepcopy=True, states=(TrialState.FAIL,)):
-        if trial.number in numbers:
-            retry(study, trial)
-    numbers.clear()
-
-
 def _acquire(lock: TrialSlotLock, stop: StopFlag) -> bool:
     for delay in backoff_delays():
         try:
@@ -87,6 +93,20 @@ def _acquire(lock: TrialSlotLock, stop: StopFlag) -> bool:
     return False
 
 
+def _wait_for_storage(storage: optuna.storages.BaseStorage, stop: StopFlag) -> bool:
+    """Block until the database answers; False when a stop request came first."""
+    if not isinstance(storage, ResilientRDBStorage):
+        return not stop.is_set()
+    for delay in backoff_delays():
+        if stop.is_set():
+            return False
+        if storage.reachable():
+            return True
+        if stop.wait(delay):
+            return False
+    return False
+
+
 def run_worker(
     config: SearchConfig,
     url: str,
@@ -95,65 +115,105 @@ def run_worker(
     *,
     stop: StopFlag | None = None,
     out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     """Run trials until the study holds ``max_trials`` finished ones, the timeout passes or
     a stop is requested. Returns how many trials this worker ran."""
     stop = stop or StopFlag()
     data = prepare_data(config, device)  # bad data fails before the storage is touched
     storage = open_worker_storage(url, options)
+    if isinstance(storage, ResilientRDBStorage):
+        storage.stop = stop  # a stopping worker does not wait out a long outage
     study = open_search_study(options.study_name, storage, config,
-                              sampler_seed=config.seed + os.getpid(),
+                              sampler_seed=process_sampler_seed(config.seed),
                               artifact_dir=options.artifact_dir)
     reap(study)
-    Reaper(storage, options.study_name, options.heartbeat_interval, stop).start()
+    live = LiveTrial()
+    Reaper(storage, options.study_name, options.heartbeat_interval, stop, live).start()
     checkpoints = CheckpointStore(options.checkpoint_dir) if options.checkpoint_dir else None
     lock = TrialSlotLock(url, options.study_name)
-    live = SearchProgress(out, total_trials=options.max_trials, timeout=options.timeout,
-                          shared=True, finished_before=len(
-                              study.get_trials(deepcopy=False, states=FINISHED)))
+    display = SearchProgress(out, total_trials=options.max_trials, timeout=options.timeout,
+                             shared=True, finished_before=len(
+                                 study.get_trials(deepcopy=False, states=FINISHED)))
     objective = Objective(config, data, study.pruner,
                           artifacts=open_lrrt_artifacts(options.artifact_dir),
-                          checkpoints=checkpoints, stop=stop, progress=live)
-    progress = ProgressLine(options.max_trials, live.stream)
+                          checkpoints=checkpoints, stop=stop, progress=display)
+    progress = ProgressLine(options.max_trials, display.stream)
     deadline = time.monotonic() + options.timeout if options.timeout else None
     ran = 0
+    current: list[int] = []
     print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
           f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
 
     def claim_then_run(trial: optuna.Trial) -> float:
         lock.release()  # the trial exists now: let the next worker count it
+        live.set(trial._trial_id)  # the id Optuna's heartbeat thread beats for
+        current[:] = [trial.number]
         return objective(trial)
 
+    def survive(error: Exception) -> bool:
+        """One line for a trial lost to the database; False for anything else (a bug)."""
+        number = current[0] if current else None
+        if is_taken_over(error) or isinstance(error, TrialAbandoned):
+            LOGGER.warning("cnnsearch: trial %s was taken over by a reaper while this worker "
+                           "was cut off from the database; abandoned (its retry resumes from "
+                           "the checkpoint)", number)
+            return True
+        if is_transient(error):
+            if not stop.is_set():
+                LOGGER.warning("cnnsearch: storage unreachable (%s); trial %s paused, "
+                               "checkpoint kept (it is retried once reaped); waiting for the "
+                               "database", first_line(error, 100), number)
+            live.set(None)  # nobody runs it now: let it be reaped and retried
+            if _wait_for_storage(storage, stop):
+                LOGGER.warning("cnnsearch: storage reachable again; worker goes on")
+            return True
+        return False
+
     try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            if not _acquire(lock, stop):
-                break
-            try:
-                if options.max_trials is not None:
-                    states = [t.state for t in study.get_trials(deepcopy=False)]
-                    finished = sum(state in FINISHED for state in states)
-                    if finished >= options.max_trials:
-                        break
-                    # A queued retry (WAITING) is taken first by optimize; a new trial only
-                    # while finished + running trials leave room in the budget.
-                    if (TrialState.WAITING not in states
-                            and finished + states.count(TrialState.RUNNING)
-                            >= options.max_trials):
-                        # The rest are running elsewhere: wait, and reap any that died.
-                        lock.release()
-                        reap(study)
-                        stop.wait(options.poll_seconds)
-                        continue
-                study.optimize(claim_then_run, n_trials=1,
-                               callbacks=[progress, live, TrialNotes()],
-                               catch=(TrialFailed, WorkerInterrupted))
-                ran += 1
-            finally:
-                lock.release()
-            _retry_interrupted(study, objective.interrupted_trials)
+        with quiet_optuna_failures(WorkerInterrupted, TrialPaused, TrialAbandoned):
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                if not _acquire(lock, stop):
+                    break
+                current.clear()
+                try:
+                    if options.max_trials is not None:
+                        states = [t.state for t in study.get_trials(deepcopy=False)]
+                        finished = sum(state in FINISHED for state in states)
+                        if finished >= options.max_trials:
+                            break
+                        # A queued retry (WAITING) is taken first by optimize; a new trial
+                        # only while finished + running trials leave room in the budget.
+                        if (TrialState.WAITING not in states
+                                and finished + states.count(TrialState.RUNNING)
+                                >= options.max_trials):
+                            # The rest are running elsewhere: wait, and reap any that died.
+                            lock.release()
+                            reap(study)
+                            stop.wait(options.poll_seconds)
+                            continue
+                    study.optimize(claim_then_run, n_trials=1,
+                                   callbacks=[progress, display, TrialNotes()],
+                                   catch=(TrialFailed, WorkerInterrupted, TrialPaused))
+                    ran += 1
+                except Exception as error:
+                    if not survive(error):
+                        raise
+                finally:
+                    live.set(None)
+                    lock.release()
+                try:
+                    queue_retries(study, objective.interrupted_trials)
+                    queue_retries(study, objective.paused_trials)
+                except Exception as error:
+                    if not is_transient(error):
+                        raise  # else they are queued after the next trial
     finally:
         lock.close()
-    live.close()
+    display.close()
+    if stop.is_set():
+        print(interrupted_line(objective.last_interruption, "the next worker",
+                               stop.signal_name), file=err, flush=True)
     reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"
     print(f"worker {os.getpid()} {reason} after {ran} trial(s)", file=out, flush=True)
     return ran

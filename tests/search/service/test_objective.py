@@ -6,20 +6,27 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pickle
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 import torch
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from data import ImageDataset
 from search.config import parse_config
 from search.method.prepared_data import DataOnDevice
-from search.record import CHANCE_LEVEL, INTERRUPTED, TrialRecord
+from search.record import CHANCE_LEVEL, INTERRUPTED, STORAGE_UNREACHABLE, TrialRecord
 from search.service.checkpoints import CheckpointStore
-from search.service.objective import Objective
+from search.service.objective import Objective, TrialAbandoned, TrialPaused
+from search.service.reaper import queue_retries
+from search.service.resilient_storage import ResilientRDBStorage
 from search.service.stop_flag import StopFlag, WorkerInterrupted
+from search.service.storage import open_storage
 from search.service.study import build_pruner
 from tests.search.conftest import TINY_CLASSES, quadrant_images
 
@@ -249,3 +256,82 @@ def test_an_artifact_that_cannot_be_uploaded_degrades_the_trial(data: DataOnDevi
     record = TrialRecord.from_frozen(study.trials[0])
     assert record.state == TrialState.COMPLETE
     assert record.degraded == ("artifact: No space left on device",)
+
+
+class Outage:
+    """Trial user-attr writes fail as if the database were away, from the end of the first
+    epoch until ``seconds`` later (the storage retries are shortened to 0.3 s);
+    ``when_down`` runs as it goes down."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, storage: ResilientRDBStorage,
+                 seconds: float, when_down: Callable[[], object] | None = None) -> None:
+        self.down = False
+        self.seconds = seconds
+        self.started: float | None = None
+        self.when_down = when_down
+        storage.retry_seconds = 0.3
+
+        def write(storage: ResilientRDBStorage, *args: object, **kwargs: object) -> None:
+            def call() -> None:
+                if self.down and time.monotonic() - self.started < self.seconds:
+                    raise sqlalchemy.exc.OperationalError("UPDATE", {},
+                                                          Exception("server closed"))
+                self.down = False
+                RDBStorage.set_trial_user_attr(storage, *args, **kwargs)
+            storage._with_retry("set_trial_user_attr", call)
+
+        monkeypatch.setattr(ResilientRDBStorage, "set_trial_user_attr", write)
+
+    def trial_started(self, number: int, name: str, epochs: int) -> None:
+        pass
+
+    def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
+        if epoch == 1 and self.started is None:
+            if self.when_down is not None:
+                self.when_down()
+            self.down, self.started = True, time.monotonic()
+
+
+def test_an_outage_longer_than_the_retries_pauses_the_trial_and_its_retry_resumes(
+    data: DataOnDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    search_config = config()
+    study = optuna.create_study(study_name="paused", storage=storage, direction="maximize",
+                                pruner=build_pruner(search_config))
+    objective = Objective(search_config, data, study.pruner,
+                          progress=Outage(monkeypatch, storage, seconds=2.0),
+                          checkpoints=CheckpointStore(tmp_path / "ckpt"))
+    study.optimize(objective, n_trials=1, catch=(TrialPaused,))
+    paused = TrialRecord.from_frozen(study.trials[0])
+    assert paused.state == TrialState.FAIL and paused.reason == STORAGE_UNREACHABLE
+    assert objective.paused_trials == [0]
+    assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 1  # kept for the retry
+
+    queue_retries(study, objective.paused_trials)
+    objective.progress = None
+    study.optimize(objective, n_trials=1)
+    resumed = TrialRecord.from_frozen(study.trials[1])
+    assert resumed.state == TrialState.COMPLETE and resumed.resumed_from_epoch == 1
+    assert not list((tmp_path / "ckpt").glob("*.pt"))
+
+
+def test_a_trial_reaped_while_cut_off_is_abandoned_with_its_checkpoint(
+    data: DataOnDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    search_config = config()
+    study = optuna.create_study(study_name="abandoned", storage=storage,
+                                direction="maximize", pruner=build_pruner(search_config))
+
+    def another_workers_reaper_fails_it() -> None:
+        RDBStorage.set_trial_state_values(storage, study.trials[0]._trial_id, TrialState.FAIL)
+
+    objective = Objective(search_config, data, study.pruner,
+                          progress=Outage(monkeypatch, storage, seconds=1.0,
+                                          when_down=another_workers_reaper_fails_it),
+                          checkpoints=CheckpointStore(tmp_path / "ckpt"))
+    with pytest.raises(ValueError, match="Cannot tell a FAIL trial"):  # the worker's cue
+        study.optimize(objective, n_trials=1, catch=(TrialPaused, TrialAbandoned))
+    assert study.trials[0].state == TrialState.FAIL
+    assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 1  # the reaper's retry resumes it

@@ -43,7 +43,8 @@ def start_worker(url: str, config: Path, study: str, folder: Path, *extra: str,
                  log_name: str = "worker") -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": url,
            "PYTHONUNBUFFERED": "1"}
-    log = open(folder / f"{log_name}-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
+    log_path = folder / f"{log_name}-{time.monotonic_ns()}.log"
+    log = open(log_path, "w")  # noqa: SIM115
     worker = subprocess.Popen(
         [sys.executable, "-m", "search", "worker", "--study", study, "--config", str(config),
          "--device", "cpu", "--artifact-dir", "", "--checkpoint-dir", str(folder / "ckpt"),
@@ -51,7 +52,16 @@ def start_worker(url: str, config: Path, study: str, folder: Path, *extra: str,
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     STARTED.append(worker)
+    LOGS[worker.pid] = log_path
     return worker
+
+
+LOGS: dict[int, Path] = {}
+
+
+def worker_log(worker: subprocess.Popen) -> str:
+    """What the worker wrote (stdout and stderr together)."""
+    return LOGS[worker.pid].read_text()
 
 
 def trials_of(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -142,6 +152,11 @@ def test_sigterm_ends_the_trial_cleanly_and_a_retry_resumes(images, tmp_path) ->
     trial = found[-1]
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 0
+    log = worker_log(worker)
+    assert "Traceback" not in log and "failed with parameters" not in log, log
+    said = [line for line in log.splitlines() if line.startswith("cnnsearch: interrupted")]
+    assert len(said) == 1 and f"trial {trial.number} (" in said[0], log
+    assert "checkpointed; the next worker resumes it" in said[0]
     stopped = trials_of(url, "term")[trial.number]
     assert stopped.state == TrialState.FAIL
     assert stopped.user_attrs["fail_reason"] == "interrupted"
@@ -196,6 +211,32 @@ def test_postgres_restart_under_load(postgres_server, images, tmp_path) -> None:
     trials = trials_of(url, "restart")
     assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 16
     assert count(trials, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING) == 0
+
+
+@pytest.mark.slow
+def test_workers_ride_out_an_outage_shorter_than_the_grace_period(postgres_server, images,
+                                                                   tmp_path) -> None:
+    """PostgreSQL down for 200 s mid-trial under --grace-period 300: storage calls retry for
+    longer than the grace period, no worker reaps a live trial, nothing fails."""
+    url = postgres_server.new_database()
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "outage", epochs=150))
+    workers = [start_worker(url, config, "outage", tmp_path, "--max-trials", "3",
+                            "--heartbeat-interval", "5", "--grace-period", "300")
+               for _ in range(2)]
+    wait_until(lambda: _running_with_checkpoint(url, "outage", tmp_path) is not None,
+               timeout=120, message="no trial checkpointed")
+    postgres_server.stop()
+    try:
+        time.sleep(200)
+        assert [w.poll() for w in workers] == [None, None], "a worker died during the outage"
+    finally:
+        postgres_server.start()
+    assert wait_all(workers, timeout=400) == [0, 0], [worker_log(w)[-2000:] for w in workers]
+    trials = trials_of(url, "outage")
+    assert count(trials, TrialState.COMPLETE, TrialState.PRUNED) == 3
+    assert count(trials, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING) == 0
+    for worker in workers:
+        assert "Traceback" not in worker_log(worker)
 
 
 def test_eight_processes_starting_at_once_make_one_study(postgres_server, images,
