@@ -23,7 +23,9 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     from search.config import load_config
     from search.service.devices import resolve_device
-    from search.service.local_search import run_search
+    from search.service.folders import check_writable_folder
+    from search.service.local_search import SearchInterrupted, run_search
+    from search.service.stop_flag import StopFlag
     from search.service.storage import open_storage, redact, resolve_storage_url
     from search.service.worker import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
 
@@ -31,17 +33,25 @@ def cmd_search(args: argparse.Namespace) -> None:
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     device = resolve_device(args.device)
+    artifact_dir = _artifact_dir(args.artifact_dir)
+    check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
+    check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
     url = resolve_storage_url(args.storage)
     # Heartbeats: a search killed mid-trial leaves no trial RUNNING forever; the next
     # search (or worker, or `cnnsearch reap`) fails it and queues a retry.
     storage = open_storage(url, heartbeat_interval=DEFAULT_HEARTBEAT_SECONDS,
                            grace_period=DEFAULT_GRACE_SECONDS, retry_stale=True)
     study_name = args.study or config.study
-    study = run_search(
-        config, study_name=study_name, storage=storage,
-        n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
-        timeout=args.timeout, device=device, artifact_dir=_artifact_dir(args.artifact_dir),
-    )
+    try:
+        study = run_search(
+            config, study_name=study_name, storage=storage,
+            n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
+            timeout=args.timeout, device=device, artifact_dir=artifact_dir,
+            checkpoint_dir=args.checkpoint_dir or None, stop=StopFlag(),
+        )
+    except SearchInterrupted as stopped:  # Ctrl-C: the trial is checkpointed and queued
+        print(stopped.line, file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     if is_quiet():  # -q: the final table only
         return
     storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
@@ -168,6 +178,7 @@ def cmd_dashboard(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     from search.config import load_config
     from search.service.devices import resolve_device
+    from search.service.folders import check_writable_folder
     from search.service.stop_flag import StopFlag
     from search.service.storage import resolve_storage_url
     from search.service.worker import (
@@ -179,9 +190,12 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     stop = StopFlag().install()
     config = load_config(args.config)
+    artifact_dir = _artifact_dir(args.artifact_dir)
+    check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
+    check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
     options = WorkerOptions(
         study_name=args.study, max_trials=args.max_trials, timeout=args.timeout,
-        artifact_dir=_artifact_dir(args.artifact_dir), checkpoint_dir=args.checkpoint_dir or None,
+        artifact_dir=artifact_dir, checkpoint_dir=args.checkpoint_dir or None,
         heartbeat_interval=args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS,
         grace_period=args.grace_period or DEFAULT_GRACE_SECONDS,
     )

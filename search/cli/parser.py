@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--artifact-dir", help=f"where LRRT curves are stored as Optuna "
                         f"artifacts (default: ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR}; "
                         "'' disables)")
+    search.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
+                        help="per-trial checkpoints, so a search stopped by Ctrl-C resumes "
+                        "its trial next time ('' disables)")
     _add_storage(search)
 
     lrrt = commands.add_parser("lrrt", help="one LR range test of one design")

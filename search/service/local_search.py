@@ -1,8 +1,14 @@
 """``cnnsearch search``: validate everything, load data once, then let Optuna drive trials
-in this process."""
+in this process.
+
+Ctrl-C (or SIGTERM) only sets a flag, as for a worker: the running trial finishes its
+epoch, checkpoints, is recorded FAIL (``interrupted``) and its retry is queued, so the next
+search on the study resumes it; ``SearchInterrupted`` carries the one line to print.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TextIO
 
@@ -11,12 +17,29 @@ import torch
 
 from search.config import SearchConfig
 from search.method.prepared_data import prepare_data
-from search.service.objective import Objective, TrialFailed
-from search.service.study import open_search_study
+from search.service.checkpoints import CheckpointStore
+from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
+from search.service.reaper import queue_retries
+from search.service.resilient_storage import ResilientRDBStorage
+from search.service.stop_flag import (
+    StopFlag,
+    WorkerInterrupted,
+    interrupted_line,
+    quiet_optuna_failures,
+)
+from search.service.study import open_search_study, process_sampler_seed
 from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress
 from search.views.results import study_table, summary_line
 from search.views.trial_notes import TrialNotes
+
+
+class SearchInterrupted(Exception):
+    """A stop request ended the search; ``line`` says what became of the running trial."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 def run_search(
@@ -28,25 +51,53 @@ def run_search(
     timeout: float | None,
     device: torch.device,
     artifact_dir: str | None,
+    checkpoint_dir: str | None = None,
+    stop: StopFlag | None = None,
     out: TextIO = sys.stdout,
 ) -> optuna.study.Study:
+    """Run the search. With ``stop``, SIGINT/SIGTERM set it while trials run (the previous
+    handlers come back afterwards) and a stop raises ``SearchInterrupted``."""
     data = prepare_data(config, device)
     artifacts = open_lrrt_artifacts(artifact_dir)
-    study = open_search_study(study_name, storage, config, artifact_dir=artifact_dir)
+    # A PID-dependent sampler seed: two searches on one study do not repeat each other.
+    study = open_search_study(study_name, storage, config, artifact_dir=artifact_dir,
+                              sampler_seed=process_sampler_seed(config.seed))
     dataset = data.dataset
     print(f"study '{study_name}': {dataset.name}, {len(dataset.train_labels)} train / "
           f"{len(dataset.val_labels)} val images {dataset.input_shape}, "
           f"{dataset.num_classes} classes, device {device}", file=out, flush=True)
     progress = SearchProgress(out, total_trials=n_trials, timeout=timeout)
-    objective = Objective(config, data, study.pruner, artifacts=artifacts, progress=progress)
-    study.optimize(
-        objective,
-        n_trials=n_trials,
-        timeout=timeout,
-        callbacks=[ProgressLine(n_trials, progress.stream), progress, TrialNotes()],
-        catch=(TrialFailed,),
-    )
-    progress.close()
+    checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
+    objective = Objective(config, data, study.pruner, artifacts=artifacts,
+                          checkpoints=checkpoints, stop=stop, progress=progress)
+    if stop is not None and isinstance(storage, ResilientRDBStorage):
+        storage.stop = stop
+
+    def stop_between_trials(study: optuna.study.Study, _trial: object) -> None:
+        if stop is not None and stop.is_set():
+            study.stop()
+
+    with (stop.installed() if stop is not None else contextlib.nullcontext()), \
+            quiet_optuna_failures(WorkerInterrupted, TrialPaused, TrialAbandoned):
+        try:
+            study.optimize(
+                objective,
+                n_trials=n_trials,
+                timeout=timeout,
+                callbacks=[ProgressLine(n_trials, progress.stream), progress, TrialNotes(),
+                           stop_between_trials],
+                catch=(TrialFailed, TrialPaused),
+            )
+        except WorkerInterrupted:
+            pass
+        finally:
+            progress.close()
+        queue_retries(study, objective.interrupted_trials)
+        queue_retries(study, objective.paused_trials)
+    if stop is not None and stop.is_set():
+        raise SearchInterrupted(interrupted_line(objective.last_interruption,
+                                                 "the next search", stop.signal_name))
     print("\n" + study_table(study), file=out)
     print("\n" + summary_line(study), file=out, flush=True)
     return study
+
