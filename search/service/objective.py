@@ -130,7 +130,8 @@ class Objective:
         self.interrupted_trials: list[int] = []
         """Trials a stop request ended (FAIL ``interrupted``): their retries are queued."""
         self.paused_trials: list[int] = []
-        """Trials a database outage ended (FAIL ``storage_unreachable``): likewise."""
+        """Trials a database outage ended (FAIL ``storage_unreachable``): likewise (not
+        those a reaper took over meanwhile: its own retry is queued)."""
         self.last_interruption: Interruption | None = None
         self._running: _Running | None = None
 
@@ -198,13 +199,13 @@ class Objective:
     def _pause(self, trial: optuna.Trial, record: TrialRecorder, error: Exception) -> bool:
         """Wait for the database (a stop request ends the wait), then record the trial as
         ``storage_unreachable`` so that its retry is queued. True once recorded."""
-        self.paused_trials.append(trial.number)
         LOGGER.warning("cnnsearch: storage unreachable after retrying (%s); trial %d paused, "
                        "checkpoint kept; waiting for the database", first_line(error, 100),
                        trial.number)
         while True:
             try:
                 record.failed(STORAGE_UNREACHABLE, first_line(error))
+                self.paused_trials.append(trial.number)  # its retry is ours to queue
                 return True
             except Exception as again:
                 if is_taken_over(again):

@@ -78,15 +78,16 @@ def open_worker_storage(url: str, options: WorkerOptions) -> optuna.storages.Bas
 
 
 def _acquire(lock: TrialSlotLock, stop: StopFlag) -> bool:
-    for delay in backoff_delays():
+    for attempt, delay in enumerate(backoff_delays()):
         try:
             lock.acquire()
             return True
         except Exception as error:
             if not is_transient(error):
                 raise
-            LOGGER.warning("storage unreachable while waiting for a trial slot (%s); retrying",
-                           str(error).strip().splitlines()[0][:200])
+            if attempt == 0:  # once per outage, not every few seconds
+                LOGGER.warning("storage unreachable while waiting for a trial slot (%s); "
+                               "retrying", first_line(error, 200))
             lock.release()
             if stop.wait(delay):
                 return False
@@ -161,9 +162,10 @@ def run_worker(
             return True
         if is_transient(error):
             if not stop.is_set():
-                LOGGER.warning("cnnsearch: storage unreachable (%s); trial %s paused, "
-                               "checkpoint kept (it is retried once reaped); waiting for the "
-                               "database", first_line(error, 100), number)
+                held = ("" if number is None else f"trial {number} paused, checkpoint kept "
+                        "(it is retried once reaped); ")
+                LOGGER.warning("cnnsearch: storage unreachable (%s); %swaiting for the "
+                               "database", first_line(error, 100), held)
             live.set(None)  # nobody runs it now: let it be reaped and retried
             if _wait_for_storage(storage, stop):
                 LOGGER.warning("cnnsearch: storage reachable again; worker goes on")

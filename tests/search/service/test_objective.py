@@ -334,4 +334,5 @@ def test_a_trial_reaped_while_cut_off_is_abandoned_with_its_checkpoint(
     with pytest.raises(ValueError, match="Cannot tell a FAIL trial"):  # the worker's cue
         study.optimize(objective, n_trials=1, catch=(TrialPaused, TrialAbandoned))
     assert study.trials[0].state == TrialState.FAIL
+    assert objective.paused_trials == []  # the reaper queued its retry: not a second one
     assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 1  # the reaper's retry resumes it
