@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from data import DatasetError
 from data.memory import check_memory
-from data.registry import known_shape
+from data.registry import known_shape, split_plan
 from models import FC_UNITS_THESIS
 from search.errors import UserError
 
@@ -126,14 +126,20 @@ def check_space_memory(config: SearchConfig, input_shape: tuple[int, int, int],
 
 
 def check_config_memory(config: SearchConfig) -> None:
-    """What the config alone tells: the named datasets' sizes are known before reading them;
-    an image folder's only with ``image_size`` (and its image count not at all)."""
+    """What the config alone tells: the named datasets' sizes are known before reading them
+    (those of their splits under ``dataset.split``); an image folder's only with
+    ``image_size`` (and its image count not at all). The search never holds the test split."""
     dataset = config.dataset
     shape = known_shape(dataset.name)
     if shape is not None:
         side = dataset.image_size or shape.side
-        n_train = min(dataset.train_size or shape.train, shape.train)
-        n_val = min(dataset.val_size or shape.val, shape.val)
+        try:
+            train, val, _ = shape.split_sizes(split_plan(
+                dataset.name, dataset.split, dataset.val_fraction, dataset.test_fraction))
+        except DatasetError:
+            return  # a split that means nothing: reported by the config's own checks
+        n_train = min(dataset.train_size or train, train)
+        n_val = min(dataset.val_size or val, val)
         check_space_memory(config, (shape.channels, side, side), shape.classes, n_train, n_val)
     elif dataset.image_size is not None:
         side = dataset.image_size
@@ -143,11 +149,13 @@ def check_config_memory(config: SearchConfig) -> None:
 
 def check_design_memory(architecture: Any, batch_size: int, eval_batch_size: int,
                         input_shape: tuple[int, int, int], num_classes: int,
-                        n_train: int, n_val: int) -> None:
-    """One design (``cnnsearch train``): its data and its training fit in memory."""
+                        n_train: int, n_val: int, n_test: int = 0) -> None:
+    """One design (``cnnsearch train``): its data (the test split too) and its training fit
+    in memory."""
     channels, height, width = input_shape
-    _check(f"the dataset ({n_train} + {n_val} images of {channels}x{height}x{width})",
-           data_bytes(channels * height * width, n_train, n_val, 1),
+    counts = f"{n_train} + {n_val}" + (f" + {n_test}" if n_test else "")
+    _check(f"the dataset ({counts} images of {channels}x{height}x{width})",
+           data_bytes(channels * height * width, n_train, n_val + n_test, 1),
            "use a smaller dataset.image_size or dataset.train_size/val_size")
     if getattr(architecture, "family", "thesis") != "thesis":
         return

@@ -20,7 +20,13 @@ from search.config.documents import (
     short_repr,
 )
 from search.config.footprint import check_config_memory
-from search.config.settings import LRRTSettings, SearchConfig, config_keys, is_required
+from search.config.settings import (
+    DatasetSettings,
+    LRRTSettings,
+    SearchConfig,
+    config_keys,
+    is_required,
+)
 from search.errors import UserError
 
 _Section = TypeVar("_Section")
@@ -40,6 +46,8 @@ def parse_section(cls: type[_Section], raw: Any, prefix: str) -> _Section:
     section = cls(**_apply(cls, raw, prefix))
     if isinstance(section, LRRTSettings):
         _check_lrrt(section)
+    if isinstance(section, DatasetSettings):
+        section.check_split()
     return section
 
 
@@ -86,6 +94,7 @@ def parse_config(raw: Any) -> SearchConfig:
 
 
 def _check_cross_rules(config: SearchConfig) -> None:
+    config.dataset.check_split()
     _check_lrrt(config.lrrt)
 
 

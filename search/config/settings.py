@@ -21,6 +21,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dat
 from typing import Any
 
 from data import DatasetError, validate_dataset_name
+from data.registry import SPLITS, SplitError, split_plan
 from models import FC_UNITS_THESIS
 from search.config.documents import short_repr
 from search.errors import UserError
@@ -217,6 +218,26 @@ class DatasetSettings:
     val_size: int | None = key(_optional(_int(1, 10**9)), None)
     image_size: int | None = key(_optional(_int(4, 4096)), None)
     """Also bounded by memory: the resized images must fit (``data.memory``)."""
+    split: str = key(_choice(SPLITS), SPLITS[0], added=True)
+    """``holdout``: the validation split (which selects designs) is carved from the training
+    images, the official test split is kept apart for ``cnnsearch train`` and never seen by
+    the search (folder datasets: train/validation/test 70/15/15). ``thesis``: the official
+    test split validates, folders are split 80/20, no test split (``data.registry``)."""
+    val_fraction: float | None = key(_optional(_number(0.0, 1.0, open_low=True,
+                                                       open_high=True)), None, added=True)
+    """Validation share of each class: of the training images (default 0.1) or, for a
+    folder dataset, of the folder (default 0.15 under holdout, 0.2 under thesis)."""
+    test_fraction: float | None = key(_optional(_number(0.0, 1.0, open_low=True,
+                                                        open_high=True)), None, added=True)
+    """Test share of each class of a folder dataset under holdout (default 0.15)."""
+
+    def check_split(self) -> None:
+        """``UserError`` naming the key when ``split``, ``val_fraction`` and
+        ``test_fraction`` do not make sense together for this dataset."""
+        try:
+            split_plan(self.name, self.split, self.val_fraction, self.test_fraction)
+        except SplitError as error:
+            raise UserError(f"config key 'dataset.{error.key}': {error.text}") from None
 
 
 @dataclass(frozen=True)

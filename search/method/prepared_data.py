@@ -2,7 +2,9 @@
 one-line ``UserError``), checked against the space, and moved to the compute device once.
 
 Every command that trains (``search``, ``worker``, ``lrrt``, ``train``) and the benchmarks
-start here, so they see the same split of the same images.
+start here, so they see the same split of the same images. Only ``cnnsearch train`` asks for
+the test split (``dataset.split: holdout``); the search gets the dataset without it, so no
+selection can ever look at it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class DataOnDevice:
-    """The dataset moved to the device once; train batches are cached per batch size."""
+    """The dataset moved to the device once; train batches are cached per batch size.
+    ``test`` is None unless the dataset holds a test split (``load_data(..., test=True)``)."""
 
     dataset: ImageDataset
     device: torch.device
@@ -36,6 +39,12 @@ class DataOnDevice:
             self.dataset.val_images, self.dataset.val_labels,
             batch_size=self.eval_batch_size, device=self.device, shuffle=False, seed=0,
         )
+        self.test: DeviceBatches | None = None
+        if self.dataset.test_images is not None and self.dataset.test_labels is not None:
+            self.test = DeviceBatches(
+                self.dataset.test_images, self.dataset.test_labels,
+                batch_size=self.eval_batch_size, device=self.device, shuffle=False, seed=0,
+            )
 
     def train(self, batch_size: int, seed: int) -> DeviceBatches:
         """The training batches of this size, reshuffled from ``seed``."""
@@ -49,16 +58,19 @@ class DataOnDevice:
         return batches
 
 
-def load_data(settings: DatasetSettings, seed: int) -> ImageDataset:
-    """The dataset the settings name, subsets drawn from ``seed``."""
+def load_data(settings: DatasetSettings, seed: int, *, test: bool = False) -> ImageDataset:
+    """The dataset the settings name, split (``settings.split``) and subset from ``seed``;
+    its test split only with ``test`` (``cnnsearch train``), never for a search."""
     try:
-        return load_dataset(
+        dataset = load_dataset(
             settings.name, data_dir=settings.data_dir, download=settings.download, seed=seed,
             train_size=settings.train_size, val_size=settings.val_size,
-            image_size=settings.image_size,
+            image_size=settings.image_size, split=settings.split,
+            val_fraction=settings.val_fraction, test_fraction=settings.test_fraction,
         )
     except DatasetError as error:
         raise UserError(str(error)) from None
+    return dataset if test else dataset.without_test()
 
 
 def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
@@ -78,9 +90,10 @@ def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
 def check_design_fits(config: TrialConfig, dataset: ImageDataset) -> None:
     """Refuse one design (``cnnsearch train``) whose data or training would not fit in
     memory."""
+    n_test = len(dataset.test_labels) if dataset.test_labels is not None else 0
     check_design_memory(config.architecture, config.batch_size, config.train.eval_batch_size,
                         dataset.input_shape, dataset.num_classes, len(dataset.train_labels),
-                        len(dataset.val_labels))
+                        len(dataset.val_labels), n_test)
 
 
 def prepare_data(config: SearchConfig, device: torch.device) -> DataOnDevice:

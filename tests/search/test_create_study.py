@@ -19,7 +19,7 @@ def test_prepare_data_loads_the_dataset_then_creates_the_study(tmp_path: Path) -
     lines = result.stdout.splitlines()
     data_lines = [line for line in lines if line.startswith("data: ")]
     assert data_lines == [f"data: imagefolder:{images} ready in {images} "
-                          "(16 train / 4 validation images)"]
+                          "(12 train / 4 validation images)"]  # 70/15/15 of 2 x 10
     assert lines.index(data_lines[0]) < next(
         i for i, line in enumerate(lines) if line.startswith("study 'prepared' ready")
     )
