@@ -120,16 +120,19 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from search.jobs.export import load_export
-    from search.jobs.retrain import retrain
+    from search.jobs.retrain import retrain, test_line, with_export_split
     from search.service.devices import resolve_device
 
-    config, bounds, _ = load_export(args.source, args.rank)
+    config, bounds, entry = load_export(args.source, args.rank)
+    config = with_export_split(config, entry)
     device = resolve_device(args.device)
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
                       repeats=args.repeats, device=device, out_dir=Path(args.out))
-    print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats",
+    print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats", "split",
                                                 "median_best_val_accuracy",
-                                                "median_final_val_accuracy")}))
+                                                "median_final_val_accuracy",
+                                                "median_test_accuracy")}))
+    print(test_line(summary))
     print(f"wrote {Path(args.out) / 'summary.json'} and {summary['repeats']} weight file(s)")
 
 

@@ -1,5 +1,11 @@
 """``cnnsearch train``: the extended triangular2 training of an exported design, repeated
-with different seeds; the median is what the thesis reports (it used 5 repeats)."""
+with different seeds; the median is what the thesis reports (it used 5 repeats).
+
+Under ``dataset.split: holdout`` (the default) each run's final weights are also evaluated,
+once, on the test split: images the search never saw, so that figure is the design's
+unbiased estimate; the validation figures selected the design and are optimistic. Under
+``split: thesis`` there is no test split (the official one validated), and no test figure.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,47 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 
 from models import count_parameters
+from search.method.evaluation import evaluate
 from search.method.prepared_data import DataOnDevice, check_design_fits, load_data
 from search.method.recipe import triangular2_run
 from search.method.training import EpochReport, TrainingState, train_epochs
 from search.method.trial_config import TrialConfig
 from search.views.progress import TrainProgress
+
+
+def with_export_split(config: TrialConfig, entry: dict[str, Any]) -> TrialConfig:
+    """The config of an export ``entry``, with the split its search used: an export written
+    before ``dataset.split`` existed comes from a search that validated on the official test
+    split, so it is retrained under ``split: thesis`` (the same images), not the new
+    default."""
+    dataset = entry.get("config", {}).get("dataset")
+    if isinstance(dataset, dict) and "split" not in dataset:
+        return replace(config, dataset=replace(config.dataset, split="thesis"))
+    return config
+
+
+def test_line(summary: dict[str, Any]) -> str:
+    """The line ``cnnsearch train`` prints for the test split of a ``retrain`` summary."""
+    if summary["median_test_accuracy"] is None:
+        return (f"no test split (dataset.split: {summary['split']}): the official test split "
+                "validated, so the validation figures above are the ones that selected this "
+                "design")
+    runs = ", ".join(f"{run['test_accuracy']:.4f}" for run in summary["runs"])
+    return (f"test accuracy (final weights, {summary['images']['test']} held-out images the "
+            f"search never saw): median {summary['median_test_accuracy']:.4f} over "
+            f"{summary['repeats']} run(s) [{runs}]")
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
 
 
 def retrain(
@@ -30,11 +66,13 @@ def retrain(
     out_dir: Path,
     log: TextIO = sys.stdout,
 ) -> dict[str, Any]:
-    """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary."""
-    dataset = load_data(config.dataset, config.data_seed)
+    """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary;
+    evaluate each run's final weights on the test split when there is one."""
+    dataset = load_data(config.dataset, config.data_seed, test=True)
     check_design_fits(config, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
+    n_test = data.test.num_samples if data.test is not None else 0
     runs = []
     progress = TrainProgress(log, runs=repeats, epochs=epochs)
     for repeat in range(repeats):
@@ -48,14 +86,22 @@ def retrain(
 
         state = train_epochs(run.model, run.optimizer, run.scheduler, run.train, data.val,
                              epochs=epochs, on_epoch=on_epoch)
+        test_loss = test_accuracy = None
+        if data.test is not None:
+            test_loss, test_accuracy = evaluate(run.model, data.test)
         progress.run_finished(repeat + 1, state.best_val_accuracy,
                               state.history[-1].val_accuracy, time.perf_counter() - started)
+        if test_accuracy is not None:
+            progress.status.log(f"[run {repeat + 1}/{repeats}] test acc {test_accuracy:.4f} "
+                                f"(final weights, {n_test} held-out images)")
         weights = out_dir / f"{config.name}-seed{seed}.pt"
         torch.save(run.model.state_dict(), weights)
         runs.append({
             "seed": seed,
             "best_val_accuracy": state.best_val_accuracy,
             "final_val_accuracy": state.history[-1].val_accuracy,
+            "test_accuracy": test_accuracy,
+            "test_loss": test_loss,
             "history": state.to_dict()["history"],
             "weights": weights.name,
             "seconds": round(time.perf_counter() - started, 3),
@@ -64,6 +110,9 @@ def retrain(
     summary = {
         "name": config.name,
         "dataset": config.dataset.name,
+        "split": config.dataset.split,
+        "images": {"train": len(dataset.train_labels), "val": len(dataset.val_labels),
+                   "test": n_test},
         "epochs": epochs,
         "lr_bounds": list(bounds),
         "batch_size": config.batch_size,
@@ -72,6 +121,7 @@ def retrain(
         "repeats": repeats,
         "median_best_val_accuracy": statistics.median(r["best_val_accuracy"] for r in runs),
         "median_final_val_accuracy": statistics.median(r["final_val_accuracy"] for r in runs),
+        "median_test_accuracy": _median([r["test_accuracy"] for r in runs]),
         "config": config.to_dict(),
         "runs": runs,
     }

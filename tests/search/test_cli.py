@@ -161,6 +161,21 @@ def test_export_then_train_round_trips(searched: dict, tmp_path: Path) -> None:
     assert summary["median_best_val_accuracy"] == pytest.approx(
         float(np.median([run["best_val_accuracy"] for run in summary["runs"]]))
     )
+    # the default split: validation carved from the training images, and the official test
+    # split (all 10,000 images, never seen by the search) evaluated once per run
+    assert document["configs"][0]["config"]["dataset"]["split"] == "holdout"
+    assert summary["split"] == "holdout"
+    assert summary["images"] == {"train": 400, "val": 200, "test": 10000}
+    tests = [run["test_accuracy"] for run in summary["runs"]]
+    assert all(0.0 <= value <= 1.0 for value in tests)
+    assert all(run["test_loss"] > 0 for run in summary["runs"])
+    assert summary["median_test_accuracy"] == pytest.approx(float(np.median(tests)))
+    printed = json.loads(result.stdout.splitlines()[-3])
+    assert printed["median_test_accuracy"] == summary["median_test_accuracy"]
+    assert printed["split"] == "holdout"
+    assert (f"test accuracy (final weights, 10000 held-out images the search never saw): "
+            f"median {summary['median_test_accuracy']:.4f} over 2 run(s)") in result.stdout
+    assert result.stdout.count("test acc ") == 2  # one line per run
     config = TrialConfig.from_dict(document["configs"][0]["config"])
     model = build_cnn(config.architecture, (1, 28, 28), 10, seed=0)
     state = torch.load(out / summary["runs"][0]["weights"], weights_only=True)
@@ -170,6 +185,59 @@ def test_export_then_train_round_trips(searched: dict, tmp_path: Path) -> None:
     result = run_cli("export", "--study", "tiny", "--storage", searched["url"],
                      "--format", "json", "-o", str(as_json))
     assert result.returncode == 0 and json.loads(as_json.read_text())["configs"]
+
+
+def test_train_from_an_export_made_before_the_split_uses_the_thesis_split(
+    tmp_path: Path,
+) -> None:
+    """The legacy fixture's export has no dataset.split: its search validated on the
+    official test split, so its retrain does too, and reports no test figure."""
+    export = ROOT / "tests" / "fixtures" / "legacy_study" / "export.json"
+    assert "split" not in json.loads(export.read_text())["configs"][0]["config"]["dataset"]
+    out = tmp_path / "run"
+    result = run_cli("train", "--from", str(export), "--epochs", "1", "--out", str(out),
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["split"] == "thesis" and summary["config"]["dataset"]["split"] == "thesis"
+    assert summary["images"] == {"train": 800, "val": 200, "test": 0}
+    assert summary["median_test_accuracy"] is None
+    assert summary["runs"][0]["test_accuracy"] is None
+    assert "no test split (dataset.split: thesis)" in result.stdout
+    assert json.loads(result.stdout.splitlines()[-3])["median_test_accuracy"] is None
+
+
+def test_the_search_never_holds_the_test_split() -> None:
+    """prepare_data (every search, worker and lrrt) drops the test split; only
+    ``cnnsearch train`` asks for it."""
+    from search.config import parse_config
+    from search.method.prepared_data import load_data, prepare_data
+
+    config = parse_config(tiny_config())
+    data = prepare_data(config, torch.device("cpu"))
+    assert data.dataset.test_images is None and data.test is None
+    assert len(data.dataset.val_labels) == 200
+    with_test = load_data(config.dataset, config.seed, test=True)
+    assert with_test.test_labels is not None and len(with_test.test_labels) == 10000
+    assert torch.equal(with_test.val_images, data.dataset.val_images)  # the same split
+    thesis = parse_config(tiny_config(dataset={"name": "fashion-mnist", "train_size": 400,
+                                               "val_size": 200, "split": "thesis"}))
+    assert load_data(thesis.dataset, thesis.seed, test=True).test_images is None
+
+
+def test_an_export_without_split_is_retrained_under_the_thesis_split() -> None:
+    from dataclasses import replace
+
+    from search.jobs.retrain import with_export_split
+
+    entry = json.loads((ROOT / "tests" / "fixtures" / "legacy_study" / "export.json")
+                       .read_text())["configs"][0]
+    config = TrialConfig.from_dict(entry["config"])
+    assert config.dataset.split == "holdout"  # what the key's default alone would give
+    assert with_export_split(config, entry).dataset.split == "thesis"
+    current = replace(config, dataset=replace(config.dataset, split="holdout"))
+    written = {"config": current.to_dict()}
+    assert with_export_split(current, written) is current
 
 
 def test_lrrt_command_writes_curve_and_plot(tmp_path: Path) -> None:
