@@ -7,6 +7,7 @@ connections are pinged before use so a restarted server costs a retry, not a cra
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import time
 from collections.abc import Iterator
@@ -56,7 +57,19 @@ def resolve_storage_url(flag: str | None) -> str:
     password_file = os.environ.get(PASSWORD_FILE_ENV)
     if password_file:
         url = with_password(url, read_password(password_file))
-    return url
+    return with_installed_driver(url)
+
+
+def with_installed_driver(url: str) -> str:
+    """``postgresql://...`` names no driver, and SQLAlchemy 2 then wants psycopg 3; use
+    psycopg2 (what cnnsearch installs) when psycopg 3 is not there. Any URL that names its
+    driver, or another database, is left as it is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql://{rest}"
+    return f"postgresql+psycopg2://{rest}"
 
 
 def resolve_artifact_dir(flag: str | None) -> str | None:
@@ -117,6 +130,7 @@ def open_storage(
     wrong password or a missing role or database fails at once. Storage calls retry through
     an outage for ``retry_window(grace_period)``.
     """
+    url = with_installed_driver(url)
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:

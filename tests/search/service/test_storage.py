@@ -259,3 +259,26 @@ def test_a_wrong_password_or_database_fails_at_once_in_one_line(postgres_server,
             assert len(lines) == 1 and lines[0].startswith("cnnsearch: error: cannot open "
                                                            "storage"), result.stderr
             assert expected in lines[0] and PASSWORD not in lines[0]
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql://u:p@h/db", "postgresql+psycopg2://u:p@h/db"),
+    ("postgres://u@h/db", "postgresql+psycopg2://u@h/db"),
+    ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+    ("sqlite:///cnnsearch.db", "sqlite:///cnnsearch.db"),
+])
+def test_a_driverless_postgresql_url_uses_the_installed_driver(url: str, expected: str) -> None:
+    from search.service.storage import with_installed_driver
+
+    assert with_installed_driver(url) == expected  # psycopg 3 is not installed here
+
+
+@pytest.mark.postgres
+def test_the_postgresql_url_our_hint_suggests_opens(postgres_server, tmp_path: Path) -> None:
+    url = postgres_server.new_database().replace("postgresql+psycopg2://", "postgresql://")
+    config = write_config(tmp_path / "c.yaml", worker_config(tmp_path, "plain-url"))
+    result = run_cli("create-study", "--study", "plain-url", "--config", str(config),
+                     "--storage", url)
+    assert result.returncode == 0, result.stderr
+    assert "plain-url" in [s.study_name for s in optuna.get_all_study_summaries(
+        open_storage(url))]
