@@ -1,13 +1,22 @@
 """Optimizers by name, with the Keras-style L2 kernel penalty as coupled weight decay.
 
 ``l2 * sum(w**2)`` in the loss has gradient ``2 * l2 * w``: exactly torch's coupled
-``weight_decay = 2 * l2`` for SGD, Adam and RMSprop, without an extra pass over the weights.
+``weight_decay = 2 * l2`` for SGD, Adam, RMSprop, Adagrad and Adadelta, without an extra
+pass over the weights. AdamW's weight decay is decoupled (its point), so there ``2 * l2`` is
+a decoupled decay of the kernels, as it has always been here.
+
+Each optimizer takes the parameters a design samples (``OptimizerParams``): SGD's
+``momentum``, Adam's and AdamW's ``betas``, and a ``weight_decay`` on every parameter
+(seed 002's grid), added to the kernels' ``2 * l2``. Unset, each is the optimizer's value
+of the thesis (Keras' epsilon and RMSprop rho) or torch's default.
+
 ``OPTIMIZERS`` is the registry the config validates against: adding one here is all it takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,32 +24,68 @@ import torch
 from models import ThesisCNN
 
 ParamGroups = list[dict[str, Any]]
-OptimizerFactory = Callable[[ParamGroups, float, float], torch.optim.Optimizer]
-"""``(param_groups, lr, sgd_momentum) -> optimizer``."""
+
+
+@dataclass(frozen=True)
+class OptimizerParams:
+    """The optimizer's own hyperparameters; those an optimizer has no use for are ignored."""
+
+    momentum: float = 0.0
+    """SGD's momentum (seed 002: 0.6-0.9)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam's and AdamW's moment decays (the thesis': Keras' 0.9, 0.999)."""
+    weight_decay: float = 0.0
+    """Weight decay on every parameter, on top of the kernels' L2 (``2 * l2``)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not 0.0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+
+
+OptimizerFactory = Callable[[ParamGroups, float, OptimizerParams], torch.optim.Optimizer]
+"""``(param_groups, lr, params) -> optimizer``."""
 
 OPTIMIZERS: dict[str, OptimizerFactory] = {
-    "adam": lambda groups, lr, _m: torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999),
-                                                    eps=1e-7),  # Keras' eps
-    "sgd": lambda groups, lr, momentum: torch.optim.SGD(groups, lr=lr, momentum=momentum),
-    "rmsprop": lambda groups, lr, _m: torch.optim.RMSprop(groups, lr=lr, alpha=0.9,
+    "adam": lambda groups, lr, p: torch.optim.Adam(groups, lr=lr, betas=p.betas,
+                                                   eps=1e-7),  # Keras' eps
+    "sgd": lambda groups, lr, p: torch.optim.SGD(groups, lr=lr, momentum=p.momentum),
+    "rmsprop": lambda groups, lr, _p: torch.optim.RMSprop(groups, lr=lr, alpha=0.9,
                                                           eps=1e-7),  # Keras' rho
-    "adamw": lambda groups, lr, _m: torch.optim.AdamW(groups, lr=lr, eps=1e-7),
+    "adamw": lambda groups, lr, p: torch.optim.AdamW(groups, lr=lr, betas=p.betas, eps=1e-7),
+    # seeds 001 and 002 tried both; Keras' epsilon, as for the others
+    "adagrad": lambda groups, lr, _p: torch.optim.Adagrad(groups, lr=lr, eps=1e-7),
+    "adadelta": lambda groups, lr, _p: torch.optim.Adadelta(groups, lr=lr, rho=0.95,
+                                                            eps=1e-7),  # Keras' rho
 }
+
+MOMENTUM_OPTIMIZERS = ("sgd",)
+"""The optimizers ``momentum`` applies to (a design samples it only for them)."""
+BETAS_OPTIMIZERS = ("adam", "adamw")
+"""The optimizers ``betas`` applies to."""
 
 
 def make_optimizer(
-    model: ThesisCNN, name: str, lr: float, *, sgd_momentum: float = 0.0
+    model: ThesisCNN, name: str, lr: float, *, sgd_momentum: float = 0.0,
+    params: OptimizerParams | None = None,
 ) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over ``model``'s parameters: the conv kernels decayed by
+    ``2 * l2`` (+ ``weight_decay``), the rest by ``weight_decay``. ``params`` default to
+    the thesis' (``sgd_momentum`` is SGD's momentum then)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}")
+    params = params or OptimizerParams(momentum=sgd_momentum)
     kernels = model.conv_kernels()
     kernel_ids = {id(p) for p in kernels}
     others = [p for p in model.parameters() if id(p) not in kernel_ids]
     groups = [
-        {"params": kernels, "weight_decay": 2.0 * model.l2},
-        {"params": others, "weight_decay": 0.0},
+        {"params": kernels, "weight_decay": 2.0 * model.l2 + params.weight_decay},
+        {"params": others, "weight_decay": params.weight_decay},
     ]
-    return OPTIMIZERS[name](groups, lr, sgd_momentum)
+    return OPTIMIZERS[name](groups, lr, params)
 
 
 def has_momentum(optimizer: torch.optim.Optimizer) -> bool:

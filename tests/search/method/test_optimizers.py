@@ -106,5 +106,35 @@ def test_has_momentum() -> None:
 
 
 def test_unknown_optimizer_is_named() -> None:
-    with pytest.raises(ValueError, match="adagrad"):
-        make_optimizer(small_model(), "adagrad", 0.1)
+    with pytest.raises(ValueError, match="lion"):
+        make_optimizer(small_model(), "lion", 0.1)
+
+
+@pytest.mark.parametrize("name", ["adagrad", "adadelta"])
+def test_seed_001_and_002_optimizers_train_with_the_kernel_l2(name: str) -> None:
+    model = small_model(l2=0.003)
+    optimizer = make_optimizer(model, name, 0.1)
+    assert sorted(g["weight_decay"] for g in optimizer.param_groups) == [
+        0.0, pytest.approx(0.006)]
+    images = torch.randn(4, *SHAPE, generator=torch.Generator().manual_seed(0))
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.nn.functional.cross_entropy(model(images), torch.tensor([0, 1, 2, 0])).backward()
+    optimizer.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+
+
+def test_optimizer_params_reach_the_optimizer() -> None:
+    from search.method.optimizers import OptimizerParams
+
+    params = OptimizerParams(momentum=0.6, betas=(0.8, 0.99), weight_decay=1e-4)
+    sgd = make_optimizer(small_model(l2=0.003), "sgd", 0.05, params=params)
+    assert sgd.defaults["momentum"] == 0.6
+    assert sorted(g["weight_decay"] for g in sgd.param_groups) == [
+        pytest.approx(1e-4), pytest.approx(0.006 + 1e-4)]
+    for name in ("adam", "adamw"):
+        assert make_optimizer(small_model(), name, 1e-3, params=params).defaults["betas"] == (
+            0.8, 0.99)
+    default = make_optimizer(small_model(), "adam", 1e-3)
+    assert default.defaults["betas"] == (0.9, 0.999) and default.defaults["eps"] == 1e-7
+    with pytest.raises(ValueError, match="momentum"):
+        OptimizerParams(momentum=1.0)
