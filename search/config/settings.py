@@ -4,7 +4,8 @@ A config key is a dataclass field whose metadata holds its ``check``er (or, for 
 keys, the ``section`` class); a field without a default is a required key. ``config_keys``
 walks the fields, so the schema the loader applies is always the dataclasses themselves.
 Choices come from the registries (optimizers, samplers, after-LRRT pruners, bound rules,
-datasets): registering one makes it a valid value here.
+datasets, families, activations, schedules, batch sampling strategies, objectives):
+registering one makes it a valid value here.
 
 Every number has a finite range (``nan`` and ``.inf`` are refused everywhere), every text is
 one printable line of bounded length, every list of choices is bounded: a value that passes
@@ -21,14 +22,26 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dat
 from typing import Any
 
 from data import DatasetError, validate_dataset_name
+from data.augment import TRANSLATE_MODES
 from data.registry import SPLITS, SplitError, split_plan
-from models import FC_UNITS_THESIS
+from models import (
+    ACTIVATIONS,
+    BACKBONES,
+    BATCH_NORM_PLACES,
+    FAMILIES,
+    FC_UNITS_THESIS,
+    VGG_STAGES,
+    WEIGHTS,
+)
 from search.config.documents import short_repr
 from search.errors import UserError
+from search.method.batch_sampling import BATCH_SAMPLERS
 from search.method.lrrt.bounds import BOUND_RULES
+from search.method.objectives import OBJECTIVES, PRIMARY_OBJECTIVE
 from search.method.optimizers import OPTIMIZERS
 from search.method.pruner import AFTER_LRRT_PRUNERS
 from search.method.samplers import SAMPLERS
+from search.method.schedules import SCHEDULES
 
 # --------------------------------------------------------------------------- checkers
 Checker = Callable[[str, Any], Any]
@@ -107,7 +120,49 @@ def _optional(inner: Checker) -> Checker:
     def check(key: str, value: Any) -> Any:
         return None if value is None else inner(key, value)
 
+    if hasattr(inner, "item"):  # an optional dimension: one choice is checked as the inner's
+        check.item = inner.item  # type: ignore[attr-defined]
     return check
+
+
+def _int_choice(options: tuple[int, ...]) -> Checker:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or value not in options:
+            raise fail(key, "one of " + ", ".join(map(str, options)), value)
+        return int(value)
+
+    return check
+
+
+def _batch_norm(key: str, value: Any) -> bool | str:
+    """``none``, ``before`` or ``after`` the activation, or a boolean (the thesis' switch:
+    ``true`` is ``before``; ``false`` leaves each family its own default)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in BATCH_NORM_PLACES:
+        return value.lower()
+    raise fail(key, "true, false or one of " + ", ".join(BATCH_NORM_PLACES), value)
+
+
+def _milestones(key: str, value: Any) -> tuple[int, ...]:
+    """Increasing epochs (1 ... 100000), at most 100 of them."""
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    checked = tuple(_int(1, 100000)(f"{key}[{i}]", item) for i, item in enumerate(items))
+    if not checked or len(checked) > 100 or list(checked) != sorted(set(checked)):
+        raise fail(key, "a list of 1 to 100 increasing epochs", value)
+    return checked
+
+
+def _objectives(key: str, value: Any) -> tuple[str, ...]:
+    """``[val_accuracy]``, or ``val_accuracy`` and one more objective to minimise."""
+    items = value if isinstance(value, list) else [value]
+    names = tuple(_choice(tuple(OBJECTIVES))(f"{key}[{i}]", item)
+                  for i, item in enumerate(items))
+    if not 1 <= len(names) <= 2 or names[0] != PRIMARY_OBJECTIVE or len(set(names)) != len(
+            names):
+        raise fail(key, f"[{PRIMARY_OBJECTIVE}] or [{PRIMARY_OBJECTIVE}, one of "
+                   + ", ".join(n for n in OBJECTIVES if n != PRIMARY_OBJECTIVE) + "]", value)
+    return names
 
 
 def _text_of(max_length: int) -> Checker:
@@ -185,9 +240,11 @@ def key(check: Checker, default: Any = MISSING, *, added: bool = False) -> Any:
     return field(default=default, metadata={"check": check, "added": added})
 
 
-def section(cls: type, *, required: bool = False) -> Any:
-    """A config section (a mapping of the keys of ``cls``); absent or null = ``cls()``."""
-    return field(default=MISSING if required else cls(), metadata={"section": cls})
+def section(cls: type, *, required: bool = False, added: bool = False) -> Any:
+    """A config section (a mapping of the keys of ``cls``); absent or null = ``cls()``.
+    ``added``: as for ``key``, a section that studies made before it existed do not have."""
+    return field(default=MISSING if required else cls(),
+                 metadata={"section": cls, "added": added})
 
 
 def config_keys(cls: type) -> dict[str, Field]:
@@ -240,18 +297,67 @@ class DatasetSettings:
             raise UserError(f"config key 'dataset.{error.key}': {error.text}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceSettings:
-    """Choices per dimension; a dimension with one choice is fixed, not sampled."""
+    """Choices per dimension; a dimension with one choice is fixed, not sampled. A
+    dimension that does not apply to a design is not sampled for it either (``depth`` only
+    for vgg, ``momentum`` only for SGD: ``search.method.sampling``). Every dimension but
+    ``optimizer`` and ``lr_range`` has a default: the thesis' block CNN and its training."""
 
-    blocks: tuple[int, ...] = key(_choices(_int(1, 8)))
-    filters: tuple[int, ...] = key(_choices(_int(1, 1024)))
+    blocks: tuple[int, ...] = key(_choices(_int(1, 8)), (2,))
+    """thesis family: conv-conv-maxpool blocks."""
+    filters: tuple[int, ...] = key(_choices(_int(1, 1024)), (32,))
+    """Base width: the thesis' F0, and the first stage of vgg and resnet18."""
     optimizer: tuple[str, ...] = key(_choices(_choice(tuple(OPTIMIZERS))))
     lr_range: tuple[tuple[float, float], ...] = key(_choices(_lr_pair))
     batch_size: tuple[int, ...] = key(_choices(_int(1, 65536)), (128,))
     fc_units: tuple[int | str, ...] = key(_choices(_fc_units), (FC_UNITS_THESIS,))
-    batch_norm: tuple[bool, ...] = key(_choices(_boolean), (False,))
+    batch_norm: tuple[bool | str, ...] = key(_choices(_batch_norm), (False,))
     dropout: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.0,))
+    architecture: tuple[str, ...] = key(_choices(_choice(FAMILIES)), (FAMILIES[0],),
+                                        added=True)
+    """The family (``models.FAMILIES``): thesis, lenet5, vgg, resnet18, pretrained."""
+    depth: tuple[int, ...] = key(_choices(_int_choice(tuple(VGG_STAGES))), (11,), added=True)
+    """vgg only: 11, 13, 16 or 19."""
+    backbone: tuple[str, ...] = key(_choices(_choice(tuple(BACKBONES))), ("resnet50",),
+                                    added=True)
+    """pretrained only."""
+    weights: tuple[str, ...] = key(_choices(_choice(WEIGHTS)), ("imagenet",), added=True)
+    """pretrained only: ``imagenet`` (downloaded once) or ``none``."""
+    activation: tuple[str, ...] = key(_choices(_choice(tuple(ACTIVATIONS))), ("relu",),
+                                      added=True)
+    """Not for pretrained (its backbone keeps ReLU)."""
+    l2: tuple[float, ...] | None = key(_optional(_choices(_number(0.0, 1.0))), None,
+                                       added=True)
+    """Kernel L2 choices; null: ``model.l2``."""
+    l1: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    momentum: tuple[float, ...] | None = key(
+        _optional(_choices(_number(0.0, 1.0, open_high=True))), None, added=True)
+    """SGD only; null: ``train.sgd_momentum``."""
+    beta1: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.9,),
+                                   added=True)
+    """Adam and AdamW only."""
+    beta2: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.999,),
+                                   added=True)
+    """Adam and AdamW only."""
+    weight_decay: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    """On every parameter, every optimizer (on top of the kernels' L2)."""
+    normalise: tuple[bool, ...] = key(_choices(_boolean), (False,), added=True)
+    """true: inputs standardised per channel with the training split's mean and std (seed
+    001); false: the thesis' ``p/255 - 0.5``."""
+    flip: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    """Augmentation: probability of a horizontal flip."""
+    translate: tuple[int, ...] = key(_choices(_int(0, 64)), (0,), added=True)
+    """Augmentation: largest shift in pixels (pad and crop; ``train.translate_mode``)."""
+    erase: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    """Augmentation: probability of random erasing."""
+    schedule: tuple[str, ...] = key(_choices(_choice(tuple(SCHEDULES))), ("triangular2",),
+                                    added=True)
+    """triangular2 between the LRRT bounds; the others start at the upper bound
+    (``train.decay``)."""
+    sampling: tuple[str, ...] = key(_choices(_choice(tuple(BATCH_SAMPLERS))), ("uniform",),
+                                    added=True)
+    """Mini-batch sampling strategy (``train.sampling``)."""
 
 
 @dataclass(frozen=True)
@@ -286,11 +392,39 @@ class PrunerSettings:
 
 
 @dataclass(frozen=True)
+class DecaySettings:
+    """The fixed-LR schedules (``search.method.schedules``): ``exponential`` multiplies the
+    LR by ``gamma`` each epoch, ``step`` every ``step_size`` epochs, ``multistep`` at each
+    of ``milestones``."""
+
+    gamma: float | None = key(_optional(_number(0.0, 1.0, open_low=True)), None)
+    """null: the schedule's own (exponential 0.95, step and multistep 0.1)."""
+    step_size: int = key(_int(1, 100000), 10)
+    milestones: tuple[int, ...] = key(_milestones, (15, 30))
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The parameters of the batch sampling strategies (``search.method.batch_sampling``)."""
+
+    selection_pressure: float = key(_number(1.0, 1e6), 100.0)
+    """obs: how much likelier the top-ranked sample is than the last."""
+    beta: int = key(_int(1, 10**6), 10)
+    """Batches between recomputations (adaptive's bin probabilities, obs' ranking)."""
+    delta_p: float = key(_number(0.0, 1.0, open_high=True), 0.9)
+    delta_q: float = key(_number(0.0, 1.0, open_high=True), 0.1)
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     epochs: int = key(_int(1, 100000), 50)
     step_size_epochs: float = key(_number(0.0, 100000.0, open_low=True), 4.0)
     sgd_momentum: float = key(_number(0.0, 1.0, open_high=True), 0.0)
     eval_batch_size: int = key(_int(1, 2**20), 1024)
+    translate_mode: str = key(_choice(TRANSLATE_MODES), TRANSLATE_MODES[0], added=True)
+    """What a translation brings in at the border: reflect or zero."""
+    decay: DecaySettings = section(DecaySettings, added=True)
+    sampling: SamplingSettings = section(SamplingSettings, added=True)
 
 
 @dataclass(frozen=True)
@@ -305,15 +439,29 @@ class SearchConfig:
     seed: int = key(_int(0, 2**31 - 1), 0)
     sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
     n_trials: int | None = key(_optional(_int(1, 10**9)), None)
+    objectives: tuple[str, ...] = key(_objectives, (PRIMARY_OBJECTIVE,), added=True)
+    """What a trial's value is: the validation accuracy (maximised), and optionally one
+    more objective to minimise (``n_params`` or ``latency_ms``): a multi-objective search."""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The YAML document as read (not a key: no checker)."""
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def fingerprint(self) -> str:
         """Stable hash of the validated settings (so ``blocks: 2`` and ``blocks: [2]`` agree);
         a study remembers the one it was made with."""
-        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
+        settings = {f.name: getattr(self, f.name) for f in fields(self)
+                    if f.name != "raw" and not _new_default(self, f)}
         payload = json.dumps(_settings_dict(settings), sort_keys=True, default=str).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _new_default(settings: Any, setting: Field) -> bool:
+    """A key (or section) added since studies existed, and at its default."""
+    return bool(setting.metadata.get("added")) and getattr(settings, setting.name) == \
+        setting.default
 
 
 def _settings_dict(values: dict[str, Any]) -> dict[str, Any]:
@@ -325,6 +473,6 @@ def _without_new_defaults(settings: Any) -> dict[str, Any]:
     """``asdict`` less the keys added since studies existed that are at their default."""
     values = asdict(settings)
     for setting in fields(settings):
-        if setting.metadata.get("added") and values[setting.name] == setting.default:
+        if _new_default(settings, setting):
             del values[setting.name]
     return values

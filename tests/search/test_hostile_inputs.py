@@ -453,7 +453,7 @@ def generated_config(generator: random.Random) -> str | bytes:
         name = generator.choice(["blokcs", "é", "x\ny", "k" * 300, "7", "<<<"])
         _assign(document, f"{section}.{name}" if section else name, 1)
     elif family == "missing":
-        path = generator.choice(["study", "dataset", "space", "space.blocks", "dataset.name",
+        path = generator.choice(["study", "dataset", "space", "space.optimizer", "dataset.name",
                                  "space.lr_range"]).split(".")
         target = document
         for part in path[:-1]:
