@@ -83,14 +83,17 @@ def _largest_design(config: SearchConfig, input_shape: tuple[int, int, int],
                     num_classes: int) -> tuple[str, tuple[int, int]] | None:
     """The space's design with the most memory per image (label, size), or None."""
     space = config.space
+    if "thesis" not in space.architecture:
+        return None
     filters = max(space.filters)
+    batch_norm = any(place not in (False, "none") for place in space.batch_norm)
     fixed = [units for units in space.fc_units if units != FC_UNITS_THESIS]
     fc_choices = ([FC_UNITS_THESIS] if FC_UNITS_THESIS in space.fc_units else []) + (
         [max(fixed)] if fixed else [])
     best: tuple[str, tuple[int, int]] | None = None
     for blocks in space.blocks:
         for fc_units in fc_choices:
-            size = thesis_design_size(blocks, filters, fc_units, any(space.batch_norm),
+            size = thesis_design_size(blocks, filters, fc_units, batch_norm,
                                       input_shape, num_classes)
             if size is not None and (best is None or _weight(size) > _weight(best[1])):
                 best = (f"B{blocks}FL{filters} with fc_units {fc_units}", size)

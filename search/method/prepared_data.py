@@ -76,13 +76,22 @@ def load_data(settings: DatasetSettings, seed: int, *, test: bool = False) -> Im
 def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
     """Refuse designs that cannot be built for this input, and a space whose data or largest
     design would not fit in memory, before any trial runs."""
-    for blocks in config.space.blocks:
+    space = config.space
+    for blocks in space.blocks if "thesis" in space.architecture else ():
         try:
-            Architecture(blocks=blocks, filters=config.space.filters[0]).feature_map(
+            Architecture(blocks=blocks, filters=space.filters[0]).feature_map(
                 dataset.input_shape
             )
         except ArchitectureError as error:
             raise UserError(f"config key 'space.blocks': {error}") from None
+    for family in sorted(set(space.architecture) - {"thesis"}):  # at the family defaults
+        try:
+            Architecture(family=family).check_fits(dataset.input_shape)
+        except ArchitectureError as error:
+            raise UserError(f"config key 'space.architecture': {error}") from None
+    if max(space.translate) >= min(dataset.input_shape[1:]):
+        raise UserError(f"config key 'space.translate': a shift must be smaller than the "
+                        f"images' {min(dataset.input_shape[1:])} pixels")
     check_space_memory(config, dataset.input_shape, dataset.num_classes,
                        len(dataset.train_labels), len(dataset.val_labels))
 

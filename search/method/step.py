@@ -30,6 +30,10 @@ def train_step(
     With ``weights`` (one per sample) the loss is ``mean(weights * per-sample loss)``;
     ``on_losses(per_sample_losses, logits)`` receives both detached. Only then is the loss
     computed per sample (``reduction="none"``): without them this is the plain batch mean.
+
+    A model with an ``l1`` above 0 (``models.CNN``) has ``l1 * l1_penalty()`` added to the
+    loss it minimises (and returns); at 0 nothing is computed. L2 is the optimizer's weight
+    decay (``search.method.optimizers``).
     """
     logits = model(images)
     if weights is None and on_losses is None:
@@ -39,6 +43,9 @@ def train_step(
         loss = losses.mean() if weights is None else (losses * weights).mean()
         if on_losses is not None:
             on_losses(losses.detach(), logits.detach())
+    l1 = getattr(model, "l1", 0.0)
+    if l1 > 0:
+        loss = loss + l1 * model.l1_penalty()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

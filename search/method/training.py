@@ -93,7 +93,7 @@ def train_epochs(
         correct = torch.zeros((), device=device, dtype=torch.long)
         if augment is not None:
             augment.start_epoch(epoch)
-        for index, batch in enumerate(_batches(train, sampler, epoch)):
+        for index, batch in enumerate(epoch_batches(train, sampler, epoch)):
             images = batch.images if augment is None else augment(batch.images)
             observe = partial(sampler.observe, batch) if sampler and sampler.observes else None
             loss, batch_correct = train_step(model, optimizer, scheduler, images, batch.labels,
@@ -122,8 +122,9 @@ def train_epochs(
     return state
 
 
-def _batches(train: DeviceBatches, sampler: BatchSampler | None,
-             epoch: int) -> Iterator[Batch]:
+def epoch_batches(train: DeviceBatches, sampler: BatchSampler | None,
+                  epoch: int) -> Iterator[Batch]:
+    """The batches of epoch ``epoch``: ``sampler``'s, or ``train``'s shuffled ones."""
     if sampler is None:
         return (Batch(images, labels) for images, labels in train.epoch(epoch))
     return sampler.epoch(epoch)

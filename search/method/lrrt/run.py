@@ -3,7 +3,9 @@ growing LR, on device-resident batches.
 
 Per batch it records LR, loss and accuracy (``LRRTCurve``), evaluates on the validation set
 at each epoch end and stops early on divergence; ``run_lrrt`` turns the curve into the
-``LRRTResult`` a trial stores.
+``LRRTResult`` a trial stores. The test trains the design as its training will
+(``search.method.recipe``): the same network (input normalisation included), optimizer and
+parameters, batch sampling strategy and augmentation, only the LR differs.
 """
 
 from __future__ import annotations
@@ -11,19 +13,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
 
 from data import DeviceBatches
+from data.augment import Augmenter
 from models import ThesisCNN, count_parameters
+from search.method.batch_sampling import BatchSampler
 from search.method.evaluation import evaluate
 from search.method.lrrt.curve import LRRTCurve, find_divergence
 from search.method.lrrt.result import LRRTResult, summarise
 from search.method.memory import PeakMemory
 from search.method.prepared_data import DataOnDevice
-from search.method.recipe import build_model, build_optimizer
+from search.method.recipe import build_augmenter, build_model, build_optimizer, build_sampler
 from search.method.step import train_step
+from search.method.training import epoch_batches
 from search.method.trial_config import TrialConfig
 
 CHECK_EVERY = 16
@@ -40,12 +46,14 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice,
     is told how far the ramp got (``run_range_test``)."""
     model = build_model(config, data)
     optimizer = build_optimizer(model, config, config.lr_range[0])
+    train = data.train(config.batch_size, config.seed)
     started = time.perf_counter()
     curve, memory = run_range_test(
-        model, optimizer, data.train(config.batch_size, config.seed), data.val,
+        model, optimizer, train, data.val,
         lr_range=config.lr_range, epochs=config.lrrt.epochs,
         sma_periods=config.lrrt.sma_periods, divergence_factor=config.lrrt.divergence_factor,
         steps=config.lrrt.steps, ramp=config.lrrt.ramp, progress=progress,
+        sampler=build_sampler(config, train), augment=build_augmenter(config, train),
     )
     result = summarise(
         curve, bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
@@ -70,6 +78,8 @@ def run_range_test(
     steps: int | None = None,
     ramp: str = "linear",
     progress: LRRTProgress | None = None,
+    sampler: BatchSampler | None = None,
+    augment: Augmenter | None = None,
 ) -> tuple[LRRTCurve, PeakMemory]:
     """Train for ``steps`` batches (else ``epochs``, fractions allowed) with the LR ramping
     from ``lr_range[0]`` to ``lr_range[1]`` over the whole test, linearly (the thesis) or
@@ -78,6 +88,7 @@ def run_range_test(
     The caller's model and optimizer are trained in place: the LRRT model is a throwaway,
     the search rebuilds from the seed for training. ``progress`` gets the step, the total,
     the LR and the smoothed loss each time the metrics come to the host anyway.
+    ``sampler`` and ``augment`` form and transform the batches as in ``train_epochs``.
     """
     lr_min, lr_max = lr_range
     steps_per_epoch = len(train)
@@ -93,11 +104,16 @@ def run_range_test(
     step, synced, epoch = 0, 0, 0
     epoch_start = 0
     while step < total_steps and not curve.diverged:
-        for images, labels in train.epoch(epoch):
+        if augment is not None:
+            augment.start_epoch(epoch)
+        for batch in epoch_batches(train, sampler, epoch):
+            images = batch.images if augment is None else augment(batch.images)
+            observe = partial(sampler.observe, batch) if sampler and sampler.observes else None
             curve.lrs.append(optimizer.param_groups[0]["lr"])
             losses[step], correct[step] = train_step(model, optimizer, scheduler, images,
-                                                     labels)
-            sizes[step] = labels.shape[0]
+                                                     batch.labels, weights=batch.weights,
+                                                     on_losses=observe)
+            sizes[step] = batch.labels.shape[0]
             step += 1
             if step % CHECK_EVERY == 0 or step == total_steps:
                 synced = _sync(curve, losses, correct, sizes, synced, step, divergence_factor,
