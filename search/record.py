@@ -361,6 +361,8 @@ class TrialRecord:
     number: int
     state: TrialState
     value: float | None
+    """The validation accuracy a COMPLETE trial scored (its first value in a multi-objective
+    study)."""
     config_name: str
     trial_config: Mapping[str, Any]
     params: Mapping[str, Any]
@@ -385,6 +387,8 @@ class TrialRecord:
     degraded: tuple[str, ...] = ()
     last_step: int | None = None
     """The last step a value was reported at: 0 is the LRRT score, then training epochs."""
+    values: tuple[float | None, ...] = ()
+    """Every objective's value of a COMPLETE trial (one in a single-objective study)."""
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
@@ -403,7 +407,7 @@ class TrialRecord:
         return cls(
             number=trial.number,
             state=trial.state,
-            value=_float(trial.value) if trial.values is not None else None,
+            value=_float(trial.values[0]) if trial.values else None,
             config_name=str(attrs.get(CONFIG_NAME, "?")),
             trial_config=config if isinstance(config, dict) else {},
             params=trial.params,
@@ -427,6 +431,7 @@ class TrialRecord:
             bench_cut=bool(attrs.get(BENCH_CUT, False)),
             degraded=_strings(attrs.get(DEGRADED)),
             last_step=trial.last_step,
+            values=tuple(_float(v) for v in trial.values or ()),
         )
 
     @property
@@ -451,8 +456,10 @@ class TrialRecord:
 
     @property
     def rejected_at_lrrt(self) -> bool:
-        """Pruned before any training epoch ended: the LRRT gate's rejections."""
-        return self.state == TrialState.PRUNED and (self.last_step or 0) == 0
+        """Pruned before any training epoch ended: the LRRT gate's rejections (a
+        multi-objective study reports no steps: its epochs are in ``val_curve``)."""
+        return (self.state == TrialState.PRUNED and (self.last_step or 0) == 0
+                and not self.val_curve)
 
     @property
     def trained_bounds(self) -> Bounds | None:

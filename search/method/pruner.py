@@ -164,16 +164,23 @@ class LRRTPruner(BasePruner):
         if step is None:
             return None
         if step == LRRT_STEP:
-            summary = LRRTSummary.from_attrs(trial.user_attrs)
-            if summary is None:
-                return None
-            peers = peer_scores(study, trial.number, summary, self.rules)
-            return lrrt_verdict(summary, peers, self.rules)
+            return self.gate(study, trial)
         if self.wrapped is not None and self.wrapped.prune(study, _training_view(trial)):
             value = trial.intermediate_values[step]
             return Verdict(pruner_label(self.wrapped), f"epoch {step}",
                            {"epoch": step, "val_accuracy": round(value, 6)})
         return None
+
+
+    def gate(self, study: Study, trial: FrozenTrial) -> Verdict | None:
+        """The LRRT step's verdict on the trial's recorded range test (None: none recorded,
+        or the design goes on), whatever steps it reported: a multi-objective study reports
+        none (Optuna refuses ``report`` there), and its objective asks this directly."""
+        summary = LRRTSummary.from_attrs(trial.user_attrs)
+        if summary is None:
+            return None
+        peers = peer_scores(study, trial.number, summary, self.rules)
+        return lrrt_verdict(summary, peers, self.rules)
 
 
 def _training_view(trial: FrozenTrial) -> FrozenTrial:

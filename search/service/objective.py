@@ -1,4 +1,8 @@
-"""The Optuna objective: sample, range-test, maybe reject, train with triangular2, score.
+"""The Optuna objective: sample, range-test, maybe reject, train (triangular2 by default),
+score: the best validation accuracy, and in a multi-objective study also the config's second
+objective (``search.method.objectives``). Optuna neither reports nor prunes multi-objective
+trials, so there the LRRT gate is asked directly (``LRRTPruner.gate``) and nothing else
+prunes the training.
 
 Data lives on the device for the worker's lifetime; each trial only builds a model. Every
 fact about the trial goes through ``TrialRecorder``; every pruning decision comes from the
@@ -28,11 +32,12 @@ from search.config import SearchConfig
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.memory import release_memory
+from search.method.objectives import objective_values
 from search.method.prepared_data import DataOnDevice
 from search.method.pruner import LRRT_STEP, LRRTPruner
-from search.method.recipe import TrainingRun, triangular2_run
+from search.method.recipe import TrainingRun, training_run
 from search.method.sampling import lr_range_label, sample_trial_config
-from search.method.training import EpochReport, TrainingDiverged, TrainingState, train_epochs
+from search.method.training import EpochReport, TrainingDiverged, TrainingState
 from search.method.trial_config import TrialConfig
 from search.record import (
     DIVERGED,
@@ -135,7 +140,7 @@ class Objective:
         self.last_interruption: Interruption | None = None
         self._running: _Running | None = None
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         started = time.perf_counter()
         record = TrialRecorder(trial)
         self._running = _Running(trial.number)
@@ -158,7 +163,7 @@ class Objective:
                 self._record_seconds(record, time.perf_counter() - started)
             release_memory(self.data.device)
 
-    def _run(self, trial: optuna.Trial, record: TrialRecorder) -> float:
+    def _run(self, trial: optuna.Trial, record: TrialRecorder) -> float | tuple[float, ...]:
         config = sample_trial_config(trial, self.config)
         config = config.with_seed(record.inherited_seed(config.seed))
         key = record.inherited_checkpoint_key(
@@ -254,19 +259,24 @@ class Objective:
 
     def _judge(self, trial: optuna.Trial, record: TrialRecorder, value: float,
                step: int) -> None:
-        """Report ``value`` at ``step``; record the pruner's verdict and stop if it has one."""
-        trial.report(value, step)
-        verdict = self.pruner.verdict(trial.study, frozen_trial(trial))
+        """Report ``value`` at ``step``; record the pruner's verdict and stop if it has one.
+        Multi-objective: nothing is reported, the LRRT gate alone judges (at its step)."""
+        if self.config.multi_objective:
+            verdict = (self.pruner.gate(trial.study, frozen_trial(trial))
+                       if step == LRRT_STEP else None)
+        else:
+            trial.report(value, step)
+            verdict = self.pruner.verdict(trial.study, frozen_trial(trial))
         if verdict is not None:
             record.pruned(verdict)
             raise optuna.TrialPruned(f"{verdict.reason}: {verdict.detail}" if verdict.detail
                                      else verdict.reason)
 
     def _train(self, trial: optuna.Trial, record: TrialRecorder, config: TrialConfig,
-               bounds: Bounds, owner: CheckpointOwner) -> float:
+               bounds: Bounds, owner: CheckpointOwner) -> float | tuple[float, ...]:
         record.bounds(bounds)
         run, state = self._resume(trial, record, owner,
-                                  lambda: triangular2_run(config, self.data, bounds))
+                                  lambda: training_run(config, self.data, bounds))
 
         def on_epoch(report: EpochReport, state: TrainingState) -> None:
             self._checkpoint(trial, record, owner, run, state)
@@ -281,16 +291,16 @@ class Objective:
             self._check_stop(trial, record)
 
         try:
-            state = train_epochs(run.model, run.optimizer, run.scheduler, run.train,
-                                 self.data.val, epochs=config.train.epochs, state=state,
-                                 on_epoch=on_epoch)
+            state = run.fit(self.data.val, epochs=config.train.epochs, state=state,
+                            on_epoch=on_epoch)
         except (optuna.TrialPruned, TrainingDiverged, torch.cuda.OutOfMemoryError):
             self._forget(owner.key)  # finished for good: no retry will want it
             raise
         # Anything else (a stop request, a database outage, a take-over) keeps the
         # checkpoint: the trial's retry resumes from it.
         self._forget(owner.key)
-        return state.best_val_accuracy
+        return objective_values(self.config.objectives, state.best_val_accuracy, run.model,
+                                self.data.val)
 
     def _checkpoint(self, trial: optuna.Trial, record: TrialRecorder, owner: CheckpointOwner,
                     run: TrainingRun, state: TrainingState) -> None:
@@ -316,9 +326,7 @@ class Objective:
         if saved is None:
             return run, None
         try:
-            run.model.load_state_dict(saved["model"])
-            run.optimizer.load_state_dict(saved["optimizer"])
-            run.scheduler.load_state_dict(saved["scheduler"])
+            run.load_state_dict(saved)
             state = TrainingState.from_dict(saved["training"])
         except Exception as error:  # a half-loaded run is not trusted: build it again
             self.checkpoints.discard(owner.key, f"it does not fit this design "
@@ -327,8 +335,9 @@ class Objective:
         assert self._running is not None
         self._running.epochs_done = self._running.checkpoint_epoch = state.epochs_done
         record.resumed(state.epochs_done)
-        for report in state.history:
-            trial.report(report.val_accuracy, report.epoch)
+        if not self.config.multi_objective:  # Optuna keeps no steps of those
+            for report in state.history:
+                trial.report(report.val_accuracy, report.epoch)
         return run, state
 
     def _forget(self, key: str) -> None:
@@ -337,5 +346,6 @@ class Objective:
 
 
 def _checkpoint_payload(run: TrainingRun, state: TrainingState) -> dict[str, Any]:
-    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(), "training": state.to_dict()}
+    """Model, optimizer, scheduler, the batch sampler's state (None for uniform) and the
+    training state."""
+    return {**run.state_dict(), "training": state.to_dict()}

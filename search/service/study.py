@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import optuna
 
 from search.config import SearchConfig, parse_config
 from search.errors import UserError
+from search.method.objectives import directions
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
 from search.method.samplers import SAMPLERS
 from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT
@@ -57,8 +59,12 @@ def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
             f"study '{study_name}' was created with a different configuration; "
             "use another --study name (or the same YAML it was created with)"
         )
-    if existing.direction != optuna.study.StudyDirection.MAXIMIZE:
+    wanted = [optuna.study.StudyDirection[d.upper()] for d in directions(config.objectives)]
+    if len(wanted) == 1 and existing.directions != wanted:
         raise UserError(f"study '{study_name}' is not a cnnsearch study (it minimises)")
+    if existing.directions != wanted:
+        raise UserError(f"study '{study_name}' does not have the objectives "
+                        f"{', '.join(config.objectives)}; use another --study name")
 
 
 def open_search_study(
@@ -69,16 +75,23 @@ def open_search_study(
     sampler_seed: int | None = None,
     artifact_dir: str | None = None,
 ) -> optuna.study.Study:
-    """Create the study or join it (race-free: Optuna's ``load_if_exists``)."""
+    """Create the study or join it (race-free: Optuna's ``load_if_exists``). A
+    multi-objective config makes a study of those directions, its metrics named after the
+    objectives (``val_accuracy``, ``n_params``...); a single objective, as always, one that
+    maximises."""
     check_compatible(study_name, storage, config)
     study = optuna.create_study(
         study_name=study_name,
         storage=storage,
-        direction="maximize",
+        directions=directions(config.objectives),  # ["maximize"] for a single objective
         sampler=build_sampler(config, sampler_seed),
         pruner=build_pruner(config),
         load_if_exists=True,
     )
+    if config.multi_objective and study.metric_names is None:
+        with warnings.catch_warnings():  # experimental in Optuna
+            warnings.simplefilter("ignore")
+            study.set_metric_names(list(config.objectives))
     if STUDY_FINGERPRINT not in study.user_attrs:
         study.set_user_attr(STUDY_CONFIG, json.loads(json.dumps(dict(config.raw), default=str)))
         study.set_user_attr(STUDY_FINGERPRINT, config.fingerprint())

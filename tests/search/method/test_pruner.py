@@ -417,3 +417,28 @@ def test_every_wrapped_pruner_runs_behind_the_lrrt_step(name: str) -> None:
         outcomes.append(pruned)
     assert not outcomes[0]
     assert any(outcomes)
+
+
+# --------------------------------------------------------------------------- multi-objective
+
+
+def test_the_gate_judges_a_multi_objective_trial_without_reported_steps() -> None:
+    """Optuna refuses ``report`` in a multi-objective study: the objective asks ``gate``,
+    which reads the recorded range test alone, never the wrapped pruner."""
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                pruner=LRRTPruner(optuna.pruners.MedianPruner()))
+    pruner = study.pruner
+    assert isinstance(pruner, LRRTPruner)
+    for score, expected in ((0.12, CHANCE_LEVEL), (0.6, None)):
+        trial = study.ask()
+        TrialRecorder(trial).range_test(summary(score), CurvePoints((), (), ()), n_params=1)
+        with pytest.raises(NotImplementedError):
+            trial.report(score, LRRT_STEP)
+        frozen = frozen_trial(trial)
+        assert frozen.last_step is None and pruner.verdict(study, frozen) is None
+        found = pruner.gate(study, frozen)
+        assert (found.reason if found else None) == expected
+        study.tell(trial, [score, 10.0] if expected is None else None,
+                   state=TrialState.COMPLETE if expected is None else TrialState.PRUNED)
+    trial = study.ask()  # nothing recorded yet: nothing to judge
+    assert pruner.gate(study, frozen_trial(trial)) is None
