@@ -59,7 +59,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     print(f"  cnnsearch trials --study {study.study_name}{storage_flag}")
     print(f"  cnnsearch report --study {study.study_name}{storage_flag} -o report.html")
     print(f"  cnnsearch dashboard{storage_flag}   (optuna-dashboard with the LRRT plots)")
-    print(f"  cnnsearch export --study {study.study_name}{storage_flag} -o best.yaml")
+    pareto = " --pareto" if config.multi_objective else ""  # the front, not the top 3
+    print(f"  cnnsearch export --study {study.study_name}{storage_flag}{pareto} -o best.yaml")
     print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
 
 
@@ -95,22 +96,26 @@ def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[s
     set_keys = {a.partition("=")[0].strip().removeprefix("space.") for a in assignments}
     by_set, first = [], []
     for dimension in fields(config.space):
-        value = f"{dimension.name}={shown(getattr(fixed.space, dimension.name)[0])}"
+        chosen = getattr(fixed.space, dimension.name)
+        if chosen is None:  # an optional dimension left to its section's default
+            continue
+        value = f"{dimension.name}={shown(chosen[0])}"
         if dimension.name in set_keys:
             by_set.append(value)
-        elif len(getattr(config.space, dimension.name)) > 1:
+        elif len(getattr(config.space, dimension.name) or ()) > 1:
             first.append(value)
     return (f"fixed by --set: {', '.join(by_set) or 'none'}; "
             f"first choice used: {', '.join(first) or 'none'}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from search.jobs.export import dump_export, export_best
+    from search.jobs.export import dump_export, export_best, export_pareto
     from search.service.storage import load_study, open_storage, resolve_storage_url
 
     url = resolve_storage_url(args.storage)
     study = load_study(args.study, open_storage(url, must_exist=True), url)
-    text = dump_export(export_best(study, args.top), args.format)
+    document = export_pareto(study) if args.pareto else export_best(study, args.top)
+    text = dump_export(document, args.format)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output}")

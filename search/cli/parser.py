@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--study", required=True, help="study name")
     export.add_argument("--top", type=_positive_int, default=3,
                         help="how many of the best completed trials")
+    export.add_argument("--pareto", action="store_true",
+                        help="instead of --top: the Pareto front of a multi-objective study, "
+                        "each design once, best validation accuracy first")
     export.add_argument("--format", choices=("yaml", "json"), default="yaml",
                         help="file format")
     export.add_argument("-o", "--output", help="file to write (default: stdout)")

@@ -1,4 +1,5 @@
-"""``cnnsearch export``: the best completed trials as self-contained retraining recipes.
+"""``cnnsearch export``: the best completed trials as self-contained retraining recipes;
+``--pareto``, the Pareto front of a multi-objective study (each design once).
 
 An export is read back (``cnnsearch train --from``) by the config's reader and checkers: the
 same size, nesting, alias and duplicate-key limits (``search.config.documents``), each
@@ -29,7 +30,7 @@ from search.config.documents import (
 from search.config.settings import SpaceSettings, check_one
 from search.errors import UserError
 from search.method.trial_config import TrialConfig
-from search.record import read_trials
+from search.record import TrialRecord, read_trials
 
 EXPORT_FORMAT = "cnnsearch-export/1"
 MAX_TOP = 1000
@@ -44,22 +45,54 @@ def export_best(study: optuna.study.Study, top: int) -> dict[str, Any]:
     if not complete:
         raise UserError(f"study '{study.study_name}' has no completed trial to export")
     best = sorted(complete, key=lambda r: (-(r.value or 0.0), r.number))[:top]
+    return _document(study, [_entry_of(rank, record) for rank, record in
+                             enumerate(best, start=1)])
+
+
+def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
+    """The Pareto front of a multi-objective study, best validation accuracy first; a
+    design found by more than one trial (the same config, another run seed) once, its
+    first trial's. Each entry also holds its ``objectives``, by name."""
+    if len(study.directions) < 2:
+        raise UserError(f"study '{study.study_name}' has a single objective: it has no Pareto "
+                        "front (export its best trials with --top)")
+    names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
+                   key=lambda r: (-(r.value or 0.0), r.number))
+    designs: dict[str, TrialRecord] = {}
+    for record in front:
+        if not record.trial_config or record.lr_bounds is None:
+            continue
+        design = {k: v for k, v in record.trial_config.items() if k != "seed"}
+        designs.setdefault(json.dumps(design, sort_keys=True, default=str), record)
+    if not designs:
+        raise UserError(f"study '{study.study_name}' has no completed trial to export")
+    entries = []
+    for rank, record in enumerate(designs.values(), start=1):
+        entry = _entry_of(rank, record)
+        entry["objectives"] = dict(zip(names, record.values, strict=False))
+        entries.append(entry)
+    return _document(study, entries)
+
+
+def _entry_of(rank: int, record: TrialRecord) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "trial": record.number,
+        "name": record.config_name,
+        "score": record.value,
+        "lr_bounds": list(record.lr_bounds or ()),
+        "n_params": record.n_params,
+        "config": dict(record.trial_config),
+    }
+
+
+def _document(study: optuna.study.Study, entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "format": EXPORT_FORMAT,
         "study": study.study_name,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "configs": [
-            {
-                "rank": rank,
-                "trial": record.number,
-                "name": record.config_name,
-                "score": record.value,
-                "lr_bounds": list(record.lr_bounds or ()),
-                "n_params": record.n_params,
-                "config": dict(record.trial_config),
-            }
-            for rank, record in enumerate(best, start=1)
-        ],
+        "configs": entries,
     }
 
 

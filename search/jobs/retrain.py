@@ -1,5 +1,7 @@
-"""``cnnsearch train``: the extended triangular2 training of an exported design, repeated
-with different seeds; the median is what the thesis reports (it used 5 repeats).
+"""``cnnsearch train``: the extended training of an exported design (its schedule,
+triangular2 by default, between the exported LR bounds; its optimizer, batch sampling,
+augmentation and normalisation), repeated with different seeds; the median is what the
+thesis reports (it used 5 repeats).
 
 Under ``dataset.split: holdout`` (the default) each run's final weights are also evaluated,
 once, on the test split: images the search never saw, so that figure is the design's
@@ -22,8 +24,8 @@ import torch
 from models import count_parameters
 from search.method.evaluation import evaluate
 from search.method.prepared_data import DataOnDevice, check_design_fits, load_data
-from search.method.recipe import triangular2_run
-from search.method.training import EpochReport, TrainingState, train_epochs
+from search.method.recipe import training_run
+from search.method.training import EpochReport, TrainingState
 from search.method.trial_config import TrialConfig
 from search.views.progress import TrainProgress
 
@@ -78,14 +80,13 @@ def retrain(
     for repeat in range(repeats):
         seed = config.seed + repeat
         started = time.perf_counter()
-        run = triangular2_run(config, data, bounds, seed=seed)
+        run = training_run(config, data, bounds, seed=seed)
 
         def on_epoch(report: EpochReport, state: TrainingState, repeat: int = repeat) -> None:
             progress.epoch(repeat + 1, report.epoch, report.lr, report.train_loss,
                            report.val_accuracy, report.seconds)
 
-        state = train_epochs(run.model, run.optimizer, run.scheduler, run.train, data.val,
-                             epochs=epochs, on_epoch=on_epoch)
+        state = run.fit(data.val, epochs=epochs, on_epoch=on_epoch)
         test_loss = test_accuracy = None
         if data.test is not None:
             test_loss, test_accuracy = evaluate(run.model, data.test)
@@ -117,6 +118,7 @@ def retrain(
         "lr_bounds": list(bounds),
         "batch_size": config.batch_size,
         "optimizer": config.optimizer,
+        "schedule": config.schedule,
         "device": str(device),
         "repeats": repeats,
         "median_best_val_accuracy": statistics.median(r["best_val_accuracy"] for r in runs),

@@ -438,6 +438,10 @@ class ProgressLine:
             best = f"best {study.best_value:.4f}"
         except ValueError:
             best = "best -"
+        except RuntimeError:  # multi-objective: no single best; the front's best accuracy
+            front = study.best_trials
+            best = (f"best {max(t.values[0] for t in front):.4f}, {len(front)} on the front"
+                    if front else "best -")
         elapsed = time.perf_counter() - self.started
         # one write: nothing (a log record from another thread) can land inside the line
         self.out.write(f"[{count}] trial {cells[0]} {cells[1]:<12} {cells[2]:<22} "

@@ -102,9 +102,11 @@ def summary_line(study: optuna.study.Study) -> str:
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     text = (f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
             f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = [TrialRecord.from_frozen(t) for t in trials if t.state == TrialState.COMPLETE]
     if complete:
-        best = max(complete, key=lambda t: t.value or 0.0)
-        text += (f"; best trial {best.number} ({TrialRecord.from_frozen(best).config_name}) "
-                 f"val acc {best.value:.4f}")
+        best = max(complete, key=lambda r: r.value or 0.0)
+        text += (f"; best trial {best.number} ({best.config_name}) val acc "
+                 f"{_number(best.value, '.4f')}")
+        if len(study.directions) > 1:
+            text += f"; {len(study.best_trials)} on the Pareto front"
     return text

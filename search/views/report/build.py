@@ -5,7 +5,9 @@
   {dataset, LR range} group;
 - the LRRT curves of figures 4.2-4.9: smoothed accuracy and loss against LR, one line per
   configuration, one figure per group, pruned designs dashed and grey with their reason;
-- the triangular2 schedule and validation curve of the best trials;
+- the LR schedule (triangular2, or a fixed-LR one) and validation curve of the best trials;
+- in a multi-objective study, the Pareto front: every completed trial by its objectives,
+  the front highlighted, and a table of the designs on it;
 - Optuna's own plotly views (``optuna.visualization``).
 
 plotly.js, the style (``report.css``) and the table sorter (``report.js``, package data next
@@ -27,9 +29,16 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG
+from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, TrialRecord
 from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
-from search.views.report.figures import best_trials_figure, lrrt_group_figure, optuna_views
+from search.views.report.figures import (
+    best_trials_figure,
+    is_multi_objective,
+    lrrt_group_figure,
+    objective_labels,
+    optuna_views,
+    pareto_front_figure,
+)
 from search.views.report.trials import (
     GroupKey,
     ReportTrial,
@@ -116,6 +125,36 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
+def pareto_section(study: optuna.study.Study) -> str:
+    """The Pareto front of a multi-objective study: its figure and its designs."""
+    parts = ['<section id="pareto"><h2>Pareto front</h2><p class="note">Every completed '
+             "trial by its objectives; the trials no other trial beats on every objective "
+             "(the front) are highlighted and listed below. Designs the LRRT gate rejected "
+             "never trained and have no values.</p>"]
+    figure = pareto_front_figure(study)
+    if figure is None:
+        parts.append('<p class="note">No completed trials yet.</p></section>')
+        return "\n".join(parts)
+    parts.append(_figure_html(figure, "pareto-front"))
+    labels = objective_labels(study)
+    head = "".join(f'<th data-type="{kind}" title="click to sort">{html.escape(name)}</th>'
+                   for name, kind in [("trial", "num"), ("config", "text"),
+                                      *((label, "num") for label in labels)])
+    rows = []
+    front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
+                   key=lambda r: (-(r.value or 0.0), r.number))
+    for record in front:
+        cells = [_cell(str(record.number), record.number, "num"),
+                 _cell(record.config_name, record.config_name, "config")]
+        cells += [_number_cell(value, ".4f" if index == 0 else ".4g")
+                  for index, value in enumerate(record.values)]
+        rows.append(f'<tr data-trial="{record.number}">' + "".join(cells) + "</tr>")
+    parts.append(f'<div class="table-wrap"><table class="sortable pareto"><thead><tr>{head}'
+                 f"</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def report_artifacts(study: optuna.study.Study, artifact_dir: str | None = None
                      ) -> optuna.artifacts.FileSystemArtifactStore | None:
     """Where the trials' LRRT curves are: ``artifact_dir`` (``''``: nowhere), else the
@@ -150,14 +189,17 @@ def build_report(study: optuna.study.Study, *, source: str = "",
         sections.append("<details><summary>search configuration</summary><pre>"
                         + html.escape(json.dumps(config, indent=2, default=str))
                         + "</pre></details>")
+    multi = is_multi_objective(study)
     sections.append('<nav><a href="#results">results</a><a href="#lrrt">LRRT curves</a>'
-                    '<a href="#best">best trials</a><a href="#optuna">Optuna views</a></nav>')
+                    '<a href="#best">best trials</a>'
+                    + ('<a href="#pareto">Pareto front</a>' if multi else "")
+                    + '<a href="#optuna">Optuna views</a></nav>')
 
     sections.append('<section id="results"><h2>Results</h2>'
                     '<p class="note">One table per dataset and LR range (the thesis\' tables '
                     "4.1-4.5); click a column header to sort. LRRT columns are the maxima "
                     "during the range test; final val acc is the best validation accuracy of "
-                    "the triangular2 training (\u2605 = best trials); - is a value never "
+                    "the training (\u2605 = best trials); - is a value never "
                     "measured, or bounds a design never trained with. Flags: "
                     "trained_to_chance (complete, yet under the chance threshold), "
                     "range_too_narrow (the range test found no upper limit: a better LR may "
@@ -191,14 +233,18 @@ def build_report(study: optuna.study.Study, *, source: str = "",
                                            f"lrrt-{slug}") + "</div>")
     sections.append("</section>")
 
-    sections.append('<section id="best"><h2>Best trials</h2><p class="note">The triangular2 '
-                    "learning rate between each best trial's LRRT bounds (recomputed with "
-                    "torch's CyclicLR; dots: the LR recorded at each epoch end) and its "
-                    "validation accuracy per epoch.</p>")
+    sections.append('<section id="best"><h2>Best trials</h2><p class="note">The learning '
+                    "rate of each best trial: triangular2 between its LRRT bounds (torch's "
+                    "CyclicLR's formula), or its fixed-LR schedule from the upper bound "
+                    "(exponential, step, multistep, constant; dots: the LR recorded at each "
+                    "epoch end) and its validation accuracy per epoch.</p>")
     figure = best_trials_figure(best)
     sections.append(_figure_html(figure, "best-trials") if figure is not None
                     else '<p class="note">No completed trials yet.</p>')
     sections.append("</section>")
+
+    if multi:
+        sections.append(pareto_section(study))
 
     sections.append('<section id="optuna"><h2>Optuna views</h2>')
     for title, view, note in optuna_views(study):

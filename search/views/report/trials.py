@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -41,6 +42,9 @@ class ReportTrial:
     lr_curve: list[float] = field(default_factory=list)
     epochs: int | None = None
     step_size_epochs: float | None = None
+    schedule: str = "triangular2"
+    """The LR schedule it trained with; the fixed-LR ones decay by ``decay``'s settings."""
+    decay: dict[str, Any] = field(default_factory=dict)
     chance_gap: tuple[float, float] | None = None
     """``(score, threshold)`` of a design rejected as ``chance_level``."""
     flags: tuple[str, ...] = ()
@@ -93,6 +97,8 @@ def report_trial(trial: FrozenTrial,
         lr_curve=list(record.lr_curve),
         epochs=train.get("epochs"),
         step_size_epochs=train.get("step_size_epochs"),
+        schedule=str(record.trial_config.get("schedule") or "triangular2"),
+        decay=dict(train.get("decay") or {}),
         chance_gap=record.chance_gap,
         flags=record.flags,
         flag_notes=tuple(flag_notes(record)),
