@@ -18,8 +18,6 @@ from search.service.objective import Objective
 from search.service.study import open_search_study
 from tests.search.conftest import TINY_CLASSES, quadrant_images
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
 
 def config(objectives: list[str] | None = None):
     raw = {
