@@ -18,19 +18,10 @@ from typing import Any
 
 import optuna
 
-from models import Architecture
+from models import FAMILY_FIELDS, Architecture
 from search.config import SearchConfig
 from search.method.optimizers import BETAS_OPTIMIZERS, MOMENTUM_OPTIMIZERS
 from search.method.trial_config import TrialConfig
-
-_FAMILY_DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "thesis": ("blocks", "filters", "fc_units"),
-    "lenet5": (),
-    "vgg": ("depth", "filters", "fc_units"),
-    "resnet18": ("filters",),
-    "pretrained": ("backbone", "weights"),
-}
-"""Family -> the space dimensions that shape it (``models.FAMILY_FIELDS``' fields)."""
 
 _FIXED_LAYERS = ("pretrained",)
 """Families whose activation and batch norm are their backbone's, not the space's."""
@@ -49,7 +40,7 @@ def _architecture(trial: optuna.trial.BaseTrial, config: SearchConfig) -> Archit
     space = config.space
     family = str(_pick(trial, "architecture", space.architecture))
     values: dict[str, Any] = {"family": family}
-    for name in _FAMILY_DIMENSIONS[family]:
+    for name in FAMILY_FIELDS[family]:  # the fields that shape it: space keys of that name
         values[name] = _pick(trial, name, getattr(space, name))
     if family not in _FIXED_LAYERS:
         values["activation"] = _pick(trial, "activation", space.activation)
