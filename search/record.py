@@ -69,6 +69,8 @@ BENCH_CUT = "bench_cut"
 STUDY_CONFIG = "cnnsearch_config"
 STUDY_FINGERPRINT = "cnnsearch_config_fingerprint"
 STUDY_ARTIFACT_DIR = "cnnsearch_artifact_dir"
+STUDY_PROCESSES = "cnnsearch_sampling_processes"
+"""How many searching processes have joined the study: each takes the next number."""
 
 # --- reasons ---------------------------------------------------------------------------------
 DIVERGED = "diverged"

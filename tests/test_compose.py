@@ -103,6 +103,7 @@ def test_cpu_profile_worker_needs_no_gpu() -> None:
     command = cpu["command"]
     assert command[command.index("--device") + 1] == "cpu"
     assert cpu["environment"]["OMP_NUM_THREADS"] == "1"
+    assert cpu["command"][cpu["command"].index("--threads") + 1] == "1"
     assert cpu["environment"]["MKL_NUM_THREADS"] == "1"
     same = ("volumes", "secrets", "depends_on", "stop_grace_period", "restart", "image")
     assert {key: cpu[key] for key in same} == {key: gpu[key] for key in same}

@@ -22,7 +22,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from search.config import load_config
-    from search.service.devices import resolve_device
+    from search.service.devices import resolve_device, use_threads
     from search.service.folders import check_writable_folder
     from search.service.local_search import SearchInterrupted, run_search
     from search.service.stop_flag import StopFlag
@@ -33,6 +33,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     device = resolve_device(args.device)
+    use_threads(args.threads, device)
     artifact_dir = _artifact_dir(args.artifact_dir)
     check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
     check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
@@ -185,7 +186,7 @@ def cmd_dashboard(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from search.config import load_config
-    from search.service.devices import resolve_device
+    from search.service.devices import resolve_device, use_threads
     from search.service.folders import check_writable_folder
     from search.service.stop_flag import StopFlag
     from search.service.storage import resolve_storage_url
@@ -207,8 +208,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
         heartbeat_interval=args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS,
         grace_period=args.grace_period or DEFAULT_GRACE_SECONDS,
     )
-    run_worker(config, resolve_storage_url(args.storage), options,
-               resolve_device(args.device), stop=stop)
+    device = resolve_device(args.device)
+    use_threads(args.threads, device)
+    run_worker(config, resolve_storage_url(args.storage), options, device, stop=stop)
 
 
 def cmd_create_study(args: argparse.Namespace) -> None:

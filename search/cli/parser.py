@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials to run (default: the config's n_trials, else 10)")
     search.add_argument("--timeout", type=_positive_float,
                         help="stop after S seconds (default: no limit)")
-    search.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    search.add_argument("--device", default="auto",
+                        help="auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N")
+    search.add_argument("--threads", type=_positive_int,
+                        help="torch CPU threads (default: the cores shared among the "
+                        "cnnsearch processes on this machine; 1 on a GPU)")
     search.add_argument("--seed", type=int,
                         help="override the config's seed (default: the config's seed)")
     search.add_argument("--artifact-dir", help=f"where LRRT curves are stored as Optuna "
@@ -154,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: no limit)")
     worker.add_argument("--timeout", type=_positive_float,
                         help="stop after S seconds (default: no limit)")
-    worker.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    worker.add_argument("--device", default="auto",
+                        help="auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N")
+    worker.add_argument("--threads", type=_positive_int,
+                        help="torch CPU threads (default: the cores shared among the "
+                        "cnnsearch processes on this machine; 1 on a GPU)")
     worker.add_argument("--artifact-dir", help="as for search (a shared folder)")
     worker.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
                         help="per-trial checkpoints for resuming retries ('' disables)")

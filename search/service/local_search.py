@@ -27,7 +27,7 @@ from search.service.stop_flag import (
     interrupted_line,
     quiet_optuna_failures,
 )
-from search.service.study import open_search_study, process_sampler_seed
+from search.service.study import open_search_study
 from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress
 from search.views.results import study_table, summary_line
@@ -59,9 +59,9 @@ def run_search(
     handlers come back afterwards) and a stop raises ``SearchInterrupted``."""
     data = prepare_data(config, device)
     artifacts = open_lrrt_artifacts(artifact_dir)
-    # A PID-dependent sampler seed: two searches on one study do not repeat each other.
+    # Its own sampler seed (the config seed for the first process): no repeated designs.
     study = open_search_study(study_name, storage, config, artifact_dir=artifact_dir,
-                              sampler_seed=process_sampler_seed(config.seed))
+                              searching=True)
     dataset = data.dataset
     print(f"study '{study_name}': {dataset.name}, {len(dataset.train_labels)} train / "
           f"{len(dataset.val_labels)} val images {dataset.input_shape}, "

@@ -4,7 +4,6 @@ config itself stored in the study so every other command (and worker) can read i
 from __future__ import annotations
 
 import json
-import os
 import warnings
 
 import optuna
@@ -14,7 +13,8 @@ from search.errors import UserError
 from search.method.objectives import directions
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
 from search.method.samplers import SAMPLERS
-from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT
+from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT, STUDY_PROCESSES
+from search.service.trial_slots import TrialSlotLock
 
 
 def build_pruner(config: SearchConfig) -> LRRTPruner:
@@ -35,11 +35,30 @@ def build_pruner(config: SearchConfig) -> LRRTPruner:
     )
 
 
-def process_sampler_seed(seed: int) -> int:
-    """The sampler seed of this process: the config's seed combined with the PID, so that
-    processes searching one study at once (searches, workers) never draw the same designs.
+def process_sampler_seed(seed: int, index: int) -> int:
+    """The sampler seed of the ``index``-th process to search a study: the config's seed for
+    the first (so a search alone is reproducible from its YAML), a different one for every
+    other process searching it, at once or later, so they never draw the same designs.
     Trial run seeds do not depend on it (``search.method.sampling``)."""
-    return (seed * 1_000_003 + os.getpid()) % 2**32
+    return seed if index == 0 else (seed * 1_000_003 + index) % 2**32
+
+
+def claim_process_index(study: optuna.study.Study,
+                        storage: optuna.storages.BaseStorage) -> int:
+    """This process's number among those that have searched the study (0 for the first),
+    read and bumped under the study's lock so processes starting together get different
+    numbers."""
+    url = getattr(storage, "url", None)
+    lock = TrialSlotLock(url, f"{study.study_name}#processes") if url else None
+    try:
+        if lock is not None:
+            lock.acquire()
+        index = int(study.user_attrs.get(STUDY_PROCESSES, 0))
+        study.set_user_attr(STUDY_PROCESSES, index + 1)
+    finally:
+        if lock is not None:
+            lock.close()
+    return index
 
 
 def build_sampler(config: SearchConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -72,7 +91,7 @@ def open_search_study(
     storage: optuna.storages.BaseStorage,
     config: SearchConfig,
     *,
-    sampler_seed: int | None = None,
+    searching: bool = False,
     artifact_dir: str | None = None,
 ) -> optuna.study.Study:
     """Create the study or join it (race-free: Optuna's ``load_if_exists``). A
@@ -84,7 +103,7 @@ def open_search_study(
         study_name=study_name,
         storage=storage,
         directions=directions(config.objectives),  # ["maximize"] for a single objective
-        sampler=build_sampler(config, sampler_seed),
+        sampler=build_sampler(config),
         pruner=build_pruner(config),
         load_if_exists=True,
     )
@@ -97,6 +116,9 @@ def open_search_study(
         study.set_user_attr(STUDY_FINGERPRINT, config.fingerprint())
         if artifact_dir:
             study.set_user_attr(STUDY_ARTIFACT_DIR, artifact_dir)
+    if searching:  # a process that will sample trials: its own sampler seed
+        index = claim_process_index(study, storage)
+        study.sampler = build_sampler(config, process_sampler_seed(config.seed, index))
     return study
 
 

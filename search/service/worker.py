@@ -41,7 +41,7 @@ from search.service.stop_flag import (
     quiet_optuna_failures,
 )
 from search.service.storage import open_storage
-from search.service.study import open_search_study, process_sampler_seed
+from search.service.study import open_search_study
 from search.service.trial_slots import TrialSlotLock
 from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress
@@ -126,7 +126,7 @@ def run_worker(
     if isinstance(storage, ResilientRDBStorage):
         storage.stop = stop  # a stopping worker does not wait out a long outage
     study = open_search_study(options.study_name, storage, config,
-                              sampler_seed=process_sampler_seed(config.seed),
+                              searching=True,
                               artifact_dir=options.artifact_dir)
     reap(study)
     live = LiveTrial()

@@ -28,10 +28,21 @@ pytestmark = needs_fashion_mnist
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One real search, shared by the tests that read its study."""
+    """One real search, shared by the tests that read its study. Its first two trials are
+    queued designs, so both outcomes occur whatever the sampler draws after them: one that
+    learns this task in its LR range, and Adam over [0.01, 0.1], which stays at chance (the
+    thesis' table 4.2)."""
     folder = tmp_path_factory.mktemp("search")
     config = write_config(folder / "tiny.yaml", tiny_config(n_trials=5))
     url = f"sqlite:///{folder / 'study.db'}"
+    created = run_cli("create-study", "--study", "tiny", "--config", str(config),
+                      "--storage", url, cwd=folder)
+    assert created.returncode == 0, created.stderr
+    study = optuna.load_study(study_name="tiny", storage=url)
+    study.enqueue_trial({"blocks": 1, "filters": 4, "optimizer": "adam",
+                         "lr_range": "0.0001-0.01"})
+    study.enqueue_trial({"blocks": 2, "filters": 2, "optimizer": "adam",
+                         "lr_range": "0.01-0.1"})
     result = run_cli("search", "--config", str(config), "--storage", url,
                      "--artifact-dir", str(folder / "artifacts"), cwd=folder)
     assert result.returncode == 0, result.stderr

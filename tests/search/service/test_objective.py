@@ -30,8 +30,6 @@ from search.service.storage import open_storage
 from search.service.study import build_pruner
 from tests.search.conftest import TINY_CLASSES, quadrant_images
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
 
 def tiny_dataset() -> ImageDataset:
     train_images, train_labels = quadrant_images(256, seed=0)
