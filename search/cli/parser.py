@@ -85,6 +85,15 @@ def _add_storage(parser: argparse.ArgumentParser) -> None:
                         f"else {DEFAULT_STORAGE})")
 
 
+def _add_placement(parser: argparse.ArgumentParser) -> None:
+    """Where a searching process computes (``search.service.devices``)."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=_positive_int,
+                        help="torch CPU threads (default: the cores shared among the "
+                        "cnnsearch processes on this machine; 1 on a GPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnsearch",
@@ -104,11 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials to run (default: the config's n_trials, else 10)")
     search.add_argument("--timeout", type=_positive_float,
                         help="stop after S seconds (default: no limit)")
-    search.add_argument("--device", default="auto",
-                        help="auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N")
-    search.add_argument("--threads", type=_positive_int,
-                        help="torch CPU threads (default: the cores shared among the "
-                        "cnnsearch processes on this machine; 1 on a GPU)")
+    _add_placement(search)
     search.add_argument("--seed", type=int,
                         help="override the config's seed (default: the config's seed)")
     search.add_argument("--artifact-dir", help=f"where LRRT curves are stored as Optuna "
@@ -158,11 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: no limit)")
     worker.add_argument("--timeout", type=_positive_float,
                         help="stop after S seconds (default: no limit)")
-    worker.add_argument("--device", default="auto",
-                        help="auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N")
-    worker.add_argument("--threads", type=_positive_int,
-                        help="torch CPU threads (default: the cores shared among the "
-                        "cnnsearch processes on this machine; 1 on a GPU)")
+    _add_placement(worker)
     worker.add_argument("--artifact-dir", help="as for search (a shared folder)")
     worker.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
                         help="per-trial checkpoints for resuming retries ('' disables)")
