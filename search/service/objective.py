@@ -78,6 +78,8 @@ class Progress(Protocol):
 
     def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None: ...
 
+    def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None: ...
+
 
 class TrialFailed(Exception):
     """A trial that cannot finish (e.g. out of memory); the reason is in its record."""
@@ -244,7 +246,8 @@ class Objective:
         if stored is not None:
             record.range_test_reused()
             return stored
-        result = run_lrrt(config, self.data)
+        result = run_lrrt(config, self.data, progress=self.progress.lrrt_step
+                          if self.progress is not None else None)
         summary = result.summary(
             group=f"{config.dataset.name}|{lr_range_label(config.lr_range)}",
             num_classes=self.data.dataset.num_classes,

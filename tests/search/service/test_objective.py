@@ -114,6 +114,11 @@ def test_a_stop_request_fails_the_trial_as_interrupted_and_keeps_its_checkpoint(
         def trial_started(self, number: int, name: str, epochs: int) -> None:
             pass
 
+        def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
+
+            pass
+
+
         def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
             stop.set("SIGTERM")
 
@@ -159,6 +164,11 @@ def other_designs_checkpoint(data: DataOnDevice, folder: Path) -> bytes:
     class StopAfterFirstEpoch:
         def trial_started(self, number: int, name: str, epochs: int) -> None:
             pass
+
+        def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
+
+            pass
+
 
         def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
             stop.set("SIGTERM")
@@ -282,6 +292,11 @@ class Outage:
 
     def trial_started(self, number: int, name: str, epochs: int) -> None:
         pass
+
+    def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
+
+        pass
+
 
     def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
         if epoch == 1 and self.started is None:
