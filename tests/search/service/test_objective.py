@@ -115,9 +115,7 @@ def test_a_stop_request_fails_the_trial_as_interrupted_and_keeps_its_checkpoint(
             pass
 
         def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
-
             pass
-
 
         def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
             stop.set("SIGTERM")
@@ -166,9 +164,7 @@ def other_designs_checkpoint(data: DataOnDevice, folder: Path) -> bytes:
             pass
 
         def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
-
             pass
-
 
         def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
             stop.set("SIGTERM")
@@ -294,9 +290,7 @@ class Outage:
         pass
 
     def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
-
         pass
-
 
     def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
         if epoch == 1 and self.started is None:
