@@ -18,17 +18,29 @@ from optuna.trial import TrialState
 
 from search.service.resilient_storage import ResilientRDBStorage
 from search.service.stop_flag import StopFlag
+from search.service.trial_slots import TrialSlotLock
 
 LOGGER = logging.getLogger("cnnsearch.worker")
 
 
-def reap(study: optuna.study.Study) -> list[int]:
+def reap(study: optuna.study.Study, lock: TrialSlotLock | None = None) -> list[int]:
     """Fail the trials whose worker stopped beating (and enqueue their retries): what
     Optuna only does when some worker starts a new trial, which never happens once every
-    worker is dead. Returns the numbers of the trials it failed."""
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    optuna.storages.fail_stale_trials(study)
-    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    worker is dead. Returns the numbers of the trials it failed.
+
+    With ``lock`` (the study's trial-slot lock) the failure and the queued retry happen
+    while no worker is counting the budget: counted between the two, the failed trial
+    would look like room for a new trial, and the retry would then be left over."""
+    if lock is not None:
+        lock.acquire()
+    try:
+        before = {t.number for t in study.get_trials(deepcopy=False,
+                                                     states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    finally:
+        if lock is not None:
+            lock.release()
     return sorted(before & after)
 
 
@@ -77,6 +89,8 @@ class Reaper:
                  stop: StopFlag, live: LiveTrial | None = None) -> None:
         self._storage = storage
         self._study = optuna.load_study(study_name=study_name, storage=storage)
+        url = getattr(storage, "url", None)
+        self._lock = TrialSlotLock(url, study_name) if url else None
         self._interval, self._stop, self._live = interval, stop, live
         self._thread = threading.Thread(target=self._run, name="cnnsearch-reaper", daemon=True)
 
@@ -98,7 +112,7 @@ class Reaper:
             try:
                 if not self._own_trial_beats():
                     continue  # the database is away: nothing can be reaped anyway
-                failed = reap(self._study)
+                failed = reap(self._study, self._lock)
             except Exception as error:  # the storage retries; never let the thread die
                 LOGGER.warning("reaping stale trials failed: %s", str(error).splitlines()[0]
                                if str(error) else type(error).__name__)

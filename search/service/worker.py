@@ -128,11 +128,11 @@ def run_worker(
     study = open_search_study(options.study_name, storage, config,
                               searching=True,
                               artifact_dir=options.artifact_dir)
-    reap(study)
+    lock = TrialSlotLock(url, options.study_name)
+    reap(study, lock)
     live = LiveTrial()
     Reaper(storage, options.study_name, options.heartbeat_interval, stop, live).start()
     checkpoints = CheckpointStore(options.checkpoint_dir) if options.checkpoint_dir else None
-    lock = TrialSlotLock(url, options.study_name)
     display = SearchProgress(out, total_trials=options.max_trials, timeout=options.timeout,
                              shared=True, finished_before=len(
                                  study.get_trials(deepcopy=False, states=FINISHED)))
@@ -191,7 +191,7 @@ def run_worker(
                                 >= options.max_trials):
                             # The rest are running elsewhere: wait, and reap any that died.
                             lock.release()
-                            reap(study)
+                            reap(study, lock)
                             stop.wait(options.poll_seconds)
                             continue
                     study.optimize(claim_then_run, n_trials=1,
