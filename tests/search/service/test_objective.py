@@ -103,6 +103,22 @@ def test_a_design_stuck_at_chance_is_pruned_with_its_reason_and_evidence(
     assert sorted(study.trials[0].intermediate_values) == [0]
 
 
+class StopAfterFirstEpoch:
+    """A progress display that asks the worker to stop (as SIGTERM would) after epoch 1."""
+
+    def __init__(self, stop: StopFlag) -> None:
+        self.stop = stop
+
+    def trial_started(self, number: int, name: str, epochs: int) -> None:
+        pass
+
+    def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
+        pass
+
+    def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
+        self.stop.set("SIGTERM")
+
+
 def test_a_stop_request_fails_the_trial_as_interrupted_and_keeps_its_checkpoint(
     data: DataOnDevice, tmp_path: Path,
 ) -> None:
@@ -110,17 +126,7 @@ def test_a_stop_request_fails_the_trial_as_interrupted_and_keeps_its_checkpoint(
     checkpoints = CheckpointStore(tmp_path)
     study, objective = run(config(), data, checkpoints=checkpoints, stop=stop)
 
-    class StopAfterFirstEpoch:
-        def trial_started(self, number: int, name: str, epochs: int) -> None:
-            pass
-
-        def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
-            pass
-
-        def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
-            stop.set("SIGTERM")
-
-    objective.progress = StopAfterFirstEpoch()
+    objective.progress = StopAfterFirstEpoch(stop)
     study.optimize(objective, n_trials=1, catch=(WorkerInterrupted,))
     failed = TrialRecord.from_frozen(study.trials[0])
     assert failed.state == TrialState.FAIL and failed.reason == INTERRUPTED
@@ -159,17 +165,7 @@ def other_designs_checkpoint(data: DataOnDevice, folder: Path) -> bytes:
     study, objective = run(config(filters=[8]), data, checkpoints=CheckpointStore(folder),
                            stop=stop)
 
-    class StopAfterFirstEpoch:
-        def trial_started(self, number: int, name: str, epochs: int) -> None:
-            pass
-
-        def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None:
-            pass
-
-        def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
-            stop.set("SIGTERM")
-
-    objective.progress = StopAfterFirstEpoch()
+    objective.progress = StopAfterFirstEpoch(stop)
     study.optimize(objective, n_trials=1, catch=(WorkerInterrupted,))
     [path] = folder.glob("*.pt")
     return path.read_bytes()
