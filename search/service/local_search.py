@@ -29,7 +29,7 @@ from search.service.stop_flag import (
 )
 from search.service.study import open_search_study
 from search.views.lrrt_artifact import open_lrrt_artifacts
-from search.views.progress import ProgressLine, SearchProgress
+from search.views.progress import ProgressLine, SearchProgress, is_quiet
 from search.views.results import study_table, summary_line
 from search.views.trial_notes import TrialNotes
 
@@ -63,9 +63,10 @@ def run_search(
     study = open_search_study(study_name, storage, config, artifact_dir=artifact_dir,
                               searching=True)
     dataset = data.dataset
-    print(f"study '{study_name}': {dataset.name}, {len(dataset.train_labels)} train / "
-          f"{len(dataset.val_labels)} val images {dataset.input_shape}, "
-          f"{dataset.num_classes} classes, device {device}", file=out, flush=True)
+    if not is_quiet():  # -q: errors and the final table only
+        print(f"study '{study_name}': {dataset.name}, {len(dataset.train_labels)} train / "
+              f"{len(dataset.val_labels)} val images {dataset.input_shape}, "
+              f"{dataset.num_classes} classes, device {device}", file=out, flush=True)
     progress = SearchProgress(out, total_trials=n_trials, timeout=timeout)
     checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
     objective = Objective(config, data, study.pruner, artifacts=artifacts,

@@ -44,7 +44,7 @@ from search.service.storage import open_storage
 from search.service.study import open_search_study
 from search.service.trial_slots import TrialSlotLock
 from search.views.lrrt_artifact import open_lrrt_artifacts
-from search.views.progress import ProgressLine, SearchProgress
+from search.views.progress import ProgressLine, SearchProgress, is_quiet
 from search.views.trial_notes import TrialNotes
 
 LOGGER = logging.getLogger("cnnsearch.worker")
@@ -143,8 +143,9 @@ def run_worker(
     deadline = time.monotonic() + options.timeout if options.timeout else None
     ran = 0
     current: list[int] = []
-    print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
-          f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
+    if not is_quiet():  # -q: errors and the closing line only
+        print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
+              f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
 
     def claim_then_run(trial: optuna.Trial) -> float:
         lock.release()  # the trial exists now: let the next worker count it

@@ -1,0 +1,43 @@
+"""What the commands print (``search.cli.commands``), in real processes: ``-q`` keeps errors
+and the final result only; ``cnnsearch lrrt`` shows its progress, a ``-`` for what it never
+measured and only the first choices its design uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli, worker_config, write_brightness_folder, write_config
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_brightness_folder(tmp_path_factory.mktemp("images"))
+
+
+def test_quiet_search_prints_no_header(images: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "quiet", n_trials=1))
+    args = ("search", "--config", str(config), "--device", "cpu", "--artifact-dir", "",
+            "--checkpoint-dir", "")
+    quiet = run_cli("-q", *args, "--storage", f"sqlite:///{tmp_path / 'q.db'}")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.lstrip().startswith("trial  config"), quiet.stdout
+    assert "study 'quiet'" not in quiet.stdout and quiet.stderr == ""
+    normal = run_cli(*args, "--storage", f"sqlite:///{tmp_path / 'n.db'}")
+    assert normal.returncode == 0, normal.stderr
+    assert normal.stdout.startswith("study 'quiet': ")  # the default is unchanged
+
+
+def test_quiet_worker_prints_its_closing_line_only(images: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "quiet"))
+    args = ("worker", "--study", "quiet", "--config", str(config), "--max-trials", "1",
+            "--device", "cpu", "--artifact-dir", "", "--checkpoint-dir", "")
+    quiet = run_cli("-q", *args, "--storage", f"sqlite:///{tmp_path / 'q.db'}")
+    assert quiet.returncode == 0, quiet.stderr
+    assert len(quiet.stdout.splitlines()) == 1, quiet.stdout
+    assert quiet.stdout.startswith("worker ") and "done after 1 trial(s)" in quiet.stdout
+    assert quiet.stderr == ""
+    normal = run_cli(*args, "--storage", f"sqlite:///{tmp_path / 'n.db'}")
+    assert normal.returncode == 0, normal.stderr
+    assert " on cpu: study 'quiet', max trials 1" in normal.stdout.splitlines()[0]
