@@ -69,12 +69,14 @@ def cmd_lrrt(args: argparse.Namespace) -> None:
     from search.config import load_config
     from search.jobs.single_lrrt import fix_space, single_range_test
     from search.service.devices import resolve_device
+    from search.views.progress import RangeTestProgress
 
     config = load_config(args.config)
     if not is_quiet():
         print(_choices_line(config, fix_space(config, args.set), args.set), flush=True)
     trial_config, result, json_path, html_path = single_range_test(
-        config, args.set, resolve_device(args.device), Path(args.out)
+        config, args.set, resolve_device(args.device), Path(args.out),
+        progress=RangeTestProgress(sys.stdout),
     )
     bounds = result.bounds
     print(f"{trial_config.name}: best smoothed accuracy {result.best_smoothed_accuracy:.4f}, "

@@ -17,6 +17,7 @@ from search.method.prepared_data import prepare_data
 from search.method.sampling import sample_trial_config
 from search.method.trial_config import TrialConfig
 from search.views.lrrt_figure import LRRTLine, lrrt_figure
+from search.views.progress import RangeTestProgress
 
 
 def fix_space(config: SearchConfig, assignments: list[str]) -> SearchConfig:
@@ -42,12 +43,21 @@ def fix_space(config: SearchConfig, assignments: list[str]) -> SearchConfig:
 
 
 def single_range_test(
-    config: SearchConfig, assignments: list[str], device: torch.device, out_dir: Path
+    config: SearchConfig, assignments: list[str], device: torch.device, out_dir: Path,
+    progress: RangeTestProgress | None = None,
 ) -> tuple[TrialConfig, LRRTResult, Path, Path]:
+    """Run the test; ``progress`` shows it as it runs and is cleared when it ends."""
     fixed = fix_space(config, assignments)
     trial_config = sample_trial_config(optuna.trial.FixedTrial({}), fixed)
     data = prepare_data(fixed, device)
-    result = run_lrrt(trial_config, data)
+    if progress is None:
+        result = run_lrrt(trial_config, data)
+    else:
+        progress.start(trial_config.name)
+        try:
+            result = run_lrrt(trial_config, data, progress=progress)
+        finally:
+            progress.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"lrrt-{trial_config.name}.json"
     json_path.write_text(result.to_json())

@@ -1,4 +1,4 @@
-"""Progress of long work (``search``, ``worker``, ``train``) and where log lines go.
+"""Progress of long work (``search``, ``worker``, ``lrrt``, ``train``) and where log lines go.
 
 On a terminal: one status line rewritten in place (carriage return + clear to end of line)
 with the trial k/N, the phase (LR range test step s/S or epoch e/E), the current LR, the
@@ -86,6 +86,12 @@ def format_duration(seconds: float) -> str:
 
 def format_eta(seconds: float | None) -> str:
     return "ETA ?" if seconds is None else f"ETA {format_duration(seconds)}"
+
+
+def lrrt_text(step: int, total_steps: int, lr: float, loss: float) -> str:
+    """How far a range test got: ``LR range test 40% (64/160)  lr 0.00109  loss 2.1034``."""
+    percent = 100 * step // max(1, total_steps)
+    return f"LR range test {percent}% ({step}/{total_steps})  lr {lr:.3g}  loss {loss:.4f}"
 
 
 class StatusLine:
@@ -290,10 +296,8 @@ class SearchProgress:
         ``progress``): rewrite the status line, or log a plain line each tenth of the ramp."""
         self.lrrt = (step, total_steps)
         self._epoch_started = self.clock()  # the first epoch's time excludes the test
-        percent = 100 * step // max(1, total_steps)
         eta, left = self.eta(), self.lrrt_remaining()
-        text = (f"{self._prefix()}  LR range test {percent}% ({step}/{total_steps})  "
-                f"lr {lr:.3g}  loss {loss:.4f}  "
+        text = (f"{self._prefix()}  {lrrt_text(step, total_steps, lr, loss)}  "
                 + (f"test ETA {format_duration(left)}" if eta is None and left is not None
                    else format_eta(eta)))
         if self.live:
@@ -382,6 +386,41 @@ class SearchProgress:
             return f"trial {position}"
         number, name, _ = self.trial
         return f"trial {position} (#{number} {name})"
+
+
+class RangeTestProgress:
+    """Progress of ``cnnsearch lrrt``, one range test: what a search shows of its trial's
+    test (step, LR, smoothed loss, time left), live on a terminal, a plain line each tenth
+    of the ramp otherwise. ``start`` names the design; then it is ``run_lrrt``'s
+    ``progress``."""
+
+    def __init__(self, out: TextIO, *, live: bool | None = None, clock: Clock = time.monotonic,
+                 width: int | None = None) -> None:
+        self.status = StatusLine(out, live=live, width=width)
+        self.clock = clock
+        self.name = ""
+        self.started = clock()
+        self._logged = 0  # tenths of the ramp already logged (plain output)
+
+    def start(self, name: str) -> None:
+        self.name, self.started, self._logged = name, self.clock(), 0
+        self.status.show(f"{name}  LR range test ...")
+
+    def __call__(self, step: int, total_steps: int, lr: float, loss: float) -> None:
+        left = (None if step <= 0
+                else max(0.0, (self.clock() - self.started) * (total_steps - step) / step))
+        text = (f"{self.name}  {lrrt_text(step, total_steps, lr, loss)}  test "
+                + format_eta(left))
+        if self.status.live:
+            self.status.show(text)
+            return
+        tenths = 10 * step // max(1, total_steps)
+        if tenths > self._logged:
+            self._logged = tenths
+            self.status.log(text)
+
+    def close(self) -> None:
+        self.status.clear()
 
 
 class TrainProgress:

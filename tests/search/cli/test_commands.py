@@ -41,3 +41,27 @@ def test_quiet_worker_prints_its_closing_line_only(images: Path, tmp_path: Path)
     normal = run_cli(*args, "--storage", f"sqlite:///{tmp_path / 'n.db'}")
     assert normal.returncode == 0, normal.stderr
     assert " on cpu: study 'quiet', max trials 1" in normal.stdout.splitlines()[0]
+
+
+def lrrt_config(images: Path, folder: Path, **lrrt: object) -> Path:
+    config = worker_config(images, "lrrt")
+    config["lrrt"].update(lrrt)
+    return write_config(folder / "lrrt.yaml", config)
+
+
+def test_lrrt_shows_its_progress_and_quiet_does_not(images: Path, tmp_path: Path) -> None:
+    config = lrrt_config(images, tmp_path, epochs=4)
+    args = ("lrrt", "--config", str(config), "--out", str(tmp_path / "out"), "--device", "cpu")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    steps = [line for line in lines if line.startswith("B1FL2Adam  LR range test ")]
+    assert len(steps) >= 2 and "\r" not in result.stdout  # a pipe: plain lines
+    assert steps[-1].startswith("B1FL2Adam  LR range test 100% (")
+    assert " lr " in steps[-1] and " loss " in steps[-1] and "test ETA" in steps[-1]
+    assert lines.index(steps[0]) == 1  # after the choices line, before the result
+    assert lines[-2].startswith("B1FL2Adam: best smoothed accuracy")
+    quiet = run_cli("-q", *args)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "LR range test" not in quiet.stdout and quiet.stderr == ""
+    assert quiet.stdout.startswith("B1FL2Adam: best smoothed accuracy")

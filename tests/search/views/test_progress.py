@@ -22,6 +22,7 @@ import torch
 
 from search.views.progress import (
     ProgressLine,
+    RangeTestProgress,
     SearchProgress,
     StatusLine,
     TrainProgress,
@@ -201,6 +202,40 @@ def test_lrrt_progress_through_a_pipe_is_a_line_each_tenth_of_the_ramp() -> None
     progress.lrrt_step(8, 8, 0.01, 2.0)
     assert out.getvalue().splitlines()[-1].startswith(
         "trial 1/2 (#1 B1FL2SGD)  LR range test 100% (8/8)")
+
+
+def test_a_single_range_test_on_a_terminal_rewrites_one_line_and_clears_it() -> None:
+    out, clock = Terminal(), FakeClock()
+    progress = RangeTestProgress(out, clock=clock, width=200)
+    progress.start("B2FL4Adam")
+    assert out.getvalue() == "\rB2FL4Adam  LR range test ...\x1b[K"
+    clock.now += 4
+    progress(16, 160, 0.00109, 2.10344)
+    assert out.getvalue().endswith(
+        "\rB2FL4Adam  LR range test 10% (16/160)  lr 0.00109  loss 2.1034  test ETA 36s\x1b[K")
+    progress.close()
+    assert out.getvalue().endswith("\r\x1b[K") and "\n" not in out.getvalue()
+
+
+def test_a_single_range_test_through_a_pipe_is_a_line_each_tenth_and_quiet_is_silent() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    progress = RangeTestProgress(out, clock=clock)
+    progress.start("B1FL2SGD")
+    for step in range(4, 161, 4):
+        clock.now += 1
+        progress(step, 160, 1e-3, 1.5)
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 10 and "\r" not in out.getvalue()
+    assert lines[0] == "B1FL2SGD  LR range test 10% (16/160)  lr 0.001  loss 1.5000  test ETA 36s"
+    assert lines[-1].startswith("B1FL2SGD  LR range test 100% (160/160)")
+    for stream in (Terminal(), io.StringIO()):
+        with configured_output("quiet", err=io.StringIO()):
+            progress = RangeTestProgress(stream)
+            progress.start("B1FL2SGD")
+            progress(160, 160, 1e-3, 1.5)
+            progress.close()
+        assert stream.getvalue() == ""
 
 
 def test_first_epoch_time_does_not_include_the_range_test() -> None:
