@@ -96,6 +96,25 @@ def parse_config(raw: Any) -> SearchConfig:
 def _check_cross_rules(config: SearchConfig) -> None:
     config.dataset.check_split()
     _check_lrrt(config.lrrt)
+    _check_sampler(config)
+
+
+def _check_sampler(config: SearchConfig) -> None:
+    """``grid`` holds every point of its grid in memory: refuse a space with more than
+    ``MAX_GRID_POINTS``. Every dimension is a finite list of choices (no continuous range
+    is accepted anywhere in the space), so that is the only bound the grid needs."""
+    if config.sampler != "grid":
+        return
+    # Imported here: the sampling module reads this package's settings.
+    from search.method.samplers import MAX_GRID_POINTS
+    from search.method.sampling import grid_points
+
+    points = grid_points(config)
+    if points > MAX_GRID_POINTS:
+        raise UserError(f"config key 'sampler': grid enumerates every combination of the "
+                        f"space's dimensions, at most {MAX_GRID_POINTS}, and this space has "
+                        f"{points if points < 10**9 else format(points, '.3g')}; use "
+                        "brute_force, tpe or random")
 
 
 def _check_lrrt(lrrt: LRRTSettings) -> None:

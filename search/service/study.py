@@ -12,7 +12,8 @@ from search.config import SearchConfig, parse_config
 from search.errors import UserError
 from search.method.objectives import directions
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
-from search.method.samplers import SAMPLERS
+from search.method.samplers import make_sampler
+from search.method.sampling import sampled_dimensions
 from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT, STUDY_PROCESSES
 from search.service.trial_slots import TrialSlotLock
 
@@ -62,7 +63,10 @@ def claim_process_index(study: optuna.study.Study,
 
 
 def build_sampler(config: SearchConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    return SAMPLERS[config.sampler](config.seed if seed is None else seed)
+    """The config's sampler with ``seed`` (default: the config's); ``grid`` enumerates the
+    space's sampled dimensions."""
+    return make_sampler(config.sampler, seed=config.seed if seed is None else seed,
+                        study_seed=config.seed, dimensions=sampled_dimensions(config))
 
 
 def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,

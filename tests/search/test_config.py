@@ -143,7 +143,7 @@ def test_unknown_section_key_is_named_with_the_allowed_keys() -> None:
         ({"pruner__chance_margin": 1.0}, "pruner.chance_margin", "< 1"),
         ({"train__epochs": 0}, "train.epochs", ">= 1"),
         ({"train__sgd_momentum": 1.0}, "train.sgd_momentum", "< 1"),
-        ({"sampler": "grid"}, "sampler", "tpe, random"),
+        ({"sampler": "cmaes"}, "sampler", "tpe, random, grid, brute_force"),
         ({"seed": -1}, "seed", ">= 0"),
     ],
 )
