@@ -88,8 +88,11 @@ def cmd_lrrt(args: argparse.Namespace) -> None:
 
 
 def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[str]) -> str:
-    """Which value ``cnnsearch lrrt`` uses for each space dimension that had a choice."""
+    """Which value ``cnnsearch lrrt`` uses for each space dimension that had a choice and
+    applies to the design (no SGD momentum for Adam, no vgg depth for a thesis design)."""
     from dataclasses import fields
+
+    from search.jobs.single_lrrt import used_dimensions
 
     def shown(value: object) -> str:
         if isinstance(value, tuple | list):
@@ -97,6 +100,7 @@ def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[s
         return str(value).lower() if isinstance(value, bool) else str(value)
 
     set_keys = {a.partition("=")[0].strip().removeprefix("space.") for a in assignments}
+    used = used_dimensions(fixed)
     by_set, first = [], []
     for dimension in fields(config.space):
         chosen = getattr(fixed.space, dimension.name)
@@ -105,7 +109,7 @@ def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[s
         value = f"{dimension.name}={shown(chosen[0])}"
         if dimension.name in set_keys:
             by_set.append(value)
-        elif len(getattr(config.space, dimension.name) or ()) > 1:
+        elif len(getattr(config.space, dimension.name) or ()) > 1 and dimension.name in used:
             first.append(value)
     return (f"fixed by --set: {', '.join(by_set) or 'none'}; "
             f"first choice used: {', '.join(first) or 'none'}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
@@ -40,6 +42,30 @@ def fix_space(config: SearchConfig, assignments: list[str]) -> SearchConfig:
     raw["space"] = {key: ([v[0]] if isinstance(v, list) and v else v)
                     for key, v in space.items()}
     return parse_config(raw)
+
+
+class _AskedNames(optuna.trial.FixedTrial):
+    """A trial that answers every suggestion with its first choice and keeps the names."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.asked: list[str] = []
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        self.asked.append(name)
+        return choices[0]
+
+
+def used_dimensions(fixed: SearchConfig) -> set[str]:
+    """The space dimensions the design of ``fixed`` (one choice each, ``fix_space``) uses:
+    those the sampling would suggest for it were each a real choice (its value offered twice),
+    e.g. ``momentum`` for SGD only, ``depth`` for vgg only."""
+    space = fixed.space
+    doubled = {f.name: tuple(value) * 2 for f in fields(space)
+               if (value := getattr(space, f.name)) is not None}
+    trial = _AskedNames()
+    sample_trial_config(trial, replace(fixed, space=replace(space, **doubled)))
+    return set(trial.asked)
 
 
 def single_range_test(

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, worker_config, write_brightness_folder, write_config
+from tests.conftest import (
+    run_cli,
+    tiny_config,
+    worker_config,
+    write_brightness_folder,
+    write_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +71,24 @@ def test_lrrt_shows_its_progress_and_quiet_does_not(images: Path, tmp_path: Path
     assert quiet.returncode == 0, quiet.stderr
     assert "LR range test" not in quiet.stdout and quiet.stderr == ""
     assert quiet.stdout.startswith("B1FL2Adam: best smoothed accuracy")
+
+
+def test_lrrt_lists_only_the_first_choices_its_design_uses() -> None:
+    from search.cli.commands import _choices_line
+    from search.config import parse_config
+    from search.jobs.single_lrrt import fix_space
+
+    config = tiny_config()
+    config["space"].update(architecture=["thesis", "vgg"], depth=[11, 13],
+                           momentum=[0.0, 0.9], beta1=[0.9, 0.95])
+    config = parse_config(config)
+
+    def line(*assignments: str) -> str:
+        return _choices_line(config, fix_space(config, list(assignments)), list(assignments))
+
+    assert line() == ("fixed by --set: none; first choice used: blocks=1, filters=2, "
+                      "optimizer=adam, lr_range=[0.0001, 0.01], architecture=thesis, "
+                      "beta1=0.9")  # no depth (vgg), no momentum (sgd)
+    assert line("optimizer=sgd", "architecture=vgg") == (
+        "fixed by --set: optimizer=sgd, architecture=vgg; first choice used: filters=2, "
+        "lr_range=[0.0001, 0.01], depth=11, momentum=0.0")  # no blocks (thesis), no beta1
