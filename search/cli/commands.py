@@ -79,8 +79,10 @@ def cmd_lrrt(args: argparse.Namespace) -> None:
         progress=RangeTestProgress(sys.stdout),
     )
     bounds = result.bounds
+    # no epoch ended (a fractional-epoch test): no validation was measured, '-' as the tables
+    val = f"{result.best_val_accuracy:.4f}" if result.curve.epochs else "-"
     print(f"{trial_config.name}: best smoothed accuracy {result.best_smoothed_accuracy:.4f}, "
-          f"best val accuracy {result.best_val_accuracy:.4f}, "
+          f"best val accuracy {val}, "
           f"diverged {result.curve.diverged}, "
           + (f"bounds {bounds[0]:.4g}..{bounds[1]:.4g} ({result.bound_rule})" if bounds
              else "no bounds"))

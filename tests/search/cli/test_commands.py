@@ -4,6 +4,7 @@ measured and only the first choices its design uses."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,20 @@ def test_lrrt_lists_only_the_first_choices_its_design_uses() -> None:
     assert line("optimizer=sgd", "architecture=vgg") == (
         "fixed by --set: optimizer=sgd, architecture=vgg; first choice used: filters=2, "
         "lr_range=[0.0001, 0.01], depth=11, momentum=0.0")  # no blocks (thesis), no beta1
+
+
+def test_lrrt_shows_a_dash_for_a_validation_never_measured(images: Path,
+                                                           tmp_path: Path) -> None:
+    config = worker_config(images, "lrrt")  # diverges in its first epoch: no validation
+    config["space"]["lr_range"] = [[1.0, 10.0]]
+    config["lrrt"].update(epochs=1, divergence_factor=1.5)
+    result = run_cli("-q", "lrrt", "--config", str(write_config(tmp_path / "d.yaml", config)),
+                     "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[0]
+    assert "diverged True" in line, line
+    assert ", best val accuracy -, " in line and "0.0000" not in line, line
+    measured = run_cli("-q", "lrrt", "--config", str(lrrt_config(images, tmp_path, epochs=1)),
+                       "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert measured.returncode == 0, measured.stderr
+    assert re.search(r", best val accuracy \d\.\d{4}, ", measured.stdout), measured.stdout
