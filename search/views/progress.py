@@ -461,7 +461,8 @@ class TrainProgress:
 
 
 class ProgressLine:
-    """One line per finished trial; the study's best so far at the end of each."""
+    """One line per finished trial, with its flags if any; the study's best so far at the
+    end of each."""
 
     def __init__(self, total: int | None, out: TextIO) -> None:
         self.total, self.out, self.started = total, out, time.perf_counter()
@@ -471,7 +472,9 @@ class ProgressLine:
         self.done += 1
         if is_quiet():
             return
-        cells = format_row(trial_row(trial))
+        row = trial_row(trial)
+        cells = format_row(row)
+        flags = f"  flags: {' '.join(row.flags)}" if row.flags else ""  # the table's column
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         try:
             best = f"best {study.best_value:.4f}"
@@ -485,5 +488,5 @@ class ProgressLine:
         # one write: nothing (a log record from another thread) can land inside the line
         self.out.write(f"[{count}] trial {cells[0]} {cells[1]:<12} {cells[2]:<22} "
                        f"lrrt {cells[3]:>5}  lr {cells[4]:<17} val {cells[5]:>6}  "
-                       f"{cells[6]:>6}s  | {best}  elapsed {elapsed:.0f}s\n")
+                       f"{cells[6]:>6}s{flags}  | {best}  elapsed {elapsed:.0f}s\n")
         self.out.flush()

@@ -204,6 +204,24 @@ def test_lrrt_progress_through_a_pipe_is_a_line_each_tenth_of_the_ramp() -> None
         "trial 1/2 (#1 B1FL2SGD)  LR range test 100% (8/8)")
 
 
+def test_the_per_trial_line_shows_the_flags_of_the_table() -> None:
+    from optuna.trial import TrialState
+
+    from tests.search.views.test_results import trial
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(trial(TrialState.COMPLETE, value=0.1, epochs=2, lr_bounds=[0.025, 0.1],
+                          val_curve=[0.1, 0.1], summary={"limit_found": False}))
+    study.add_trial(trial(TrialState.COMPLETE, value=0.6, epochs=1, val_curve=[0.6]))
+    out = io.StringIO()
+    line = ProgressLine(2, out)
+    for frozen in study.trials:
+        line(study, frozen)
+    flagged, plain = out.getvalue().splitlines()
+    assert re.search(r"s  flags: trained_to_chance range_too_narrow  \| best ", flagged), flagged
+    assert "flags" not in plain and re.search(r"\ds  \| best 0\.6000", plain), plain
+
+
 def test_a_single_range_test_on_a_terminal_rewrites_one_line_and_clears_it() -> None:
     out, clock = Terminal(), FakeClock()
     progress = RangeTestProgress(out, clock=clock, width=200)
