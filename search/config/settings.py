@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from data import DatasetError, validate_dataset_name
@@ -231,13 +231,18 @@ def _bound_rule(key: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- keys
-def key(check: Checker, default: Any = MISSING, *, added: bool = False) -> Any:
+def key(check: Checker, default: Any = MISSING, *, added: bool = False,
+        identity: bool = True) -> Any:
     """A config key: ``check`` validates what the YAML gives; no ``default`` = required.
 
     ``added``: a key introduced after studies already existed. At its default it is left out
     of the study fingerprint, so a study made before the key existed still matches.
+    ``identity=False``: a key that says how long or how a search runs (its budget, its seed),
+    not what it searches: always left out of the fingerprint, so a study can be resumed
+    with another value.
     """
-    return field(default=default, metadata={"check": check, "added": added})
+    return field(default=default, metadata={"check": check, "added": added,
+                                            "identity": identity})
 
 
 def section(cls: type, *, required: bool = False, added: bool = False) -> Any:
@@ -270,7 +275,7 @@ class DatasetSettings:
     data_dir: str | None = key(_optional(_text), None)
     """Where the files are (and are downloaded to); None: ``$CNNSEARCH_DATA_DIR``, else the
     per-user cache ``~/.cache/cnnsearch`` (``data.download.default_data_dir``)."""
-    download: bool = key(_boolean, False)
+    download: bool = key(_boolean, False, identity=False)
     train_size: int | None = key(_optional(_int(1, 10**9)), None)
     val_size: int | None = key(_optional(_int(1, 10**9)), None)
     image_size: int | None = key(_optional(_int(4, 4096)), None)
@@ -436,9 +441,9 @@ class SearchConfig:
     lrrt: LRRTSettings = section(LRRTSettings)
     pruner: PrunerSettings = section(PrunerSettings)
     train: TrainSettings = section(TrainSettings)
-    seed: int = key(_int(0, 2**31 - 1), 0)
+    seed: int = key(_int(0, 2**31 - 1), 0, identity=False)
     sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
-    n_trials: int | None = key(_optional(_int(1, 10**9)), None)
+    n_trials: int | None = key(_optional(_int(1, 10**9)), None, identity=False)
     objectives: tuple[str, ...] = key(_objectives, (PRIMARY_OBJECTIVE,), added=True)
     """What a trial's value is: the validation accuracy (maximised), and optionally one
     more objective to minimise (``n_params`` or ``latency_ms``): a multi-objective search."""
@@ -450,29 +455,57 @@ class SearchConfig:
         return len(self.objectives) > 1
 
     def fingerprint(self) -> str:
-        """Stable hash of the validated settings (so ``blocks: 2`` and ``blocks: [2]`` agree);
-        a study remembers the one it was made with."""
-        settings = {f.name: getattr(self, f.name) for f in fields(self)
-                    if f.name != "raw" and not _new_default(self, f)}
-        payload = json.dumps(_settings_dict(settings), sort_keys=True, default=str).encode()
-        return hashlib.sha256(payload).hexdigest()[:16]
+        """Stable hash of the validated settings that make a study what it is (so
+        ``blocks: 2`` and ``blocks: [2]`` agree); a study remembers the one it was made with.
+        Keys that are not part of its identity (``n_trials``, ``seed``,
+        ``dataset.download``) are left out."""
+        return _hash(_fingerprinted(self, identity_only=True))
+
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint as studies made before the budget and seed left it have stored:
+        every key, those that are not part of a study's identity included."""
+        return _hash(_fingerprinted(self, identity_only=False))
+
+
+def identity_differences(stored: SearchConfig,
+                         new: SearchConfig) -> list[tuple[str, Any, Any]]:
+    """The keys of a study's identity whose values differ, as (dotted path, stored value,
+    new value), in declaration order: what makes ``new`` another study than ``stored``."""
+    return list(_differences(stored, new, ""))
+
+
+def _differences(stored: Any, new: Any, prefix: str) -> Any:
+    for name, setting in config_keys(type(stored)).items():
+        if not setting.metadata.get("identity", True):
+            continue
+        before, after = getattr(stored, name), getattr(new, name)
+        if "section" in setting.metadata:
+            yield from _differences(before, after, f"{prefix}{name}.")
+        elif before != after:
+            yield f"{prefix}{name}", before, after
+
+
+def _hash(settings: dict[str, Any]) -> str:
+    payload = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _left_out(settings: Any, setting: Field, identity_only: bool) -> bool:
+    """Whether a key stays out of the fingerprint: added since studies existed and at its
+    default, or (``identity_only``) not part of a study's identity."""
+    return _new_default(settings, setting) or (
+        identity_only and not setting.metadata.get("identity", True))
+
+
+def _fingerprinted(settings: Any, identity_only: bool) -> dict[str, Any]:
+    """The keys (and sections, recursively) of ``settings`` that a fingerprint hashes."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)
+              if f.name != "raw" and not _left_out(settings, f, identity_only)}
+    return {name: _fingerprinted(value, identity_only) if is_dataclass(value) else value
+            for name, value in values.items()}
 
 
 def _new_default(settings: Any, setting: Field) -> bool:
     """A key (or section) added since studies existed, and at its default."""
     return bool(setting.metadata.get("added")) and getattr(settings, setting.name) == \
         setting.default
-
-
-def _settings_dict(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _without_new_defaults(value) if is_dataclass(value) else value
-            for name, value in values.items()}
-
-
-def _without_new_defaults(settings: Any) -> dict[str, Any]:
-    """``asdict`` less the keys added since studies existed that are at their default."""
-    values = asdict(settings)
-    for setting in fields(settings):
-        if _new_default(settings, setting):
-            del values[setting.name]
-    return values

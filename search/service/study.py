@@ -9,6 +9,7 @@ import warnings
 import optuna
 
 from search.config import SearchConfig, parse_config
+from search.config.settings import identity_differences
 from search.errors import UserError
 from search.method.objectives import directions
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
@@ -71,15 +72,17 @@ def build_sampler(config: SearchConfig, seed: int | None = None) -> optuna.sampl
 
 def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
                      config: SearchConfig) -> None:
-    """Refuse to add trials from a different search space to an existing study."""
+    """Refuse to add trials from a different search space to an existing study, naming the
+    keys that differ. Its budget (``n_trials``) and ``seed`` may change."""
     try:
         existing = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return
     stored = existing.user_attrs.get(STUDY_FINGERPRINT)
-    if stored is not None and stored != config.fingerprint():
+    if stored is not None and not _same_study(existing, stored, config):
         raise UserError(
-            f"study '{study_name}' was created with a different configuration; "
+            f"study '{study_name}' was created with a different configuration "
+            f"({_what_differs(existing, config)}); "
             "use another --study name (or the same YAML it was created with)"
         )
     wanted = [optuna.study.StudyDirection[d.upper()] for d in directions(config.objectives)]
@@ -88,6 +91,47 @@ def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
     if existing.directions != wanted:
         raise UserError(f"study '{study_name}' does not have the objectives "
                         f"{', '.join(config.objectives)}; use another --study name")
+
+
+def _same_study(existing: optuna.study.Study, stored: str, config: SearchConfig) -> bool:
+    """Whether ``config`` is the study's own, whatever its budget and seed. A study made
+    before those left the fingerprint stored one of every key (``legacy_fingerprint``):
+    when the YAML it stored gives that one back, that YAML says what the study is."""
+    if stored in (config.fingerprint(), config.legacy_fingerprint()):
+        return True
+    made_with = _config_stored_in(existing)
+    return (made_with is not None and made_with.legacy_fingerprint() == stored
+            and made_with.fingerprint() == config.fingerprint())
+
+
+def _config_stored_in(study: optuna.study.Study) -> SearchConfig | None:
+    """The config a study stored, or None when it has none this version can read."""
+    raw = study.user_attrs.get(STUDY_CONFIG)
+    if raw is None:
+        return None
+    try:
+        return parse_config(raw)
+    except (UserError, TypeError, ValueError):
+        return None
+
+
+def _what_differs(existing: optuna.study.Study, config: SearchConfig) -> str:
+    """The keys that differ, stored against new values, in a few words on one line."""
+    made_with = _config_stored_in(existing)
+    if made_with is None:
+        return "it stores no configuration this version can read, so the keys cannot be named"
+    differences = identity_differences(made_with, config)
+    if not differences:
+        return ("no key differs from the YAML it stored: a default, or an option given when "
+                "it was made, did")
+    return "; ".join(f"{path}: {_shown(before)} stored, {_shown(after)} new"
+                     for path, before, after in differences)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A value as YAML's flow style would write it (JSON), cut to ``limit`` characters."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def open_search_study(

@@ -321,11 +321,24 @@ def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:
 
 
 def test_different_config_into_existing_study_is_refused(searched: dict, tmp_path: Path) -> None:
-    config = tiny_config(seed=7)
+    """The refusal names the keys that differ; the budget and seed may differ."""
+    train = dict(tiny_config()["train"], epochs=3)
+    config = tiny_config(seed=7, n_trials=9, train=train)
     before = snapshot(searched["url"])
     result = run_cli("search", "--config", str(write_config(tmp_path / "other.yaml", config)),
                      "--storage", searched["url"], "--artifact-dir", "")
     assert result.returncode == 2 and "different configuration" in result.stderr
+    assert result.stderr.count("\n") == 1 and "(train.epochs: 2 stored, 3 new)" in result.stderr
+    assert snapshot(searched["url"]) == before
+
+
+def test_another_budget_and_seed_open_the_existing_study(searched: dict, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "more.yaml", tiny_config(seed=7, n_trials=50))
+    before = snapshot(searched["url"])
+    result = run_cli("create-study", "--study", "tiny", "--config", str(config),
+                     "--storage", searched["url"], "--artifact-dir", "")
+    assert result.returncode == 0, result.stderr
+    assert "study 'tiny' ready" in result.stdout
     assert snapshot(searched["url"]) == before
 
 

@@ -246,11 +246,38 @@ def test_fingerprint_is_stable_for_equal_configs() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"space__blocks": [2, 4]}, {"space__lr_range": [[1e-4, 1e-2]]}, {"seed": 1},
+    [{"space__blocks": [2, 4]}, {"space__lr_range": [[1e-4, 1e-2]]}, {"sampler": "random"},
      {"lrrt__epochs": 2}, {"dataset__name": "mnist"}],
 )
 def test_fingerprint_differs_for_different_configs(changes: dict[str, Any]) -> None:
     assert parse_config(raw(**changes)).fingerprint() != parse_config(raw()).fingerprint()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"n_trials": 50}, {"seed": 7}, {"dataset__download": True},
+     {"n_trials": 3, "seed": 1}],
+)
+def test_budget_and_seed_are_not_part_of_the_fingerprint(changes: dict[str, Any]) -> None:
+    """A study is resumed with another budget or seed; the legacy fingerprint (what studies
+    made before stored) still tells them apart."""
+    changed, plain = parse_config(raw(**changes)), parse_config(raw())
+    assert changed.fingerprint() == plain.fingerprint()
+    assert changed.legacy_fingerprint() != plain.legacy_fingerprint()
+
+
+def test_identity_differences_name_the_keys_with_both_values() -> None:
+    from search.config.settings import identity_differences
+
+    stored = parse_config(raw())
+    new = parse_config(raw(space__blocks=[4], train={"epochs": 3, "decay": {"gamma": 0.5}},
+                           n_trials=9, seed=3))
+    assert identity_differences(stored, new) == [
+        ("space.blocks", (2, 3), (4,)),
+        ("train.epochs", 50, 3),
+        ("train.decay.gamma", None, 0.5),
+    ]
+    assert identity_differences(stored, parse_config(raw(n_trials=9))) == []
 
 
 def _as_yaml(value: Any) -> Any:

@@ -66,9 +66,10 @@ def test_report_shows_every_trial_with_its_verdict(legacy: dict) -> None:
 
 def test_its_config_still_matches_the_stored_fingerprint(legacy: dict) -> None:
     """Keys added since (e.g. lrrt.steps, lrrt.ramp) leave the fingerprint alone at their
-    defaults, so more trials can still be added to a study made before they existed."""
+    defaults, so more trials can still be added to a study made before they existed. It
+    was stored with every key (n_trials and seed included): the legacy fingerprint."""
     from search.config import load_config
     from search.record import STUDY_FINGERPRINT
 
     stored = legacy["study"].user_attrs[STUDY_FINGERPRINT]
-    assert load_config(FIXTURE / "legacy.yaml").fingerprint() == stored
+    assert load_config(FIXTURE / "legacy.yaml").legacy_fingerprint() == stored

@@ -1,0 +1,101 @@
+"""Opening a study again: its budget and seed may change, any other key is refused by name
+(studies made by older versions too)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from search.config import parse_config
+from search.errors import UserError
+from search.record import STUDY_CONFIG, STUDY_FINGERPRINT
+from search.service.study import open_search_study
+from tests.conftest import ROOT
+
+LEGACY = ROOT / "tests" / "fixtures" / "legacy_study"
+
+
+def legacy_raw(**changes: Any) -> dict[str, Any]:
+    """The YAML the legacy study was made with, ``section__key=value`` changed."""
+    raw = yaml.safe_load((LEGACY / "legacy.yaml").read_text())
+    for name, value in changes.items():
+        section, _, key = name.partition("__")
+        if key:
+            raw[section][key] = value
+        else:
+            raw[section] = value
+    return raw
+
+
+@pytest.fixture
+def legacy_storage(tmp_path: Path) -> optuna.storages.RDBStorage:
+    """A copy of the study written by an older cnnsearch (its fingerprint hashes n_trials
+    and seed too)."""
+    shutil.copy(LEGACY / "study.db", tmp_path / "study.db")
+    return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'new.db'}")
+
+
+def refusal(study_name: str, storage: optuna.storages.BaseStorage, raw: dict) -> str:
+    """The one-line refusal, after checking the study was left as it was."""
+    before = optuna.load_study(study_name=study_name, storage=storage)
+    attrs, trials = dict(before.user_attrs), len(before.trials)
+    with pytest.raises(UserError) as raised:
+        open_search_study(study_name, storage, parse_config(raw))
+    after = optuna.load_study(study_name=study_name, storage=storage)
+    assert dict(after.user_attrs) == attrs and len(after.trials) == trials
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"study '{study_name}' was created with a different configuration")
+    return message
+
+
+def test_a_legacy_study_opens_with_another_budget_and_seed(legacy_storage) -> None:
+    stored = optuna.load_study(study_name="legacy", storage=legacy_storage).user_attrs
+    for raw in (legacy_raw(), legacy_raw(n_trials=40), legacy_raw(n_trials=None, seed=5)):
+        study = open_search_study("legacy", legacy_storage, parse_config(raw))
+        assert len(study.trials) == 12
+        assert study.user_attrs[STUDY_FINGERPRINT] == stored[STUDY_FINGERPRINT]
+
+
+def test_a_legacy_study_refused_names_the_key_that_differs(legacy_storage) -> None:
+    raw = legacy_raw(n_trials=40, seed=3,
+                     train={"epochs": 3, "step_size_epochs": 2, "sgd_momentum": 0.9})
+    message = refusal("legacy", legacy_storage, raw)
+    assert "(train.epochs: 2 stored, 3 new)" in message
+    assert "n_trials" not in message and "seed" not in message
+
+
+def test_a_new_study_opens_with_another_budget_and_refuses_another_space(storage) -> None:
+    config = parse_config(legacy_raw(study="s"))
+    made = open_search_study("s", storage, config)
+    assert made.user_attrs[STUDY_FINGERPRINT] == config.fingerprint()
+    again = open_search_study("s", storage, parse_config(legacy_raw(study="s", n_trials=99,
+                                                                    seed=11)))
+    assert again.user_attrs[STUDY_FINGERPRINT] == made.user_attrs[STUDY_FINGERPRINT]
+    space = dict(legacy_raw()["space"], blocks=[3], optimizer=["adam"])
+    message = refusal("s", storage, legacy_raw(study="s", space=space, n_trials=99))
+    assert ('(space.blocks: [1, 2] stored, [3] new; '
+            'space.optimizer: ["adam", "sgd"] stored, ["adam"] new)') in message
+
+
+@pytest.mark.parametrize("stored_config", [None, {"study": "bare"}])
+def test_without_a_readable_stored_config_the_refusal_says_so(storage, stored_config) -> None:
+    """A study with a fingerprint but no config (or one this version refuses): the keys
+    cannot be named, and the message says that instead."""
+    study = optuna.create_study(study_name="bare", storage=storage, direction="maximize")
+    study.set_user_attr(STUDY_FINGERPRINT, "0123456789abcdef")
+    if stored_config is not None:
+        study.set_user_attr(STUDY_CONFIG, stored_config)
+    message = refusal("bare", storage, legacy_raw(study="bare"))
+    assert "stores no configuration this version can read, so the keys cannot be named" \
+        in message
