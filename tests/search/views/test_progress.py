@@ -219,7 +219,7 @@ def test_the_per_trial_line_shows_the_flags_of_the_table() -> None:
         line(study, frozen)
     flagged, plain = out.getvalue().splitlines()
     assert re.search(r"s  flags: trained_to_chance range_too_narrow  \| best ", flagged), flagged
-    assert "flags" not in plain and re.search(r"\ds  \| best 0\.6000", plain), plain
+    assert "flags" not in plain and re.search(r" -s  \| best 0\.6000", plain), plain
 
 
 def test_a_single_range_test_on_a_terminal_rewrites_one_line_and_clears_it() -> None:
