@@ -142,10 +142,10 @@ def open_search_study(
     searching: bool = False,
     artifact_dir: str | None = None,
 ) -> optuna.study.Study:
-    """Create the study or join it (race-free: Optuna's ``load_if_exists``). A
-    multi-objective config makes a study of those directions, its metrics named after the
-    objectives (``val_accuracy``, ``n_params``...); a single objective, as always, one that
-    maximises."""
+    """Create the study or join it (race-free: Optuna's ``load_if_exists``). Its metrics
+    are named after the objectives (``val_accuracy``, ``n_params``...), so optuna-dashboard
+    does not show "Objective 0"; a study made before that is named when opened again. A
+    single objective, as always, makes a study that maximises."""
     check_compatible(study_name, storage, config)
     study = optuna.create_study(
         study_name=study_name,
@@ -155,7 +155,7 @@ def open_search_study(
         pruner=build_pruner(config),
         load_if_exists=True,
     )
-    if config.multi_objective and study.metric_names is None:
+    if study.metric_names is None:
         with warnings.catch_warnings():  # experimental in Optuna
             warnings.simplefilter("ignore")
             study.set_metric_names(list(config.objectives))

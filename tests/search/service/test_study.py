@@ -1,5 +1,5 @@
 """Opening a study again: its budget and seed may change, any other key is refused by name
-(studies made by older versions too)."""
+(studies made by older versions too), and its objective is named for optuna-dashboard."""
 
 from __future__ import annotations
 
@@ -99,3 +99,20 @@ def test_without_a_readable_stored_config_the_refusal_says_so(storage, stored_co
     message = refusal("bare", storage, legacy_raw(study="bare"))
     assert "stores no configuration this version can read, so the keys cannot be named" \
         in message
+
+
+def test_a_single_objective_study_names_its_metric(tmp_path: Path, storage) -> None:
+    open_search_study("s", storage, parse_config(legacy_raw(study="s")))
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert optuna.load_study(study_name="s", storage=url).metric_names == ["val_accuracy"]
+    system_attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("s"))
+    open_search_study("s", storage, parse_config(legacy_raw(study="s")))  # idempotent
+    assert storage.get_study_system_attrs(storage.get_study_id_from_name("s")) == system_attrs
+    assert optuna.load_study(study_name="s", storage=url).metric_names == ["val_accuracy"]
+
+
+def test_a_study_made_before_metric_names_is_named_when_opened_again(legacy_storage) -> None:
+    assert optuna.load_study(study_name="legacy", storage=legacy_storage).metric_names is None
+    open_search_study("legacy", legacy_storage, parse_config(legacy_raw()))
+    assert optuna.load_study(study_name="legacy",
+                             storage=legacy_storage).metric_names == ["val_accuracy"]
