@@ -152,14 +152,19 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_trials(args: argparse.Namespace) -> None:
     from search.service.storage import load_study, open_storage, resolve_storage_url
-    from search.views.results import study_table, summary_line, trial_row
+    from search.views.results import (
+        objective_names,
+        row_fields,
+        study_table,
+        summary_line,
+        trial_row,
+    )
 
     url = resolve_storage_url(args.storage)
     study = load_study(args.study, open_storage(url, must_exist=True), url)
     if args.format == "json":  # the table's rows, for scripts: one object per trial
-        from dataclasses import asdict
-
-        rows = [asdict(trial_row(t)) for t in study.get_trials(deepcopy=False)]
+        names = objective_names(study)
+        rows = [row_fields(trial_row(t, names)) for t in study.get_trials(deepcopy=False)]
         print(json.dumps([{k: _finite(v) for k, v in row.items()} for row in rows], indent=2))
         return
     print(study_table(study))

@@ -2,11 +2,14 @@
 
 A value never measured is ``-``; bounds are the ones the trial trained with (``-`` for a
 design the LRRT gate rejected); ``flags`` lists what the record warns about
-(``TrialRecord.flags``), explained in words by ``flag_notes``."""
+(``TrialRecord.flags``), explained in words by ``flag_notes``. A multi-objective study has
+one more column per objective beyond the first, named after its metric (``n_params``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -30,10 +33,20 @@ class TrialRow:
     best_val_accuracy: float | None
     seconds: float | None
     flags: tuple[str, ...] = ()
+    objectives: tuple[tuple[str, float | None], ...] = ()
+    """Each objective beyond the first: (metric name, the trial's value or None)."""
 
 
-def trial_row(trial: FrozenTrial) -> TrialRow:
+def objective_names(study: optuna.study.Study) -> tuple[str, ...]:
+    """The metric names of a study's objectives beyond the first (none: single-objective)."""
+    names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    return tuple(names[1:])
+
+
+def trial_row(trial: FrozenTrial, objectives: Sequence[str] = ()) -> TrialRow:
+    """``objectives``: the study's ``objective_names``, for their columns."""
     record = TrialRecord.from_frozen(trial)
+    values = trial.values or ()
     return TrialRow(
         number=record.number,
         name=record.config_name,
@@ -44,27 +57,53 @@ def trial_row(trial: FrozenTrial) -> TrialRow:
         best_val_accuracy=record.best_val_accuracy,
         seconds=record.seconds,
         flags=record.flags,
+        objectives=tuple((name, values[i] if i < len(values) else None)
+                         for i, name in enumerate(objectives, start=1)),
     )
+
+
+def row_fields(row: TrialRow) -> dict[str, Any]:
+    """The row as ``cnnsearch trials --format json`` prints it: each objective beyond the
+    first under its metric name, after ``best_val_accuracy`` as in the table."""
+    fields: dict[str, Any] = {}
+    for key, value in asdict(row).items():
+        if key != "objectives":
+            fields[key] = value
+        if key == "best_val_accuracy":
+            fields.update(row.objectives)
+    return fields
 
 
 def _number(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _objective(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else format(value, ".4g")  # n_params
+
+
 def format_row(row: TrialRow) -> list[str]:
+    """The row's cells in ``HEADER``'s order, each objective beyond the first after
+    ``val acc``."""
     state = f"{row.state} ({row.reason})" if row.reason else row.state
     bounds = "-" if row.lr_bounds is None else f"{row.lr_bounds[0]:.3g}..{row.lr_bounds[1]:.3g}"
     return [str(row.number), row.name, state, _number(row.lrrt_score, ".3f"), bounds,
-            _number(row.best_val_accuracy, ".4f"), _number(row.seconds, ".1f"),
-            " ".join(row.flags)]
+            _number(row.best_val_accuracy, ".4f"),
+            *(_objective(value) for _, value in row.objectives),
+            _number(row.seconds, ".1f"), " ".join(row.flags)]
 
 
 HEADER = ["trial", "config", "state", "lrrt acc", "lr bounds", "val acc", "seconds", "flags"]
 
 
-def format_table(rows: list[TrialRow]) -> str:
-    cells = [HEADER] + [format_row(row) for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
+def format_table(rows: list[TrialRow], objectives: Sequence[str] = ()) -> str:
+    """``objectives``: the names of the rows' objectives beyond the first (their columns)."""
+    at = HEADER.index("val acc") + 1
+    header = [*HEADER[:at], *objectives, *HEADER[at:]]
+    cells = [header] + [format_row(row) for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
     lines = ["  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True))
              for line in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -94,7 +133,9 @@ def flag_notes(record: TrialRecord) -> list[str]:
 
 
 def study_table(study: optuna.study.Study) -> str:
-    return format_table([trial_row(t) for t in study.get_trials(deepcopy=False)])
+    names = objective_names(study)
+    return format_table([trial_row(t, names) for t in study.get_trials(deepcopy=False)],
+                        names)
 
 
 def summary_line(study: optuna.study.Study) -> str:

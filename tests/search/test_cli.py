@@ -439,9 +439,7 @@ def test_quiet_search_prints_the_final_table_only(tmp_path: Path) -> None:
 
 
 def test_trials_as_json_are_the_table_rows(searched: dict) -> None:
-    from dataclasses import asdict
-
-    from search.views.results import trial_row
+    from search.views.results import row_fields, trial_row
 
     result = run_cli("trials", "--study", "tiny", "--storage", searched["url"],
                      "--format", "json")
@@ -452,7 +450,7 @@ def test_trials_as_json_are_the_table_rows(searched: dict) -> None:
     for row, trial in zip(rows, study.trials, strict=True):
         assert {"number", "name", "state", "reason", "lrrt_score", "lr_bounds",
                 "best_val_accuracy", "seconds"} <= set(row)
-        assert row == json.loads(json.dumps(asdict(trial_row(trial))))  # tuples -> lists
+        assert row == json.loads(json.dumps(row_fields(trial_row(trial))))  # tuples -> lists
         assert row["number"] == trial.number and row["state"] == trial.state.name
 
 

@@ -110,3 +110,30 @@ def test_lrrt_shows_a_dash_for_a_validation_never_measured(images: Path,
                        "--out", str(tmp_path / "out"), "--device", "cpu")
     assert measured.returncode == 0, measured.stderr
     assert re.search(r", best val accuracy \d\.\d{4}, ", measured.stdout), measured.stdout
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_trials_of_a_multi_objective_study_show_its_second_objective(tmp_path: Path) -> None:
+    import json
+
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    study = optuna.create_study(study_name="mo", storage=url,
+                                directions=["maximize", "minimize"])
+    study.set_metric_names(["val_accuracy", "latency_ms"])
+    study.add_trial(create_trial(state=TrialState.COMPLETE, values=[0.75, 1.25],
+                                 user_attrs={"config_name": "B1FL2Adam",
+                                             "val_curve": [0.5, 0.75]}))
+    study.add_trial(create_trial(state=TrialState.PRUNED,
+                                 user_attrs={"config_name": "B2FL4SGD"}))
+    table = run_cli("trials", "--study", "mo", "--storage", url)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[-4:] == ["acc", "latency_ms", "seconds", "flags"]
+    assert lines[2].split()[3:7] == ["-", "-", "0.7500", "1.25"], lines[2]
+    rows = json.loads(run_cli("trials", "--study", "mo", "--storage", url,
+                              "--format", "json").stdout)
+    assert [row["latency_ms"] for row in rows] == [1.25, None]
+    assert [row["best_val_accuracy"] for row in rows] == [0.75, None]

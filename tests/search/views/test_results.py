@@ -13,16 +13,24 @@ from search.record import (
     LRRTSummary,
     TrialRecord,
 )
-from search.views.results import HEADER, format_row, format_table, trial_row
+from search.views.results import (
+    HEADER,
+    format_row,
+    format_table,
+    objective_names,
+    row_fields,
+    study_table,
+    trial_row,
+)
 from tests.search.views.test_lrrt_artifact import make_result
 
 
 def trial(state: TrialState, *, value: float | None = None, epochs: int = 0,
-          summary: dict | None = None, **attrs: object):
+          summary: dict | None = None, values: list[float] | None = None, **attrs: object):
     fields = {"score": 0.5, "lr_range": (0.01, 0.1), "limit_found": True, **(summary or {})}
     lrrt = LRRTSummary(group="fashion-mnist|0.01-0.1", num_classes=10, **fields)
     frozen = create_trial(
-        state=state, value=value,
+        state=state, value=value, values=values,
         user_attrs={"config_name": "B1FL2SGD", "trial_config": {"lr_range": [0.01, 0.1]},
                     **lrrt.to_attrs(), **attrs},
         intermediate_values={0: fields["score"], **{e: 0.3 for e in range(1, epochs + 1)}})
@@ -101,3 +109,28 @@ def test_flags_have_a_column_in_the_table() -> None:
                                                               epochs=1, val_curve=[0.6]))])
     assert table.splitlines()[0].endswith("flags")
     assert table.splitlines()[3].endswith("-")  # nothing flagged: no trailing text
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_multi_objective_study_has_a_column_per_objective_beyond_the_first() -> None:
+    from dataclasses import asdict
+
+    import optuna
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["val_accuracy", "n_params"])
+    study.add_trial(trial(TrialState.COMPLETE, values=[0.6, 1234.0], epochs=1,
+                          val_curve=[0.6]))
+    study.add_trial(trial(TrialState.PRUNED, prune_reason="chance_level"))
+    assert objective_names(study) == ("n_params",)
+    table = study_table(study).splitlines()
+    assert table[0].split() == ["trial", "config", "state", "lrrt", "acc", "lr", "bounds",
+                                "val", "acc", "n_params", "seconds", "flags"]
+    complete, pruned = (format_row(trial_row(t, ("n_params",))) for t in study.trials)
+    assert complete[5:8] == ["0.6000", "1234", "-"] and pruned[5:8] == ["-", "-", "-"]
+    fields = row_fields(trial_row(study.trials[0], ("n_params",)))
+    assert list(fields)[6:8] == ["best_val_accuracy", "n_params"]
+    assert fields["n_params"] == 1234.0 and "objectives" not in fields
+    single = trial_row(trial(TrialState.COMPLETE, value=0.6, epochs=1, val_curve=[0.6]))
+    assert row_fields(single) == {k: v for k, v in asdict(single).items() if k != "objectives"}
+    assert format_table([single]).splitlines()[0].split()[-3:] == ["acc", "seconds", "flags"]
