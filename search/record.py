@@ -15,6 +15,7 @@ written before keep their 200-point one.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -57,6 +58,9 @@ PRUNE_EVIDENCE = "prune_evidence"
 FAIL_REASON = "fail_reason"
 FAIL_DETAIL = "fail_detail"
 DEGRADED = "degraded"
+REPEAT_OF = "repeat_of"
+"""The number of the finished trial whose design this one sampled again: it was not
+trained, its result is that trial's (``search.service.repeats``)."""
 """Problems a trial survived (e.g. ``["checkpoint: No space left on device"]``): it ran on,
 without what failed to be written."""
 
@@ -82,6 +86,8 @@ OOM = "oom"
 STORAGE_UNREACHABLE = "storage_unreachable"
 """The database was away longer than the storage retries: the trial was paused (its
 checkpoint kept) and its retry resumes it."""
+REPEAT = "repeat"
+"""The prune reason of a repeat of a pruned design (``REPEAT_OF`` says of which trial)."""
 
 CURVE_POINTS = 200
 """Points of the smoothed LRRT curve a view draws (read from the trial's artifact, which
@@ -391,6 +397,8 @@ class TrialRecord:
     """The last step a value was reported at: 0 is the LRRT score, then training epochs."""
     values: tuple[float | None, ...] = ()
     """Every objective's value of a COMPLETE trial (one in a single-objective study)."""
+    repeat_of: int | None = None
+    """The trial whose design this one sampled again, and whose result it carries."""
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
@@ -406,6 +414,7 @@ class TrialRecord:
         n_params = attrs.get(N_PARAMS)
         seed = attrs.get(RUN_SEED)
         resumed = attrs.get(RESUMED_FROM_EPOCH)
+        repeat_of = attrs.get(REPEAT_OF)
         return cls(
             number=trial.number,
             state=trial.state,
@@ -434,12 +443,15 @@ class TrialRecord:
             degraded=_strings(attrs.get(DEGRADED)),
             last_step=trial.last_step,
             values=tuple(_float(v) for v in trial.values or ()),
+            repeat_of=repeat_of if isinstance(repeat_of, int) else None,
         )
 
     @property
     def reason(self) -> str:
         """Why the trial ended as it did: the prune or fail reason, '' when it completed
-        (or still runs)."""
+        (or still runs); ``repeat of N`` for a repeat, complete or pruned."""
+        if self.repeat_of is not None:
+            return f"{REPEAT} of {self.repeat_of}"
         if self.state == TrialState.PRUNED:
             return self.pruned_because.reason if self.pruned_because else "pruned"
         if self.state == TrialState.FAIL:
@@ -449,7 +461,18 @@ class TrialRecord:
     @property
     def detail(self) -> str:
         verdict = self.pruned_because or self.failed_because
+        if verdict is None and self.repeat_of is not None:
+            return f"same design as trial {self.repeat_of}: not trained again"
         return verdict.detail if verdict else ""
+
+    @property
+    def design_key(self) -> str:
+        """What makes two trials one design: their whole recipe but the run seed (another
+        seed is another run of the same design). '' for a trial that recorded none."""
+        if not self.trial_config:
+            return ""
+        design = {k: v for k, v in self.trial_config.items() if k != "seed"}
+        return json.dumps(design, sort_keys=True, default=str)
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -634,6 +657,10 @@ class TrialRecorder:
 
     def seconds(self, seconds: float) -> None:
         self._set({SECONDS: round(seconds, 3)})
+
+    def repeat(self, of: int) -> None:
+        """This trial sampled the design of trial ``of`` again and takes its result."""
+        self._set({REPEAT_OF: of})
 
     def bench(self, *, images: int, seconds: float, cut: bool = False) -> None:
         self._set({BENCH_IMAGES: images, BENCH_SECONDS: round(seconds, 3),

@@ -20,11 +20,14 @@ needs_fashion_mnist = pytest.mark.skipif(
 
 
 def tiny_config(study: str = "tiny", **overrides: object) -> dict:
-    """A search space small enough for a CLI test: real Fashion-MNIST, a few hundred images."""
+    """A search space small enough for a CLI test: real Fashion-MNIST, a few hundred images.
+    Every trial trains (``repeats: allow``), so each has its range test and records, whatever
+    the sampler draws in 16 designs; repeats are tested in tests/search/service/test_repeats."""
     config = {
         "study": study,
         "seed": 0,
         "n_trials": 4,
+        "repeats": "allow",
         "dataset": {"name": "fashion-mnist", "train_size": 400, "val_size": 200},
         "space": {
             "blocks": [1, 2],
@@ -93,10 +96,13 @@ def write_brightness_folder(root: Path, images_per_class: int = 60, side: int = 
 
 
 def worker_config(folder: Path, study: str, *, epochs: int = 2, **overrides: object) -> dict:
-    """A design space that trains in a fraction of a second per epoch (for worker tests)."""
+    """A design space that trains in a fraction of a second per epoch (for worker tests). Its
+    4 designs are trained again when sampled again (``repeats: allow``): the budget tests
+    count trials."""
     config = {
         "study": study,
         "seed": 0,
+        "repeats": "allow",
         "dataset": {"name": f"imagefolder:{folder}"},
         "space": {"blocks": [1, 2], "filters": [2, 4], "optimizer": ["adam"],
                   "lr_range": [[1.0e-3, 1.0e-1]], "batch_size": [16], "fc_units": [8]},

@@ -40,7 +40,7 @@ from search.method.lrrt.bounds import BOUND_RULES
 from search.method.objectives import OBJECTIVES, PRIMARY_OBJECTIVE
 from search.method.optimizers import OPTIMIZERS
 from search.method.pruner import AFTER_LRRT_PRUNERS
-from search.method.samplers import SAMPLERS
+from search.method.samplers import REPEAT_POLICIES, SAMPLERS
 from search.method.schedules import SCHEDULES
 
 # --------------------------------------------------------------------------- checkers
@@ -443,6 +443,13 @@ class SearchConfig:
     train: TrainSettings = section(TrainSettings)
     seed: int = key(_int(0, 2**31 - 1), 0, identity=False)
     sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
+    """tpe, random, or one that enumerates the space, each design once: grid (every
+    combination of the sampled dimensions; ``search.method.samplers.MAX_GRID_POINTS``) or
+    brute_force (only the combinations that apply)."""
+    repeats: str = key(_choice(REPEAT_POLICIES), REPEAT_POLICIES[0], added=True)
+    """A design sampled again (the same parameters as a finished trial): ``skip`` finishes
+    it at once with that trial's result, no range test or training, and stops the search
+    once every design has been tried; ``allow`` trains it again (``search.service.repeats``)."""
     n_trials: int | None = key(_optional(_int(1, 10**9)), None, identity=False)
     objectives: tuple[str, ...] = key(_objectives, (PRIMARY_OBJECTIVE,), added=True)
     """What a trial's value is: the validation accuracy (maximised), and optionally one

@@ -20,6 +20,7 @@ from search.method.prepared_data import prepare_data
 from search.service.checkpoints import CheckpointStore
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.reaper import queue_retries
+from search.service.repeats import RepeatGuard
 from search.service.resilient_storage import ResilientRDBStorage
 from search.service.stop_flag import (
     StopFlag,
@@ -79,16 +80,18 @@ def run_search(
             study.stop()
 
     with (stop.installed() if stop is not None else contextlib.nullcontext()), \
+    guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
             quiet_optuna_failures(WorkerInterrupted, TrialPaused, TrialAbandoned):
         try:
-            study.optimize(
-                objective,
-                n_trials=n_trials,
-                timeout=timeout,
-                callbacks=[ProgressLine(n_trials, progress.stream), progress, TrialNotes(),
-                           stop_between_trials],
-                catch=(TrialFailed, TrialPaused),
-            )
+            if guard.check(study) is None:
+                study.optimize(
+                    objective,
+                    n_trials=n_trials,
+                    timeout=timeout,
+                    callbacks=[ProgressLine(n_trials, progress.stream), progress,
+                               TrialNotes(), stop_between_trials, guard],
+                    catch=(TrialFailed, TrialPaused),
+                )
         except WorkerInterrupted:
             pass
         finally:
@@ -99,6 +102,8 @@ def run_search(
         raise SearchInterrupted(interrupted_line(objective.last_interruption,
                                                  "the next search", stop.signal_name))
     print("\n" + study_table(study), file=out)
+    if guard.line is not None and not is_quiet():
+        print(guard.line, file=out, flush=True)
     print("\n" + summary_line(study), file=out, flush=True)
     return study
 

@@ -1,6 +1,8 @@
 """The Optuna objective: sample, range-test, maybe reject, train (triangular2 by default),
 score: the best validation accuracy, and in a multi-objective study also the config's second
-objective (``search.method.objectives``). Optuna neither reports nor prunes multi-objective
+objective (``search.method.objectives``). Under ``repeats: skip`` a design a finished trial
+already had is not tried again: the trial takes that trial's result
+(``search.service.repeats``). Optuna neither reports nor prunes multi-objective
 trials, so there the LRRT gate is asked directly (``LRRTPruner.gate``) and nothing else
 prunes the training.
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
 from search.method.lrrt.result import LRRTResult
@@ -43,9 +46,11 @@ from search.record import (
     DIVERGED,
     INTERRUPTED,
     OOM,
+    REPEAT,
     STORAGE_UNREACHABLE,
     Bounds,
     LRRTSummary,
+    TrialRecord,
     TrialRecorder,
     Verdict,
     frozen_trial,
@@ -56,6 +61,7 @@ from search.service.checkpoints import (
     first_line,
     new_checkpoint_key,
 )
+from search.service.repeats import earlier_trial
 from search.service.resilient_storage import is_taken_over, is_transient
 from search.service.stop_flag import Interruption, StopFlag, WorkerInterrupted
 
@@ -175,6 +181,10 @@ class Objective:
             device=str(self.data.device), worker=f"{socket.gethostname()}:{os.getpid()}",
             trial_config=config.to_dict(),
         )
+        if self.config.repeats == "skip":
+            earlier = earlier_trial(trial)
+            if earlier is not None:
+                return self._repeat(trial, record, earlier)
         assert self._running is not None
         self._running.name = config.name
         if self.progress is not None:
@@ -194,6 +204,24 @@ class Objective:
         except torch.cuda.OutOfMemoryError as error:
             record.failed(OOM, str(error).splitlines()[0])
             raise TrialFailed(OOM) from None
+
+    def _repeat(self, trial: optuna.Trial, record: TrialRecorder,
+                earlier: FrozenTrial) -> float | tuple[float, ...]:
+        """Finish a repeat of ``earlier``'s design at once, as it finished: COMPLETE with its
+        values, or PRUNED (reason ``repeat``) with its last reported value at its step, so
+        that TPE ranks the repeat where that trial stands (``search.service.repeats``
+        explains why). No range test, no training."""
+        record.repeat(earlier.number)
+        if earlier.state == TrialState.COMPLETE:
+            values = tuple(earlier.values)
+            return values if self.config.multi_objective else values[0]
+        if not self.config.multi_objective and earlier.intermediate_values:
+            step, value = max(earlier.intermediate_values.items())
+            trial.report(value, step)
+        why = TrialRecord.from_frozen(earlier).reason or "pruned"
+        record.pruned(Verdict(REPEAT, f"same design as trial {earlier.number} ({why}): "
+                                      "not tried again"))
+        raise optuna.TrialPruned(f"{REPEAT} of trial {earlier.number}")
 
     def _check_stop(self, trial: optuna.Trial, record: TrialRecorder) -> None:
         if self.stop is not None and self.stop.is_set():

@@ -28,6 +28,7 @@ from search.method.prepared_data import prepare_data
 from search.service.checkpoints import CheckpointStore, first_line
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.reaper import LiveTrial, Reaper, queue_retries, reap
+from search.service.repeats import RepeatGuard
 from search.service.resilient_storage import (
     ResilientRDBStorage,
     backoff_delays,
@@ -144,6 +145,7 @@ def run_worker(
     ran = 0
     current: list[int] = []
     if not is_quiet():  # -q: errors and the closing line only
+    guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
         print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
               f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
 
@@ -181,6 +183,8 @@ def run_worker(
                 current.clear()
                 try:
                     if options.max_trials is not None:
+                    if guard.check(study) is not None:  # nothing new is left to try
+                        break
                         states = [t.state for t in study.get_trials(deepcopy=False)]
                         finished = sum(state in FINISHED for state in states)
                         if finished >= options.max_trials:
@@ -196,7 +200,7 @@ def run_worker(
                             stop.wait(options.poll_seconds)
                             continue
                     study.optimize(claim_then_run, n_trials=1,
-                                   callbacks=[progress, display, TrialNotes()],
+                                   callbacks=[progress, display, TrialNotes(), guard],
                                    catch=(TrialFailed, WorkerInterrupted, TrialPaused))
                     ran += 1
                 except Exception as error:
@@ -215,6 +219,8 @@ def run_worker(
         lock.close()
     display.close()
     if stop.is_set():
+    if guard.line is not None and not is_quiet():
+        print(guard.line, file=out, flush=True)
         print(interrupted_line(objective.last_interruption, "the next worker",
                                stop.signal_name), file=err, flush=True)
     reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"

@@ -144,6 +144,8 @@ def pareto_section(study: optuna.study.Study) -> str:
     front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
                    key=lambda r: (-(r.value or 0.0), r.number))
     for record in front:
+        if record.repeat_of is not None:  # its earlier trial, the same point, is listed
+            continue
         cells = [_cell(str(record.number), record.number, "num"),
                  _cell(record.config_name, record.config_name, "config")]
         cells += [_number_cell(value, ".4f" if index == 0 else ".4g")

@@ -49,6 +49,8 @@ class ReportTrial:
     """``(score, threshold)`` of a design rejected as ``chance_level``."""
     flags: tuple[str, ...] = ()
     flag_notes: tuple[str, ...] = ()
+    repeat_of: int | None = None
+    """The trial whose design this one sampled again (not trained: it carries that result)."""
 
     @property
     def label(self) -> str:
@@ -102,6 +104,7 @@ def report_trial(trial: FrozenTrial,
         chance_gap=record.chance_gap,
         flags=record.flags,
         flag_notes=tuple(flag_notes(record)),
+        repeat_of=record.repeat_of,
     )
 
 
@@ -127,6 +130,7 @@ def group_title(key: GroupKey) -> str:
 
 
 def best_trials(trials: list[ReportTrial], count: int = BEST_TRIALS) -> list[ReportTrial]:
+    """The best trained trials (a repeat carries its earlier trial's result: not again)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE.name
-                and t.final_val_accuracy is not None]
+                and t.final_val_accuracy is not None and t.repeat_of is None]
     return sorted(complete, key=lambda t: (-t.final_val_accuracy, t.number))[:count]

@@ -185,7 +185,8 @@ def test_garbage_and_hostile_checkpoints_never_crash_a_trial_nor_run_code(
         "pickle": pickle.dumps({"model": WritesAMarker(marker)}),
         "foreign": foreign,
     }
-    search_config = config()
+    # Five trials of the one design, each to train: repeats allowed.
+    search_config = dataclasses.replace(config(), repeats="allow")
     study = optuna.create_study(study_name="objective", direction="maximize",
                                 pruner=build_pruner(search_config))
     store = CheckpointStore(folder)
