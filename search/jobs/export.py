@@ -1,5 +1,7 @@
-"""``cnnsearch export``: the best completed trials as self-contained retraining recipes;
-``--pareto``, the Pareto front of a multi-objective study (each design once).
+"""``cnnsearch export``: the best completed trials as self-contained retraining recipes, each
+design once (its best trial: a design trained by more than one trial, with other run seeds,
+or repeated, is one entry); ``--pareto``, the Pareto front of a multi-objective study, each
+design once too.
 
 An export is read back (``cnnsearch train --from``) by the config's reader and checkers: the
 same size, nesting, alias and duplicate-key limits (``search.config.documents``), each
@@ -38,15 +40,17 @@ MAX_TOP = 1000
 
 
 def export_best(study: optuna.study.Study, top: int) -> dict[str, Any]:
+    """The ``top`` best designs, best first: ``top`` different designs where the study has
+    them, each its best trial (the first of equals)."""
     if not 1 <= top <= MAX_TOP:
         raise UserError(f"--top must be between 1 and {MAX_TOP}, got {top}")
     complete = [record for record in read_trials(study, (TrialState.COMPLETE,))
                 if record.trial_config and record.lr_bounds is not None]
     if not complete:
         raise UserError(f"study '{study.study_name}' has no completed trial to export")
-    best = sorted(complete, key=lambda r: (-(r.value or 0.0), r.number))[:top]
+    best = _each_design_once(sorted(complete, key=lambda r: (-(r.value or 0.0), r.number)))
     return _document(study, [_entry_of(rank, record) for rank, record in
-                             enumerate(best, start=1)])
+                             enumerate(best[:top], start=1)])
 
 
 def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
@@ -59,20 +63,25 @@ def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
     front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
                    key=lambda r: (-(r.value or 0.0), r.number))
-    designs: dict[str, TrialRecord] = {}
-    for record in front:
-        if not record.trial_config or record.lr_bounds is None:
-            continue
-        design = {k: v for k, v in record.trial_config.items() if k != "seed"}
-        designs.setdefault(json.dumps(design, sort_keys=True, default=str), record)
+    designs = _each_design_once([record for record in front
+                                 if record.trial_config and record.lr_bounds is not None])
     if not designs:
         raise UserError(f"study '{study.study_name}' has no completed trial to export")
     entries = []
-    for rank, record in enumerate(designs.values(), start=1):
+    for rank, record in enumerate(designs, start=1):
         entry = _entry_of(rank, record)
         entry["objectives"] = dict(zip(names, record.values, strict=False))
         entries.append(entry)
     return _document(study, entries)
+
+
+def _each_design_once(records: list[TrialRecord]) -> list[TrialRecord]:
+    """``records`` in their order, less those whose design (``TrialRecord.design_key``: the
+    recipe but the run seed) an earlier one has."""
+    designs: dict[str, TrialRecord] = {}
+    for record in records:
+        designs.setdefault(record.design_key, record)
+    return list(designs.values())
 
 
 def _entry_of(rank: int, record: TrialRecord) -> dict[str, Any]:
