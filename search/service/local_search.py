@@ -79,8 +79,8 @@ def run_search(
         if stop is not None and stop.is_set():
             study.stop()
 
-    with (stop.installed() if stop is not None else contextlib.nullcontext()), \
     guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
+    with (stop.installed() if stop is not None else contextlib.nullcontext()), \
             quiet_optuna_failures(WorkerInterrupted, TrialPaused, TrialAbandoned):
         try:
             if guard.check(study) is None:
@@ -101,9 +101,9 @@ def run_search(
     if stop is not None and stop.is_set():
         raise SearchInterrupted(interrupted_line(objective.last_interruption,
                                                  "the next search", stop.signal_name))
-    print("\n" + study_table(study), file=out)
     if guard.line is not None and not is_quiet():
         print(guard.line, file=out, flush=True)
+    print("\n" + study_table(study), file=out)
     print("\n" + summary_line(study), file=out, flush=True)
     return study
 

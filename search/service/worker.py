@@ -144,8 +144,8 @@ def run_worker(
     deadline = time.monotonic() + options.timeout if options.timeout else None
     ran = 0
     current: list[int] = []
-    if not is_quiet():  # -q: errors and the closing line only
     guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
+    if not is_quiet():  # -q: errors and the closing line only
         print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
               f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
 
@@ -182,9 +182,9 @@ def run_worker(
                     break
                 current.clear()
                 try:
-                    if options.max_trials is not None:
                     if guard.check(study) is not None:  # nothing new is left to try
                         break
+                    if options.max_trials is not None:
                         states = [t.state for t in study.get_trials(deepcopy=False)]
                         finished = sum(state in FINISHED for state in states)
                         if finished >= options.max_trials:
@@ -218,9 +218,9 @@ def run_worker(
     finally:
         lock.close()
     display.close()
-    if stop.is_set():
     if guard.line is not None and not is_quiet():
         print(guard.line, file=out, flush=True)
+    if stop.is_set():
         print(interrupted_line(objective.last_interruption, "the next worker",
                                stop.signal_name), file=err, flush=True)
     reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"
