@@ -446,10 +446,12 @@ class SearchConfig:
     """tpe, random, or one that enumerates the space, each design once: grid (every
     combination of the sampled dimensions; ``search.method.samplers.MAX_GRID_POINTS``) or
     brute_force (only the combinations that apply)."""
-    repeats: str = key(_choice(REPEAT_POLICIES), REPEAT_POLICIES[0], added=True)
+    repeats: str = key(_choice(REPEAT_POLICIES), REPEAT_POLICIES[0], added=True,
+                       identity=False)
     """A design sampled again (the same parameters as a finished trial): ``skip`` finishes
     it at once with that trial's result, no range test or training, and stops the search
-    once every design has been tried; ``allow`` trains it again (``search.service.repeats``)."""
+    once every design has been tried; ``allow`` trains it again (``search.service.repeats``).
+    How a search runs, not what it searches: a study may go on under the other policy."""
     n_trials: int | None = key(_optional(_int(1, 10**9)), None, identity=False)
     objectives: tuple[str, ...] = key(_objectives, (PRIMARY_OBJECTIVE,), added=True)
     """What a trial's value is: the validation accuracy (maximised), and optionally one

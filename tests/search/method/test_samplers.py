@@ -83,3 +83,11 @@ def test_a_grid_too_large_to_hold_is_a_one_line_config_error() -> None:
     assert space_config("brute_force", blocks=list(range(1, 9)),
                         filters=list(range(1, 101)), dropout=[0.0, 0.5]).sampler == \
         "brute_force"
+
+
+def test_the_repeat_policy_is_not_part_of_a_study_s_identity() -> None:
+    """A study searched with repeats: allow may go on under skip, and back."""
+    skip = space_config("tpe")
+    allow = parse_config({**skip.raw, "repeats": "allow"})
+    assert (skip.repeats, allow.repeats) == ("skip", "allow")
+    assert allow.fingerprint() == skip.fingerprint()
