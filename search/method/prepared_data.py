@@ -32,6 +32,9 @@ class DataOnDevice:
     dataset: ImageDataset
     device: torch.device
     eval_batch_size: int
+    data_seed: int | None = None
+    """The seed that picked these images (``load_data``); None for a dataset built in
+    memory. Every trial records it (``TrialConfig.data_seed``)."""
 
     def __post_init__(self) -> None:
         self._train: dict[int, DeviceBatches] = {}
@@ -105,8 +108,12 @@ def check_design_fits(config: TrialConfig, dataset: ImageDataset) -> None:
                         len(dataset.val_labels), n_test)
 
 
-def prepare_data(config: SearchConfig, device: torch.device) -> DataOnDevice:
-    """Load, check against the space, and move to ``device``."""
-    dataset = load_data(config.dataset, config.seed)
+def prepare_data(config: SearchConfig, device: torch.device,
+                 data_seed: int | None = None) -> DataOnDevice:
+    """Load, check against the space, and move to ``device``. ``data_seed`` picks the
+    images: a study's own (``search.service.study.study_data_seed``); by default the
+    config's seed (no study: ``cnnsearch lrrt``)."""
+    seed = config.seed if data_seed is None else data_seed
+    dataset = load_data(config.dataset, seed)
     check_space_fits(config, dataset)
-    return DataOnDevice(dataset, device, config.train.eval_batch_size)
+    return DataOnDevice(dataset, device, config.train.eval_batch_size, data_seed=seed)

@@ -121,9 +121,11 @@ def _architecture(trial: optuna.trial.BaseTrial,
     )
 
 
-def sample_trial_config(trial: optuna.trial.BaseTrial, config: SearchConfig) -> TrialConfig:
-    """Sample one design; the run seed derives from the study seed and the trial number so
-    a retried trial rebuilds the same initial weights."""
+def sample_trial_config(trial: optuna.trial.BaseTrial, config: SearchConfig,
+                        data_seed: int | None = None) -> TrialConfig:
+    """Sample one design; the run seed derives from the config's seed and the trial number
+    so a retried trial rebuilds the same initial weights. ``data_seed``: the seed of the
+    images it trains on, the study's (``DataOnDevice.data_seed``); default the config's."""
     choices = dimension_choices(config)
     ranges = {lr_range_label(r): r for r in config.space.lr_range}
     architecture = _architecture(trial, choices)
@@ -143,7 +145,7 @@ def sample_trial_config(trial: optuna.trial.BaseTrial, config: SearchConfig) -> 
         seed=config.seed * 100_003 + trial.number,
         lrrt=config.lrrt,
         train=config.train,
-        data_seed=config.seed,
+        data_seed=config.seed if data_seed is None else data_seed,
         schedule=str(_pick(trial, "schedule", choices)),
         sampling=str(_pick(trial, "sampling", choices)),
         normalise=bool(_pick(trial, "normalise", choices)),

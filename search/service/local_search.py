@@ -28,7 +28,7 @@ from search.service.stop_flag import (
     interrupted_line,
     quiet_optuna_failures,
 )
-from search.service.study import open_search_study
+from search.service.study import open_search_study, study_data_seed
 from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress, is_quiet
 from search.views.results import study_table, summary_line
@@ -58,7 +58,8 @@ def run_search(
 ) -> optuna.study.Study:
     """Run the search. With ``stop``, SIGINT/SIGTERM set it while trials run (the previous
     handlers come back afterwards) and a stop raises ``SearchInterrupted``."""
-    data = prepare_data(config, device)
+    # The study's images: those it was created with, whatever the seed now.
+    data = prepare_data(config, device, study_data_seed(study_name, storage, config))
     artifacts = open_lrrt_artifacts(artifact_dir)
     # Its own sampler seed (the config seed for the first process): no repeated designs.
     study = open_search_study(study_name, storage, config, artifact_dir=artifact_dir,

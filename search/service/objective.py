@@ -172,7 +172,7 @@ class Objective:
             release_memory(self.data.device)
 
     def _run(self, trial: optuna.Trial, record: TrialRecorder) -> float | tuple[float, ...]:
-        config = sample_trial_config(trial, self.config)
+        config = sample_trial_config(trial, self.config, self.data.data_seed)
         config = config.with_seed(record.inherited_seed(config.seed))
         key = record.inherited_checkpoint_key(
             new_checkpoint_key(trial.study.study_name, trial.number))

@@ -115,6 +115,20 @@ def _config_stored_in(study: optuna.study.Study) -> SearchConfig | None:
         return None
 
 
+def study_data_seed(study_name: str, storage: optuna.storages.BaseStorage,
+                    config: SearchConfig) -> int:
+    """The seed that picks a study's images (its subsets and validation split): the one it
+    was created with, read from the config it stored, so that a search with another seed
+    draws new designs and run seeds on the images every earlier trial saw. The config's own
+    seed for a study not created yet, or one whose stored config names no seed."""
+    try:
+        existing = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return config.seed
+    made_with = _config_stored_in(existing)
+    return made_with.seed if made_with is not None and "seed" in made_with.raw else config.seed
+
+
 def _what_differs(existing: optuna.study.Study, config: SearchConfig) -> str:
     """The keys that differ, stored against new values, in a few words on one line."""
     made_with = _config_stored_in(existing)
@@ -160,7 +174,9 @@ def open_search_study(
             warnings.simplefilter("ignore")
             study.set_metric_names(list(config.objectives))
     if STUDY_FINGERPRINT not in study.user_attrs:
-        study.set_user_attr(STUDY_CONFIG, json.loads(json.dumps(dict(config.raw), default=str)))
+        # With the seed it was made with (``--seed`` included): it fixes the study's images.
+        made_with = {**config.raw, "seed": config.seed}
+        study.set_user_attr(STUDY_CONFIG, json.loads(json.dumps(made_with, default=str)))
         study.set_user_attr(STUDY_FINGERPRINT, config.fingerprint())
         if artifact_dir:
             study.set_user_attr(STUDY_ARTIFACT_DIR, artifact_dir)

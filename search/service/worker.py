@@ -42,7 +42,7 @@ from search.service.stop_flag import (
     quiet_optuna_failures,
 )
 from search.service.storage import open_storage
-from search.service.study import open_search_study
+from search.service.study import open_search_study, study_data_seed
 from search.service.trial_slots import TrialSlotLock
 from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress, is_quiet
@@ -122,10 +122,11 @@ def run_worker(
     """Run trials until the study holds ``max_trials`` finished ones, the timeout passes or
     a stop is requested. Returns how many trials this worker ran."""
     stop = stop or StopFlag()
-    data = prepare_data(config, device)  # bad data fails before the storage is touched
     storage = open_worker_storage(url, options)
     if isinstance(storage, ResilientRDBStorage):
         storage.stop = stop  # a stopping worker does not wait out a long outage
+    # The study's images (those it was created with); bad data fails before it is joined.
+    data = prepare_data(config, device, study_data_seed(options.study_name, storage, config))
     study = open_search_study(options.study_name, storage, config,
                               searching=True,
                               artifact_dir=options.artifact_dir)

@@ -1,21 +1,28 @@
 """Opening a study again: its budget and seed may change, any other key is refused by name
-(studies made by older versions too), and its objective is named for optuna-dashboard."""
+(studies made by older versions too), its images stay those it was created with, and its
+objective is named for optuna-dashboard."""
 
 from __future__ import annotations
 
+import io
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+import torch
 import yaml
 
 from search.config import parse_config
 from search.errors import UserError
-from search.record import STUDY_CONFIG, STUDY_FINGERPRINT
-from search.service.study import open_search_study
-from tests.conftest import ROOT
+from search.method import prepared_data
+from search.record import STUDY_CONFIG, STUDY_FINGERPRINT, TrialRecord
+from search.service import local_search
+from search.service import study as study_module
+from search.service.study import open_search_study, process_sampler_seed, study_data_seed
+from tests.conftest import ROOT, worker_config, write_brightness_folder
 
 LEGACY = ROOT / "tests" / "fixtures" / "legacy_study"
 
@@ -116,3 +123,50 @@ def test_a_study_made_before_metric_names_is_named_when_opened_again(legacy_stor
     open_search_study("legacy", legacy_storage, parse_config(legacy_raw()))
     assert optuna.load_study(study_name="legacy",
                              storage=legacy_storage).metric_names == ["val_accuracy"]
+
+
+def test_a_new_seed_searches_the_images_the_study_was_created_with(
+        tmp_path: Path, storage, monkeypatch) -> None:
+    """A study's images are fixed when it is made: a search with another seed draws new
+    designs and run seeds (its sampler's seed differs) but trains and validates on the same
+    images, and its trials record that data seed, so export and retrain use them too."""
+    folder = write_brightness_folder(tmp_path / "images", images_per_class=30)
+    config = parse_config(worker_config(folder, "seeded", epochs=1))
+    val_images, sampler_seeds = [], []
+
+    def loaded(*args: Any, **kwargs: Any) -> prepared_data.DataOnDevice:
+        data = prepared_data.prepare_data(*args, **kwargs)
+        val_images.append(data.dataset.val_images.clone())
+        return data
+
+    def sampler(name: str, *, seed: int, **kwargs: Any) -> optuna.samplers.BaseSampler:
+        sampler_seeds.append(seed)  # the last one per search is the sampler it searches with
+        return make_sampler(name, seed=seed, **kwargs)
+
+    make_sampler = study_module.make_sampler
+    monkeypatch.setattr(local_search, "prepare_data", loaded)
+    monkeypatch.setattr(study_module, "make_sampler", sampler)
+    for seed in (0, 5):
+        local_search.run_search(replace(config, seed=seed), study_name="seeded", storage=storage,
+                                n_trials=1, timeout=None, device=torch.device("cpu"),
+                                artifact_dir=None, out=io.StringIO())
+    trials = [TrialRecord.from_frozen(t).trial_config
+              for t in optuna.load_study(study_name="seeded", storage=storage).trials]
+    assert [t["data_seed"] for t in trials] == [0, 0]
+    assert trials[1]["seed"] == 5 * 100_003 + 1  # run seeds follow the new seed
+    assert torch.equal(val_images[0], val_images[1])
+    other = prepared_data.load_data(config.dataset, 5).val_images
+    assert not torch.equal(val_images[0], other)  # seed 5 alone would pick other images
+    assert sampler_seeds[-1] == process_sampler_seed(5, 1) != process_sampler_seed(0, 0)
+
+
+def test_the_data_seed_is_the_one_a_study_was_created_with(storage) -> None:
+    """``search --seed`` at creation is the seed stored; a stored config without a seed
+    leaves the config's own."""
+    config = parse_config(legacy_raw(study="s"))
+    assert study_data_seed("s", storage, replace(config, seed=3)) == 3  # no study yet
+    open_search_study("s", storage, replace(config, seed=3))
+    assert study_data_seed("s", storage, replace(config, seed=7)) == 3
+    bare = optuna.create_study(study_name="bare", storage=storage, direction="maximize")
+    bare.set_user_attr(STUDY_CONFIG, {k: v for k, v in legacy_raw().items() if k != "seed"})
+    assert study_data_seed("bare", storage, replace(config, seed=7)) == 7
