@@ -271,7 +271,8 @@ def measure_seed(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
         curve = result.curve
         limit = limit_index(curve)
         row = {
-            "seed": seed, "design": design_key(trial_config), "name": trial_config.name,
+            "seed": seed, "design": design_key(trial_config), "key": base,
+            "name": trial_config.name,
             "optimizer": trial_config.optimizer, "lr_range": list(trial_config.lr_range),
             "lr_range_label": lr_range_label(trial_config.lr_range),
             "batch_size": trial_config.batch_size, "n_params": result.n_params,

@@ -394,6 +394,10 @@ class PrunerSettings:
     after_lrrt: str = key(_choice(tuple(AFTER_LRRT_PRUNERS)), "median")
     after_lrrt_startup_trials: int = key(_int(0, 10**6), 3)
     after_lrrt_warmup_epochs: int = key(_int(0, 100000), 1)
+    peer_rejection: bool = key(_boolean, False, added=True)
+    """Reject ``below_peers`` at the LRRT step (off: such designs train, only worse)."""
+    chance_needs_limit: bool = key(_boolean, True, added=True)
+    """Judge ``chance_level`` only when the ramp tested the rates the design trains at."""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ class GateRules:
     warmup_trials: int = 4
     prune_unstable: bool = False
     min_usable_fraction: float = 0.05
+    peer_rejection: bool = False
+    chance_needs_limit: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.chance_margin < 1.0:
@@ -73,6 +75,18 @@ class GateRules:
         return summary.score >= chance_threshold(summary.num_classes, self.chance_margin)
 
 
+def tested_where_it_trains(summary: LRRTSummary) -> bool:
+    """Whether the ramp measured accuracy at the rates the design would train at: it found
+    its upper limit (so it went past them) and its bounds are not below the tested range.
+    A ramp still improving at its end (a slow starter: SGD at small rates), or one whose
+    bounds fall under its first LR, never saw the design train at its bounds, so a low score
+    says nothing (trials recorded before ``limit_found`` was are taken as tested)."""
+    if summary.limit_found is False:
+        return False
+    low = summary.lr_range[0] if summary.lr_range else None
+    return not (summary.bounds and low is not None and summary.bounds[1] < low)
+
+
 def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
                  rules: GateRules) -> Verdict | None:
     """The reason to reject a design at the LRRT step, with its evidence; None keeps it.
@@ -86,7 +100,7 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
     if summary.diverged and (not learned or too_early or not summary.has_bounds):
         return Verdict(DIVERGED, summary.divergence or "",
                        {**score, "completed_fraction": summary.completed_fraction})
-    if not learned:
+    if not learned and not (rules.chance_needs_limit and not tested_where_it_trains(summary)):
         return Verdict(CHANCE_LEVEL,
                        f"best smoothed accuracy {summary.score:.3f} < {threshold:.3f} needed",
                        score)
@@ -95,7 +109,7 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
     if rules.prune_unstable and summary.unstable:
         return Verdict(UNSTABLE, f"bound rules disagree {summary.disagreement:.3g}x",
                        {"disagreement": summary.disagreement or 0.0})
-    if len(peer_scores) >= max(rules.warmup_trials, 1) and below_peers(
+    if rules.peer_rejection and len(peer_scores) >= max(rules.warmup_trials, 1) and below_peers(
         summary.score, peer_scores, rules.percentile, rules.peer_margin
     ):
         cut = float(np.percentile(peer_scores, rules.percentile))
@@ -138,6 +152,10 @@ class LRRTPruner(BasePruner):
         prune_unstable: prune designs whose bound rules disagree beyond the factor.
         min_usable_fraction: a test that diverged before this share of its ramp is
             ``diverged`` even if its few points looked fine.
+        peer_rejection: apply ``below_peers`` (off by default: it rejects designs that
+            train, only worse than their peers; the after-LRRT pruner ranks those).
+        chance_needs_limit: judge ``chance_level`` only when the ramp tested the rates the
+            design trains at (``tested_where_it_trains``).
     """
 
     def __init__(
@@ -150,10 +168,13 @@ class LRRTPruner(BasePruner):
         warmup_trials: int = 4,
         prune_unstable: bool = False,
         min_usable_fraction: float = 0.05,
+        peer_rejection: bool = False,
+        chance_needs_limit: bool = True,
     ) -> None:
         self.wrapped = wrapped
         self.rules = GateRules(chance_margin, percentile, peer_margin, warmup_trials,
-                               prune_unstable, min_usable_fraction)
+                               prune_unstable, min_usable_fraction, peer_rejection,
+                               chance_needs_limit)
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         return self.verdict(study, trial) is not None

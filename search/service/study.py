@@ -34,6 +34,8 @@ def build_pruner(config: SearchConfig) -> LRRTPruner:
         warmup_trials=settings.warmup_trials,
         prune_unstable=settings.prune_unstable,
         min_usable_fraction=settings.min_usable_fraction,
+        peer_rejection=settings.peer_rejection,
+        chance_needs_limit=settings.chance_needs_limit,
     )
 
 

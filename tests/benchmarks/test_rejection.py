@@ -106,3 +106,17 @@ def test_quick_run_on_an_image_folder_writes_a_complete_summary(tmp_path: Path) 
     assert again.returncode == 0
     assert (out / "cache.jsonl").read_text().count("\n") == lines
     assert json.loads((out / "summary.json").read_text())["counts"] == counts
+    # the development-seed replay reads the same run without training anything
+    choice = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rule_choice", "--config", str(path), str(out),
+         "--out", str(tmp_path / "choice.json")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert choice.returncode == 0, choice.stderr[-3000:]
+    assert (out / "cache.jsonl").read_text().count("\n") == lines
+    replayed = json.loads((tmp_path / "choice.json").read_text())
+    assert set(replayed) == {"gates", "scores", "rules"}
+    product = replayed["gates"]["no_peers_tested"]
+    assert product["chance_level"] + product["good"] == 4
+    assert product["caught"] == sum(1 for r in rows if r["chance_level"] and r["reason"])

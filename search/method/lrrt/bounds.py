@@ -103,6 +103,29 @@ def loss_limit(curve: LRRTCurve) -> tuple[float, float] | None:
     return upper / 4.0, upper
 
 
+SUSTAINED_BACKOFF = 4.0
+"""``sustained_limit`` trains at a quarter of the LR where the range test's loss turned up:
+a few dozen batches survive rates that eight epochs do not (chosen on development seeds,
+BENCHMARKS.md, issue 9)."""
+OPEN_BACKOFF = 2.0
+"""... and at half the largest tested LR when the ramp found no limit: the test never saw
+how that rate behaves over many epochs."""
+
+
+def sustained_limit(curve: LRRTCurve) -> tuple[float, float] | None:
+    """Bounds that hold under sustained training: upper = the LR where the smoothed loss
+    turned up (or the test diverged) divided by ``SUSTAINED_BACKOFF``; when the ramp found
+    no limit, the largest tested LR divided by ``OPEN_BACKOFF``; lower = upper / 4.
+    ``loss_limit`` steps back half as far and trusts an open range to its end; over eight
+    epochs both choices collapsed designs to chance that a smaller upper bound trained."""
+    index = limit_index(curve)
+    if len(curve.lrs) < 3:
+        return None
+    upper = (curve.lrs[index] / SUSTAINED_BACKOFF if index is not None
+             else curve.lrs[-1] / OPEN_BACKOFF)
+    return upper / 4.0, upper
+
+
 BOUND_RULES: dict[str, BoundRule] = {
     "thesis_first_epoch": thesis_first_epoch,
     "smith_quarter": smith_quarter,
@@ -110,6 +133,7 @@ BOUND_RULES: dict[str, BoundRule] = {
     "accuracy_rise": accuracy_rise,
     "loss_valley": loss_valley,
     "loss_limit": loss_limit,
+    "sustained_limit": sustained_limit,
 }
 
 
