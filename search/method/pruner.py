@@ -75,7 +75,7 @@ class GateRules:
         return summary.score >= chance_threshold(summary.num_classes, self.chance_margin)
 
 
-def tested_where_it_trains(summary: LRRTSummary) -> bool:
+def ramp_covered_bounds(summary: LRRTSummary) -> bool:
     """Whether the ramp measured accuracy at the rates the design would train at: it found
     its upper limit (so it went past them) and its bounds are not below the tested range.
     A ramp still improving at its end (a slow starter: SGD at small rates), or one whose
@@ -100,7 +100,7 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
     if summary.diverged and (not learned or too_early or not summary.has_bounds):
         return Verdict(DIVERGED, summary.divergence or "",
                        {**score, "completed_fraction": summary.completed_fraction})
-    if not learned and not (rules.chance_needs_limit and not tested_where_it_trains(summary)):
+    if not learned and not (rules.chance_needs_limit and not ramp_covered_bounds(summary)):
         return Verdict(CHANCE_LEVEL,
                        f"best smoothed accuracy {summary.score:.3f} < {threshold:.3f} needed",
                        score)
@@ -155,7 +155,7 @@ class LRRTPruner(BasePruner):
         peer_rejection: apply ``below_peers`` (off by default: it rejects designs that
             train, only worse than their peers; the after-LRRT pruner ranks those).
         chance_needs_limit: judge ``chance_level`` only when the ramp tested the rates the
-            design trains at (``tested_where_it_trains``).
+            design trains at (``ramp_covered_bounds``).
     """
 
     def __init__(

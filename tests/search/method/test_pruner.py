@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dataclasses
 
 import optuna
@@ -17,6 +19,7 @@ from search.method.pruner import (
     lrrt_verdict,
     make_wrapped_pruner,
     pruner_label,
+    ramp_covered_bounds,
 )
 from search.record import (
     BELOW_PEERS,
@@ -188,7 +191,8 @@ def probe(study: optuna.Study, score: float) -> str | None:
 
 
 def test_below_peers_waits_for_warmup_learned_peers_of_the_same_group() -> None:
-    study = lrrt_study(warmup_trials=4, percentile=25.0, peer_margin=0.02)
+    study = lrrt_study(warmup_trials=4, percentile=25.0, peer_margin=0.02,
+                       peer_rejection=True)
     add_peers(study, [0.8, 0.8, 0.8])
     # three peers: not enough to judge
     assert probe(study, 0.5) is None
@@ -204,14 +208,14 @@ def test_below_peers_waits_for_warmup_learned_peers_of_the_same_group() -> None:
 
 
 def test_kept_trials_count_as_peers_while_running() -> None:
-    study = lrrt_study(warmup_trials=2)
+    study = lrrt_study(warmup_trials=2, peer_rejection=True)
     running = [lrrt_trial(study, 0.8), lrrt_trial(study, 0.8)]
     assert all(verdict(study, t) is None for t in running)  # still running, not told
     assert verdict(study, lrrt_trial(study, 0.4)) == BELOW_PEERS
 
 
 def test_a_trial_pruned_below_peers_still_counts_as_a_peer() -> None:
-    study = lrrt_study(warmup_trials=1, peer_margin=0.0, percentile=50.0)
+    study = lrrt_study(warmup_trials=1, peer_margin=0.0, percentile=50.0, peer_rejection=True)
     add_peers(study, [0.9])
     assert verdict(study, lrrt_trial(study, 0.5)) == BELOW_PEERS  # pruned, but learned
     # peers now 0.9 and 0.5: median 0.7
@@ -220,7 +224,7 @@ def test_a_trial_pruned_below_peers_still_counts_as_a_peer() -> None:
 
 
 def test_warmup_zero_still_needs_one_peer() -> None:
-    study = lrrt_study(warmup_trials=0)
+    study = lrrt_study(warmup_trials=0, peer_rejection=True)
     assert verdict(study, lrrt_trial(study, 0.3)) is None
 
 
@@ -254,7 +258,7 @@ def test_should_prune_agrees_with_the_verdict_at_the_lrrt_step() -> None:
 
 
 def test_the_gate_is_a_pure_function_of_summary_peers_and_rules() -> None:
-    rules = GateRules(warmup_trials=2)
+    rules = GateRules(warmup_trials=2, peer_rejection=True)
     good = summary(0.6)
     assert lrrt_verdict(good, [], rules) is None
     assert lrrt_verdict(summary(0.1), [], rules).reason == CHANCE_LEVEL
@@ -265,6 +269,30 @@ def test_the_gate_is_a_pure_function_of_summary_peers_and_rules() -> None:
     assert lrrt_verdict(summary(0.6, unstable=True), [], rules) is None
     unstable = lrrt_verdict(summary(0.6, unstable=True), [], GateRules(prune_unstable=True))
     assert unstable.reason == UNSTABLE and unstable.evidence == {"disagreement": 12.0}
+
+
+def test_peers_do_not_reject_by_default() -> None:
+    """A design that trains, only worse than its peers, is the after-LRRT pruner's to rank:
+    at the gate it would count as a false rejection (issue 9)."""
+    assert lrrt_verdict(summary(0.5), [0.8, 0.8, 0.8, 0.8, 0.8], GateRules()) is None
+    study = lrrt_study(warmup_trials=1)
+    add_peers(study, [0.9, 0.9])
+    assert verdict(study, lrrt_trial(study, 0.3)) is None
+
+
+def test_chance_level_needs_a_ramp_that_tested_where_the_design_trains() -> None:
+    slow = replace(summary(0.12), limit_found=False, lr_range=(1e-4, 1e-2))
+    assert not ramp_covered_bounds(slow)
+    assert lrrt_verdict(slow, [], GateRules()) is None  # still improving at the ramp's end
+    assert lrrt_verdict(slow, [], GateRules(chance_needs_limit=False)).reason == CHANCE_LEVEL
+    below = replace(summary(0.12), limit_found=True, lr_range=(1e-2, 1e-1),
+                    bounds=(1e-3, 4e-3))  # its bounds lie under the first LR tested
+    assert lrrt_verdict(below, [], GateRules()) is None
+    tested = replace(summary(0.12), limit_found=True, lr_range=(1e-4, 1e-2))
+    assert ramp_covered_bounds(tested)
+    assert lrrt_verdict(tested, [], GateRules()).reason == CHANCE_LEVEL
+    legacy = summary(0.12)  # recorded before limit_found existed: judged as before
+    assert lrrt_verdict(legacy, [], GateRules()).reason == CHANCE_LEVEL
 
 
 # --------------------------------------------------------------------------- training steps

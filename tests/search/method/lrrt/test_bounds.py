@@ -15,6 +15,7 @@ from search.method.lrrt.bounds import (
     loss_valley,
     smith_quarter,
     smith_third,
+    sustained_limit,
     thesis_first_epoch,
 )
 from search.method.lrrt.curve import LRRTCurve, linear_lr
@@ -52,6 +53,7 @@ def test_every_rule_is_registered() -> None:
         "accuracy_rise",
         "loss_valley",
         "loss_limit",
+        "sustained_limit",
     }
 
 
@@ -282,3 +284,19 @@ def test_loss_valley_reads_halfway_down_the_longest_fall() -> None:
 def test_loss_rules_need_a_curve() -> None:
     assert loss_valley(loss_curve([2.3] * 50)) is None  # flat: no valley
     assert loss_limit(loss_curve([2.3, 2.2])) is None
+
+
+def test_sustained_limit_steps_a_quarter_back_from_a_found_limit() -> None:
+    curve = loss_curve(u_shaped(), ramp="exponential")
+    low, high = sustained_limit(curve)
+    assert high == pytest.approx(curve.lrs[60] / 4) and low == pytest.approx(high / 4)
+    diverged = loss_curve([2.3 - 0.02 * s for s in range(40)], diverged=True)
+    assert sustained_limit(diverged)[1] == pytest.approx(diverged.lrs[39] / 4)
+
+
+def test_sustained_limit_halves_an_open_range() -> None:
+    """A ramp still falling at its end never saw its top LR held for epochs: half of it."""
+    curve = loss_curve([2.3 - 2.0 * s / 99 for s in range(100)], ramp="exponential")
+    assert not curve.limit_found
+    assert sustained_limit(curve) == pytest.approx((1e-1 / 8, 1e-1 / 2))
+    assert sustained_limit(loss_curve([2.3, 2.2])) is None
