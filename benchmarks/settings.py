@@ -105,13 +105,14 @@ def search_config(settings: BenchSettings, seed: int, *, lrrt_epochs: float | No
             "fc_units": [FC_UNITS],
         },
         "model": {"l2": L2},
-        "lrrt": {
+        "lrrt": {  # the method chosen on issue 9's development seeds (configs/*.yaml)
             "epochs": settings.lrrt_epochs if lrrt_epochs is None else lrrt_epochs,
+            "ramp": "exponential",
             "sma_periods": settings.sma_periods,
-            "bound_rule": "smith_quarter",
-            "compare_rule": "accuracy_rise",
+            "bound_rule": "sustained_limit",
+            "compare_rule": "loss_valley",
         },
-        "pruner": {"warmup_trials": 3, "after_lrrt": "median", "after_lrrt_startup_trials": 3,
+        "pruner": {"after_lrrt": "median", "after_lrrt_startup_trials": 3,
                    "after_lrrt_warmup_epochs": 1},
         "train": {"epochs": epochs, "step_size_epochs": max(epochs / 2, 0.5),
                   "sgd_momentum": SGD_MOMENTUM, "eval_batch_size": 1024},
