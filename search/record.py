@@ -109,6 +109,8 @@ TRAINED_TO_CHANCE = "trained_to_chance"
 """COMPLETE, but its best validation accuracy is under the chance threshold."""
 RANGE_TOO_NARROW = "range_too_narrow"
 """The range test found no upper limit: the best LR may lie beyond ``lr_max``."""
+# ``DEGRADED`` (the attr's name) is a flag too: a checkpoint or artifact write failed and the
+# trial went on without it (its LRRT plot may be missing from the dashboard).
 
 Bounds = tuple[float, float]
 
@@ -541,9 +543,11 @@ class TrialRecord:
 
     @property
     def flags(self) -> tuple[str, ...]:
-        """What the record warns about (``TRAINED_TO_CHANCE``, ``RANGE_TOO_NARROW``)."""
+        """What the record warns about (``TRAINED_TO_CHANCE``, ``RANGE_TOO_NARROW``,
+        ``DEGRADED``)."""
         return tuple(name for name, raised in ((TRAINED_TO_CHANCE, self.trained_to_chance),
-                                               (RANGE_TOO_NARROW, self.range_too_narrow))
+                                               (RANGE_TOO_NARROW, self.range_too_narrow),
+                                               (DEGRADED, bool(self.degraded)))
                      if raised)
 
     @property

@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="a self-contained HTML report of a study")
     report.add_argument("--study", required=True, help="study name")
     report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
+    report.add_argument("--artifact-dir", help="artifact folder (default: the one the study "
+                        f"was searched with, else ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
     _add_storage(report)
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard with the LRRT plots "

@@ -15,6 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.record import (
+    DEGRADED,
     NARROW_PEAK_SHARE,
     RANGE_TOO_NARROW,
     TRAINED_TO_CHANCE,
@@ -33,6 +34,9 @@ class TrialRow:
     best_val_accuracy: float | None
     seconds: float | None
     flags: tuple[str, ...] = ()
+    repeat_of: int | None = None
+    """The trial whose design this one sampled again (not trained: its values are that
+    trial's)."""
     objectives: tuple[tuple[str, float | None], ...] = ()
     """Each objective beyond the first: (metric name, the trial's value or None)."""
 
@@ -47,6 +51,9 @@ def trial_row(trial: FrozenTrial, objectives: Sequence[str] = ()) -> TrialRow:
     """``objectives``: the study's ``objective_names``, for their columns."""
     record = TrialRecord.from_frozen(trial)
     values = trial.values or ()
+    best = record.best_val_accuracy
+    if best is None and record.repeat_of is not None and record.state == TrialState.COMPLETE:
+        best = record.value  # a repeat was not trained: it carries its earlier trial's value
     return TrialRow(
         number=record.number,
         name=record.config_name,
@@ -54,9 +61,10 @@ def trial_row(trial: FrozenTrial, objectives: Sequence[str] = ()) -> TrialRow:
         reason=record.reason,
         lrrt_score=record.lrrt.score if record.lrrt else None,
         lr_bounds=record.trained_bounds,
-        best_val_accuracy=record.best_val_accuracy,
+        best_val_accuracy=best,
         seconds=record.seconds,
         flags=record.flags,
+        repeat_of=record.repeat_of,
         objectives=tuple((name, values[i] if i < len(values) else None)
                          for i, name in enumerate(objectives, start=1)),
     )
@@ -127,6 +135,9 @@ def flag_notes(record: TrialRecord) -> list[str]:
                        "above")
             top = f" ({lr_range[1]:g})" if lr_range else ""
             notes.append(f"{RANGE_TOO_NARROW}: {why}; a better LR may lie above lr_max{top}")
+        elif flag == DEGRADED:
+            notes.append(f"{DEGRADED}: {'; '.join(record.degraded)} (the trial went on "
+                         "without what failed to be written)")
         else:
             notes.append(flag)
     return notes

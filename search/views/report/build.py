@@ -205,7 +205,8 @@ def build_report(study: optuna.study.Study, *, source: str = "",
                     "measured, or bounds a design never trained with. Flags: "
                     "trained_to_chance (complete, yet under the chance threshold), "
                     "range_too_narrow (the range test found no upper limit: a better LR may "
-                    "lie above the range).</p>")
+                    "lie above the range), degraded (a checkpoint or artifact write failed: "
+                    "the trial went on without it).</p>")
     if not groups:
         sections.append('<p class="note">This study has no trials yet.</p>')
     for key, members in groups.items():
@@ -224,8 +225,8 @@ def build_report(study: optuna.study.Study, *, source: str = "",
     missing = sum(t.line is None and t.best_smoothed_accuracy is not None for t in trials)
     if missing:
         sections.append(f'<p class="note">{missing} range test curve(s) are in the trials\' '
-                        "artifacts, and the artifact folder is not here: pass it to draw "
-                        "them.</p>")
+                        "artifacts, and the artifact folder is not here: pass it (--artifact-dir) "
+                        "to draw them.</p>")
     for key, members in groups.items():
         if any(t.line is not None for t in members):
             slug = _slug(group_title(key))

@@ -220,6 +220,11 @@ def test_the_per_trial_line_shows_the_flags_of_the_table() -> None:
     flagged, plain = out.getvalue().splitlines()
     assert re.search(r"s  flags: trained_to_chance range_too_narrow  \| best ", flagged), flagged
     assert "flags" not in plain and re.search(r" -s  \| best 0\.6000", plain), plain
+    degraded = trial(TrialState.COMPLETE, value=0.6, epochs=1, val_curve=[0.6],
+                     degraded=["checkpoint: No space left on device"])
+    study.add_trial(degraded)
+    line(study, study.trials[-1])
+    assert re.search(r"s  flags: degraded  \| best ", out.getvalue().splitlines()[-1])
 
 
 def test_a_single_range_test_on_a_terminal_rewrites_one_line_and_clears_it() -> None:

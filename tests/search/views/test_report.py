@@ -16,7 +16,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from search.method.training import make_triangular2
-from search.record import CURVE_POINTS, TrialRecord
+from search.record import CURVE_POINTS, STUDY_ARTIFACT_DIR, TrialRecord
 from search.views.lrrt_artifact import read_result
 from search.views.report import (
     best_trials,
@@ -226,6 +226,30 @@ def test_cli_report_errors_are_one_line(tiny_visual_study: dict, tmp_path: Path)
                       f"sqlite:///{tmp_path / 'absent.db'}", "-o", str(tmp_path / "r.html"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert not (tmp_path / "absent.db").exists() and not (tmp_path / "r.html").exists()
+
+
+def test_cli_report_finds_the_curves_in_a_moved_artifact_folder(
+        tiny_visual_study: dict, tmp_path: Path) -> None:
+    """The study records where it was searched; the folder was moved since (or the study
+    is read on another machine): ``--artifact-dir`` points the report at it."""
+    import shutil
+
+    shutil.copy(tiny_visual_study["folder"] / "study.db", tmp_path / "study.db")
+    shutil.copytree(tiny_visual_study["artifacts"], tmp_path / "moved")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.load_study(study_name="visual", storage=url).set_user_attr(
+        STUDY_ARTIFACT_DIR, str(tmp_path / "gone"))
+    missing_note = "range test curve(s) are in the trials' artifacts"
+    without = run_cli("report", "--study", "visual", "--storage", url,
+                      "-o", str(tmp_path / "without.html"))
+    assert without.returncode == 0, without.stderr
+    assert missing_note in (tmp_path / "without.html").read_text()
+    moved = run_cli("report", "--study", "visual", "--storage", url,
+                    "--artifact-dir", str(tmp_path / "moved"), "-o", str(tmp_path / "r.html"))
+    assert moved.returncode == 0, moved.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert missing_note not in html
+    assert html.count('class="lrrt-figure"') == 2  # both {dataset, range} groups drawn
 
 
 def test_failed_and_running_trials_are_listed_with_their_state() -> None:

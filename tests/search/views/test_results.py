@@ -7,6 +7,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from search.record import (
+    DEGRADED,
     RANGE_TOO_NARROW,
     TRAINED_TO_CHANCE,
     DivergencePoint,
@@ -15,6 +16,7 @@ from search.record import (
 )
 from search.views.results import (
     HEADER,
+    flag_notes,
     format_row,
     format_table,
     objective_names,
@@ -134,3 +136,34 @@ def test_a_multi_objective_study_has_a_column_per_objective_beyond_the_first() -
     single = trial_row(trial(TrialState.COMPLETE, value=0.6, epochs=1, val_curve=[0.6]))
     assert row_fields(single) == {k: v for k, v in asdict(single).items() if k != "objectives"}
     assert format_table([single]).splitlines()[0].split()[-3:] == ["acc", "seconds", "flags"]
+
+
+def test_a_repeat_shows_the_value_it_carries_and_says_of_which_trial() -> None:
+    """A skipped repeat was not trained (no val_curve) yet ends COMPLETE with its earlier
+    trial's value: the table shows that value and the trial it repeats; JSON has both."""
+    repeat = create_trial(state=TrialState.COMPLETE, value=0.72,
+                          user_attrs={"config_name": "B1FL2SGD", "repeat_of": 1})
+    repeat.number = 4
+    row = trial_row(repeat)
+    assert format_row(row)[:6] == ["4", "B1FL2SGD", "COMPLETE (repeat of 1)", "-", "-",
+                                   "0.7200"]
+    fields = row_fields(row)
+    assert fields["repeat_of"] == 1 and fields["best_val_accuracy"] == 0.72
+    pruned = create_trial(state=TrialState.PRUNED, intermediate_values={0: 0.1},
+                          user_attrs={"config_name": "B1FL2SGD", "repeat_of": 0,
+                                      "prune_reason": "repeat"})
+    assert format_row(trial_row(pruned))[2:6] == ["PRUNED (repeat of 0)", "-", "-", "-"]
+    trained = trial(TrialState.COMPLETE, value=0.6, epochs=1, val_curve=[0.6])
+    assert row_fields(trial_row(trained))["repeat_of"] is None
+
+
+def test_a_degraded_trial_is_flagged_with_what_failed_to_be_written() -> None:
+    degraded = trial(TrialState.COMPLETE, value=0.6, epochs=1, val_curve=[0.6],
+                     degraded=["artifact: No space left on device"])
+    record = TrialRecord.from_frozen(degraded)
+    assert record.flags == (DEGRADED,)
+    assert format_row(trial_row(degraded))[-1] == "degraded"
+    assert flag_notes(record) == ["degraded: artifact: No space left on device (the trial "
+                                  "went on without what failed to be written)"]
+    assert TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.6, epochs=1,
+                                         val_curve=[0.6])).flags == ()
