@@ -221,6 +221,8 @@ class LRRTSummary:
     (``LRRTCurve.limit_found``); None for trials recorded before it was."""
     best_accuracy_lr: float | None = None
     """LR of the best smoothed accuracy."""
+    weight_change: float | None = None
+    """How far the ramp moved the weights, relative to their norm (``LRRTCurve``)."""
 
     @property
     def has_bounds(self) -> bool:
@@ -279,6 +281,7 @@ class LRRTSummary:
                 if stored.get("diverged") else None),
             limit_found=limit_found if isinstance(limit_found, bool) else None,
             best_accuracy_lr=_float(stored.get("best_accuracy_lr")),
+            weight_change=_float(stored.get("weight_change")),
         )
 
 
@@ -286,7 +289,7 @@ _SUMMARY_FIELDS = (
     "lr_range", "best_val_accuracy", "max_batch_accuracy", "max_epoch_accuracy", "diverged",
     "divergence", "completed_fraction", "bound_rule", "bounds", "compare_rule",
     "compare_bounds", "disagreement", "unstable", "peak_memory_bytes", "memory_kind", "seconds",
-    "divergence_point", "limit_found", "best_accuracy_lr",
+    "divergence_point", "limit_found", "best_accuracy_lr", "weight_change",
 )
 
 _LEGACY_SUMMARY = "lrrt"

@@ -19,6 +19,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
+from search.method.lrrt.curve import WEIGHTS_STILL
 from search.record import (
     BELOW_PEERS,
     CHANCE_LEVEL,
@@ -76,11 +77,15 @@ class GateRules:
 
 
 def ramp_covered_bounds(summary: LRRTSummary) -> bool:
-    """Whether the ramp measured accuracy at the rates the design would train at: it found
-    its upper limit (so it went past them) and its bounds are not below the tested range.
-    A ramp still improving at its end (a slow starter: SGD at small rates), or one whose
+    """Whether a score at chance over this ramp is evidence the design will not train: the
+    ramp found its upper limit (so it went past the rates the design trains at) and its
+    bounds are not below the tested range; or the ramp did not move the weights at all
+    (``WEIGHTS_STILL``: its rates are too small to train anything). A ramp still improving
+    at its end whose weights did move (a slow starter: SGD at small rates), or one whose
     bounds fall under its first LR, never saw the design train at its bounds, so a low score
-    says nothing (trials recorded before ``limit_found`` was are taken as tested)."""
+    says nothing. Trials recorded before ``limit_found`` was are taken as covered."""
+    if summary.weight_change is not None and summary.weight_change < WEIGHTS_STILL:
+        return True
     if summary.limit_found is False:
         return False
     low = summary.lr_range[0] if summary.lr_range else None

@@ -57,6 +57,7 @@ class LRRTResult:
             divergence_point=curve.divergence_point,
             limit_found=curve.limit_found,
             best_accuracy_lr=curve.best_accuracy_lr,
+            weight_change=curve.weight_change,
         )
 
     def to_json(self) -> str:

@@ -101,6 +101,7 @@ def run_range_test(
     correct = torch.empty(total_steps, device=device)
     sizes = torch.empty(total_steps, device=device)
     model.train()
+    start_weights = _flat_weights(model).clone()
     step, synced, epoch = 0, 0, 0
     epoch_start = 0
     while step < total_steps and not curve.diverged:
@@ -136,7 +137,18 @@ def run_range_test(
                 "val_accuracy": val_accuracy,
             })
             epoch_start = step
+    curve.weight_change = _relative_change(start_weights, _flat_weights(model))
     return curve, memory
+
+
+def _flat_weights(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _relative_change(start: torch.Tensor, end: torch.Tensor) -> float | None:
+    """||end - start|| / ||start||; None when it is not a number (diverged weights)."""
+    change = float(torch.linalg.vector_norm(end - start) / torch.linalg.vector_norm(start))
+    return change if math.isfinite(change) else None
 
 
 def _ramp(optimizer: torch.optim.Optimizer,

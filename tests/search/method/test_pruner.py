@@ -291,6 +291,9 @@ def test_chance_level_needs_a_ramp_that_tested_where_the_design_trains() -> None
     tested = replace(summary(0.12), limit_found=True, lr_range=(1e-4, 1e-2))
     assert ramp_covered_bounds(tested)
     assert lrrt_verdict(tested, [], GateRules()).reason == CHANCE_LEVEL
+    still = replace(slow, weight_change=1e-8)  # rates too small to move the weights
+    assert ramp_covered_bounds(still)
+    assert lrrt_verdict(still, [], GateRules()).reason == CHANCE_LEVEL
     legacy = summary(0.12)  # recorded before limit_found existed: judged as before
     assert lrrt_verdict(legacy, [], GateRules()).reason == CHANCE_LEVEL
 

@@ -34,8 +34,7 @@ def config(*, repeats: str | None = None, sampler: str = "random",
         "model": {"l2": 0.0},
         "lrrt": {"epochs": 1, "sma_periods": 4, "bound_rule": "smith_quarter",
                  "compare_rule": None},
-        # chance_needs_limit off: a ramp too low to move the weights is then judged at chance
-        "pruner": {"warmup_trials": 100, "after_lrrt": "none", "chance_needs_limit": False},
+        "pruner": {"warmup_trials": 100, "after_lrrt": "none"},
         "train": {"epochs": 2, "step_size_epochs": 1},
     }
     if repeats is not None:

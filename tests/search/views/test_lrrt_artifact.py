@@ -195,8 +195,10 @@ def test_an_older_summary_reads_its_divergence_point_from_the_text() -> None:
 # --------------------------------------------------------------- the gate's verdict in the SVG
 
 def chance_result() -> LRRTResult:
-    """A test that stayed at chance, whose rule still gave bounds below the tested range."""
+    """A test that stayed at chance without moving the weights, whose rule still gave bounds
+    below the tested range."""
     result = make_result()
+    result.curve.weight_change = 1e-8
     result.curve.lr_min, result.curve.lr_max = 0.01, 0.1
     result.curve.lrs = [0.01 + 0.09 * i / 49 for i in range(50)]
     result.curve.accuracies = [0.1 + 0.001 * (i % 5) for i in range(50)]

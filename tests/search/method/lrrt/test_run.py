@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from search.method.lrrt.curve import find_divergence, linear_lr
+from search.method.lrrt.curve import WEIGHTS_STILL, find_divergence, linear_lr
 from search.method.lrrt.result import summarise
 from search.method.lrrt.run import run_range_test
 from search.method.optimizers import make_optimizer
@@ -103,6 +103,20 @@ def test_range_test_learns_the_tiny_task(tiny_data, tiny_model) -> None:
     assert result.best_smoothed_accuracy > 0.5
     assert result.best_val_accuracy == max(e["val_accuracy"] for e in curve.epochs)
     assert result.bounds is not None and result.bounds[0] == pytest.approx(1e-3)
+
+
+def test_the_range_test_measures_how_far_it_moved_the_weights(tiny_data, tiny_model) -> None:
+    """The gate tells a ramp too small to train anything from a slow starter by this."""
+    train, val = tiny_data(n_train=128, batch_size=16)
+    moved = {}
+    for lr_range in ((1e-9, 2e-9), (1e-3, 2e-2)):
+        torch.manual_seed(0)
+        model = tiny_model(filters=4)
+        curve, _ = run_range_test(model, make_optimizer(model, "sgd", lr_range[0]), train, val,
+                                  lr_range=lr_range, epochs=2, sma_periods=4,
+                                  divergence_factor=4.0)
+        moved[lr_range] = curve.weight_change
+    assert moved[(1e-9, 2e-9)] < WEIGHTS_STILL < moved[(1e-3, 2e-2)]
 
 
 def test_a_huge_lr_range_diverges_and_cuts_the_curve(tiny_data, tiny_model) -> None:
