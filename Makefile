@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # passes this value to the image build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup dataset demo test lint clean-demo help bench image up up-cpu scale scale-cpu \
+.PHONY: setup dataset demo test lint clean-demo help bench bench-rejection image up up-cpu scale scale-cpu \
 	down logs dashboard
 
 help: ## list the targets
@@ -41,6 +41,11 @@ test: setup dataset ## set up, then run the whole test suite
 # Search strategies benchmark (issue 5), full mode as in BENCHMARKS.md: ~11 min on 2 cores.
 bench: setup dataset ## the search strategies benchmark, full mode (~11 min on 2 cores)
 	$(BIN)/python -m benchmarks.strategies
+
+# The range test as gate and bound-setter (issue 9): SEEDS=dev (0,1,2) or report (100,101,102).
+SEEDS ?= report
+bench-rejection: setup dataset ## issue 9's rejection and bound-quality protocol (SEEDS=dev|report; ~35 min a seed on 1 core)
+	$(BIN)/python -m benchmarks.rejection --out benchmarks/results/rejection-$(SEEDS) --seeds $(SEEDS)
 
 lint: setup ## ruff on the sources and tests
 	$(BIN)/ruff check search models data tests benchmarks
