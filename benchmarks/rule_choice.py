@@ -103,28 +103,27 @@ def limit_needed_gate(rules: GateRules) -> Gate:
 
 
 def gates(base: GateRules) -> dict[str, Gate]:
-    no_peers = replace(base, peer_rejection=False)
-    base = replace(base, peer_rejection=True, chance_needs_limit=False)
-    out: dict[str, Gate] = {"thesis_peers": product_gate(base),
-                            "no_peers": product_gate(replace(no_peers, chance_needs_limit=False)),
-                            "no_peers_tested": product_gate(no_peers)}
+    """The candidates compared on the development seeds. ``peers`` is the gate as it was
+    (``below_peers`` on, a low score judged on any ramp); ``no_peers`` drops peer rejection;
+    the others vary one thing from there; ``chosen`` is the product's gate now."""
+    peers = replace(base, peer_rejection=True, chance_needs_limit=False)
+    no_peers = replace(peers, peer_rejection=False)
+    out: dict[str, Gate] = {"peers": product_gate(peers), "no_peers": product_gate(no_peers),
+                            "chosen": product_gate(replace(no_peers, chance_needs_limit=True))}
     for margin in (0.02, 0.05):
         out[f"no_peers_margin_{margin:g}"] = product_gate(replace(no_peers,
                                                                   chance_margin=margin))
     for fall in (0.02, 0.05, 0.1):
         out[f"no_peers_loss_fall_{fall:g}"] = loss_guarded_gate(no_peers, fall)
-        out[f"loss_fall_{fall:g}"] = loss_guarded_gate(base, fall)
     for percentile, margin in ((10.0, 0.05), (25.0, 0.05), (10.0, 0.1)):
         out[f"peers_p{percentile:g}_m{margin:g}_loss_fall_0.05"] = loss_guarded_gate(
-            replace(base, percentile=percentile, peer_margin=margin), 0.05)
+            replace(peers, percentile=percentile, peer_margin=margin), 0.05)
     for margin in (0.1, 0.05):
         out[f"no_peers_margin_{margin:g}_limit_needed"] = limit_needed_gate(
             replace(no_peers, chance_margin=margin))
     for fraction in (0.1, 0.2, 0.3, 0.5):
-        early = replace(no_peers, min_usable_fraction=fraction)
-        out[f"no_peers_early_{fraction:g}_loss_fall_0.05"] = loss_guarded_gate(early, 0.05)
-        out[f"early_{fraction:g}_loss_fall_0.05"] = loss_guarded_gate(
-            replace(base, min_usable_fraction=fraction), 0.05)
+        out[f"no_peers_early_{fraction:g}_loss_fall_0.05"] = loss_guarded_gate(
+            replace(no_peers, min_usable_fraction=fraction), 0.05)
     return out
 
 

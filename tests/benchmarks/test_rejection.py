@@ -117,6 +117,6 @@ def test_quick_run_on_an_image_folder_writes_a_complete_summary(tmp_path: Path) 
     assert (out / "cache.jsonl").read_text().count("\n") == lines
     replayed = json.loads((tmp_path / "choice.json").read_text())
     assert set(replayed) == {"gates", "scores", "rules"}
-    product = replayed["gates"]["no_peers_tested"]
+    product = replayed["gates"]["chosen"]
     assert product["chance_level"] + product["good"] == 4
     assert product["caught"] == sum(1 for r in rows if r["chance_level"] and r["reason"])
