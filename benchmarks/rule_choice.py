@@ -34,7 +34,7 @@ import numpy as np
 
 from benchmarks.rejection import Cache, _digest, design_key, designs, spearman
 from search.config import load_config
-from search.method.lrrt.bounds import BOUND_RULES, apply_rule
+from search.method.lrrt.bounds import BOUND_RULES, apply_rule, backed_off_limit
 from search.method.lrrt.curve import LRRTCurve
 from search.method.lrrt.result import LRRTResult
 from search.method.pruner import GateRules, chance_threshold, lrrt_verdict
@@ -129,16 +129,10 @@ def gates(base: GateRules) -> dict[str, Gate]:
 
 def loss_limit_backoff(divisor: float, open_divisor: float = 1.0
                        ) -> Callable[[LRRTCurve], tuple[float, float] | None]:
-    """``loss_limit`` with another step back from the loss minimum (the product uses 2), and
-    ``open_divisor`` under the largest tested LR when the ramp found no limit (it uses 1)."""
-    def rule(curve: LRRTCurve) -> tuple[float, float] | None:
-        bounds = BOUND_RULES["loss_limit"](curve)
-        if bounds is None:
-            return None
-        factor = 2.0 / divisor if curve.limit_found else 1.0 / open_divisor
-        upper = bounds[1] * factor
-        return upper / 4.0, upper
-    return rule
+    """The loss-limit family with another step back from the loss minimum (``loss_limit``
+    uses 2) and ``open_divisor`` under the largest tested LR when the ramp found no limit
+    (it uses 1)."""
+    return backed_off_limit(divisor, open_divisor)
 
 
 def candidate_rules() -> dict[str, Callable[[LRRTCurve], tuple[float, float] | None]]:

@@ -91,17 +91,26 @@ def loss_valley(curve: LRRTCurve) -> tuple[float, float] | None:
     return upper / 4.0, upper
 
 
-def loss_limit(curve: LRRTCurve) -> tuple[float, float] | None:
-    """Smith's "largest LR that still converges", read on the loss: where the smoothed loss
-    turns up (or the test diverged), halved to step back from the edge; lower = upper / 4.
-    When the ramp found no limit (``LRRTCurve.limit_found`` is false), the largest LR
-    tested: the design still converged there, and the range cannot say more."""
-    index = limit_index(curve)
-    if len(curve.lrs) < 3:
-        return None
-    upper = curve.lrs[index] / 2.0 if index is not None else curve.lrs[-1]
-    return upper / 4.0, upper
+def backed_off_limit(limit_backoff: float, open_backoff: float) -> BoundRule:
+    """The loss-limit family: upper = the LR where the smoothed loss turns up (or the test
+    diverged) divided by ``limit_backoff``; when the ramp found no limit
+    (``LRRTCurve.limit_found`` is false), the largest tested LR divided by
+    ``open_backoff``; lower = upper / 4."""
 
+    def rule(curve: LRRTCurve) -> tuple[float, float] | None:
+        index = limit_index(curve)
+        if len(curve.lrs) < 3:
+            return None
+        upper = (curve.lrs[index] / limit_backoff if index is not None
+                 else curve.lrs[-1] / open_backoff)
+        return upper / 4.0, upper
+    return rule
+
+
+loss_limit = backed_off_limit(2.0, 1.0)
+"""Smith's "largest LR that still converges", read on the loss: where the smoothed loss
+turns up, halved to step back from the edge; when the ramp found no limit, the largest LR
+tested: the design still converged there, and the range cannot say more."""
 
 SUSTAINED_BACKOFF = 4.0
 """``sustained_limit`` trains at a quarter of the LR where the range test's loss turned up:
@@ -111,19 +120,10 @@ OPEN_BACKOFF = 2.0
 """... and at half the largest tested LR when the ramp found no limit: the test never saw
 how that rate behaves over many epochs."""
 
-
-def sustained_limit(curve: LRRTCurve) -> tuple[float, float] | None:
-    """Bounds that hold under sustained training: upper = the LR where the smoothed loss
-    turned up (or the test diverged) divided by ``SUSTAINED_BACKOFF``; when the ramp found
-    no limit, the largest tested LR divided by ``OPEN_BACKOFF``; lower = upper / 4.
-    ``loss_limit`` steps back half as far and trusts an open range to its end; over eight
-    epochs both choices collapsed designs to chance that a smaller upper bound trained."""
-    index = limit_index(curve)
-    if len(curve.lrs) < 3:
-        return None
-    upper = (curve.lrs[index] / SUSTAINED_BACKOFF if index is not None
-             else curve.lrs[-1] / OPEN_BACKOFF)
-    return upper / 4.0, upper
+sustained_limit = backed_off_limit(SUSTAINED_BACKOFF, OPEN_BACKOFF)
+"""Bounds that hold under sustained training. ``loss_limit`` steps back half as far and
+trusts an open range to its end; over eight epochs both choices collapsed designs to chance
+that a smaller upper bound trained."""
 
 
 BOUND_RULES: dict[str, BoundRule] = {
