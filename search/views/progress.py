@@ -94,6 +94,20 @@ def lrrt_text(step: int, total_steps: int, lr: float, loss: float) -> str:
     return f"LR range test {percent}% ({step}/{total_steps})  lr {lr:.3g}  loss {loss:.4f}"
 
 
+def show_ramp(status: StatusLine, text: str, step: int, total_steps: int,
+              logged: int) -> int:
+    """Show a range test's progress: rewrite the live line, or through a pipe log ``text``
+    once per tenth of the ramp. ``logged`` is the tenths already logged; returns it updated."""
+    if status.live:
+        status.show(text)
+        return logged
+    tenths = 10 * step // max(1, total_steps)
+    if tenths > logged:
+        status.log(text)
+        return tenths
+    return logged
+
+
 class StatusLine:
     """A status line that is rewritten in place on a terminal and silent elsewhere;
     ``log`` prints a permanent line (above the status line on a terminal)."""
@@ -300,13 +314,7 @@ class SearchProgress:
         text = (f"{self._prefix()}  {lrrt_text(step, total_steps, lr, loss)}  "
                 + (f"test ETA {format_duration(left)}" if eta is None and left is not None
                    else format_eta(eta)))
-        if self.live:
-            self.status.show(text)
-            return
-        tenths = 10 * step // max(1, total_steps)
-        if tenths > self._lrrt_logged:
-            self._lrrt_logged = tenths
-            self.status.log(text)
+        self._lrrt_logged = show_ramp(self.status, text, step, total_steps, self._lrrt_logged)
 
     def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None:
         now = self.clock()
@@ -411,13 +419,7 @@ class RangeTestProgress:
                 else max(0.0, (self.clock() - self.started) * (total_steps - step) / step))
         text = (f"{self.name}  {lrrt_text(step, total_steps, lr, loss)}  test "
                 + format_eta(left))
-        if self.status.live:
-            self.status.show(text)
-            return
-        tenths = 10 * step // max(1, total_steps)
-        if tenths > self._logged:
-            self._logged = tenths
-            self.status.log(text)
+        self._logged = show_ramp(self.status, text, step, total_steps, self._logged)
 
     def close(self) -> None:
         self.status.clear()
