@@ -1,13 +1,18 @@
 """Does the range test reject what will not train, keep what will, rank designs, and choose
 good bounds? The protocol of issue 9, on any dataset the product reads.
 
-    python -m benchmarks.rejection --config FILE --out DIR [--seeds dev|report|0,1,2]
-                                   [--oracle-configs 16] [--quick] [--threads 1]
+    python -m benchmarks.rejection --config FILE [FILE ...] --out DIR
+                                   [--seeds dev|report|0,1,2] [--oracle-configs 16]
+                                   [--quick] [--threads 1]
 
-``--config`` is an ordinary cnnsearch search config (default:
-``benchmarks/protocols/fashion-mnist.yaml``): its dataset and sizes, and the cartesian
-product of its space (blocks x filters x optimizer x LR range x batch size ...) is the grid
-of designs. For each data seed, every design in a seeded order gets
+Each ``--config`` is an ordinary cnnsearch search config: its dataset and sizes, and the
+cartesian product of its space (blocks x filters x optimizer x LR range x batch size ...) is
+a grid of designs. Several configs are parts of one protocol whose rows are pooled; the
+oracle grid is drawn from the first part only. The default is
+``benchmarks/protocols/fashion-mnist.yaml`` (48 designs that should train) plus
+``fashion-mnist-extremes.yaml`` (24 designs whose LR range sits a decade below or above:
+without them no design ends at chance and recall cannot be measured).
+For each data seed, every design in a seeded order gets
 
 - the product's range test (``run_lrrt``) and the gate's verdict, asked of a real
   ``LRRTPruner`` on a study whose earlier designs are its peers, as in a search;
@@ -68,7 +73,8 @@ from search.service.study import build_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-DEFAULT_CONFIG = Path("benchmarks/protocols/fashion-mnist.yaml")
+DEFAULT_CONFIGS = (Path("benchmarks/protocols/fashion-mnist.yaml"),
+                   Path("benchmarks/protocols/fashion-mnist-extremes.yaml"))
 DEV_SEEDS = (0, 1, 2)
 REPORT_SEEDS = (100, 101, 102)
 ORACLE_FACTORS = (0.25, 0.5, 2.0, 4.0)
@@ -236,11 +242,28 @@ class Protocol:
     oracle_configs: int
     max_designs: int = 0
     """0 = the whole grid; quick mode takes the first few."""
+    parts: tuple[tuple[str, SearchConfig], ...] = ()
+    """Further grids (path, config) measured after the first and pooled with it."""
+
+    def all_parts(self) -> tuple[tuple[str, SearchConfig], ...]:
+        return ((self.config_path, self.config), *self.parts)
 
 
 def measure_seed(protocol: Protocol, seed: int, cache: Cache, device: torch.device,
                  log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Every design of the grid on one data seed, then the oracle grid on a subset."""
+    """Every design of every part's grid on one data seed, then the oracle grid on a subset
+    of the first part's."""
+    rows: list[dict[str, Any]] = []
+    for index, (path, config) in enumerate(protocol.all_parts()):
+        part = replace(protocol, config=config, config_path=path,
+                       oracle_configs=protocol.oracle_configs if index == 0 else 0)
+        rows += [{**row, "part": path} for row in measure_part(part, seed, cache, device, log)]
+    return rows
+
+
+def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.device,
+                 log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every design of one grid on one data seed, then the oracle grid on a subset."""
     config = protocol.config
     dataset = load_data(config.dataset, seed)
     data = MeteredData(dataset, device, eval_batch_size=config.train.eval_batch_size)
@@ -376,8 +399,10 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarise(protocol: Protocol, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled figures, each part's and each seed's, and medians over seeds."""
     per_seed = {str(seed): figures([r for r in rows if r["seed"] == seed])
                 for seed in protocol.seeds}
+    parts = [path for path, _ in protocol.all_parts()]
     keys = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
             "spearman_one_epoch", "spearman_params", "bound_regret_median")
     return {
@@ -385,9 +410,12 @@ def summarise(protocol: Protocol, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "over_seeds": {k: bootstrap_median([s[k] for s in per_seed.values()
                                             if s[k] is not None]) for k in keys},
         "per_seed": per_seed,
+        "per_part": {path: figures([r for r in rows if r.get("part", parts[0]) == path])
+                     for path in parts} if len(parts) > 1 else {},
         "seeds": list(protocol.seeds),
         "seed_role": protocol.role,
         "config": protocol.config_path,
+        "configs": parts,
         "method": {"lrrt": asdict(protocol.config.lrrt),
                    "pruner": asdict(protocol.config.pruner)},
     }
@@ -405,8 +433,9 @@ def parse_seeds(text: str) -> tuple[tuple[int, ...], str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help=f"a cnnsearch search config (default {DEFAULT_CONFIG})")
+    parser.add_argument("--config", type=Path, nargs="+", default=list(DEFAULT_CONFIGS),
+                        help="cnnsearch search configs, one grid each, pooled (default: "
+                        + " ".join(str(p) for p in DEFAULT_CONFIGS) + ")")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", default="dev",
                         help="dev (0,1,2), report (100,101,102) or a list like 0,1")
@@ -417,14 +446,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = load_config(args.config)
+    configs = [load_config(path) for path in args.config]
     seeds, role = parse_seeds(args.seeds)
     max_designs = 0
     if args.quick:
-        config = replace(config, train=replace(config.train, epochs=1))
+        configs = [replace(c, train=replace(c.train, epochs=1)) for c in configs]
         seeds, max_designs = seeds[:1], 4
         args.oracle_configs = min(args.oracle_configs, 2)
-    protocol = Protocol(config, str(args.config), seeds, role, args.oracle_configs, max_designs)
+    paths = [str(path) for path in args.config]
+    protocol = Protocol(configs[0], paths[0], seeds, role, args.oracle_configs, max_designs,
+                        parts=tuple(zip(paths[1:], configs[1:], strict=True)))
     args.out.mkdir(parents=True, exist_ok=True)
     cache = Cache(args.out / "cache.jsonl")
     started = time.perf_counter()

@@ -120,3 +120,33 @@ def test_quick_run_on_an_image_folder_writes_a_complete_summary(tmp_path: Path) 
     product = replayed["gates"]["chosen"]
     assert product["chance_level"] + product["good"] == 4
     assert product["caught"] == sum(1 for r in rows if r["chance_level"] and r["reason"])
+
+
+@pytest.mark.slow
+def test_two_configs_are_parts_of_one_protocol(tmp_path: Path) -> None:
+    """A second ``--config`` adds its grid to the pooled figures, with its own part figures;
+    the oracle grid comes from the first part only."""
+    folder = write_brightness_folder(tmp_path / "images", images_per_class=40)
+    paths = []
+    for name, lr_range in (("main", [1.0e-3, 1.0e-1]), ("extremes", [1.0e-7, 1.0e-6])):
+        config = worker_config(folder, f"protocol-{name}", epochs=1)
+        config["space"]["lr_range"] = [lr_range]
+        config["lrrt"] = {"steps": 8, "sma_periods": 2, "bound_rule": "smith_quarter",
+                          "compare_rule": None}
+        paths.append(write_config(tmp_path / f"{name}.yaml", config))
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rejection", "--config", *map(str, paths), "--out",
+         str(out), "--quick", "--seeds", "3"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=280, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    rows = json.loads((out / "rows.json").read_text())
+    parts = {r["part"] for r in rows}
+    assert parts == {str(p) for p in paths} == set(summary["per_part"])
+    assert summary["configs"] == [str(p) for p in paths]
+    assert summary["counts"]["designs"] == len(rows) == sum(
+        part["counts"]["designs"] for part in summary["per_part"].values())
+    assert all("oracle" not in r for r in rows if r["part"] == str(paths[1]))
