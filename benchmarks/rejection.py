@@ -133,6 +133,16 @@ def stratified(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- measuring
 
+LRRT_KEY = "lrrt-w"
+"""Cache key of a range test; ``lrrt`` entries predate its weight movement, which the gate
+reads, so they are measured again (same seed: same curve, now with the movement)."""
+
+
+def cached_lrrt(cache: Cache, base: str) -> dict[str, Any]:
+    """A design's cached range test, the newest kind there is."""
+    return cache.values.get(f"{LRRT_KEY}|{base}") or cache.values[f"lrrt|{base}"]
+
+
 class Cache:
     """Measured pieces by key, appended to a JSON-lines file: a run resumes where it was."""
 
@@ -282,7 +292,7 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
             return {"result": json.loads(result.to_json()), "images": images,
                     "seconds": round(seconds, 3)}
 
-        measured = cache.get(f"lrrt|{base}", lrrt)
+        measured = cache.get(f"{LRRT_KEY}|{base}", lrrt)
         result = LRRTResult.from_json(json.dumps(measured["result"]))
         reason = gate_verdict(study, study.pruner, trial_config, result,  # type: ignore[arg-type]
                               num_classes)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.rejection import Cache, _digest, design_key, designs, spearman
+from benchmarks.rejection import Cache, _digest, cached_lrrt, design_key, designs, spearman
 from search.config import load_config
 from search.method.lrrt.bounds import BOUND_RULES, apply_rule, backed_off_limit
 from search.method.lrrt.curve import LRRTCurve
@@ -162,7 +162,8 @@ def replay(config_path: Path, run_dirs: list[Path]) -> dict[str, Any]:
     base_rules = GateRules(config.pruner.chance_margin, config.pruner.percentile,
                            config.pruner.peer_margin, config.pruner.warmup_trials,
                            config.pruner.prune_unstable, config.pruner.min_usable_fraction,
-                           config.pruner.peer_rejection, config.pruner.chance_needs_limit)
+                           config.pruner.peer_rejection, config.pruner.chance_needs_limit,
+                           config.pruner.weights_still)
     gate_set = gates(base_rules)
     rules = candidate_rules()
     gate_rows: dict[str, list[tuple[bool, str | None]]] = {name: [] for name in gate_set}
@@ -182,7 +183,7 @@ def replay(config_path: Path, run_dirs: list[Path]) -> dict[str, Any]:
                 if row is None:
                     continue
                 base = row.get("key") or _digest(seed, key, trial_config.to_dict())
-                result = LRRTResult.from_json(json.dumps(cache.values[f"lrrt|{base}"]["result"]))
+                result = LRRTResult.from_json(json.dumps(cached_lrrt(cache, base)["result"]))
                 margin = config.pruner.chance_margin
                 num_classes = round((1.0 - margin) / (row["threshold"] - margin))
                 threshold = chance_threshold(num_classes, config.pruner.chance_margin)

@@ -37,6 +37,7 @@ from search.config.documents import short_repr
 from search.errors import UserError
 from search.method.batch_sampling import BATCH_SAMPLERS
 from search.method.lrrt.bounds import BOUND_RULES
+from search.method.lrrt.curve import WEIGHTS_STILL
 from search.method.objectives import OBJECTIVES, PRIMARY_OBJECTIVE
 from search.method.optimizers import OPTIMIZERS
 from search.method.pruner import AFTER_LRRT_PRUNERS
@@ -398,6 +399,8 @@ class PrunerSettings:
     """Reject ``below_peers`` at the LRRT step (off: such designs train, only worse)."""
     chance_needs_limit: bool = key(_boolean, True, added=True)
     """Judge ``chance_level`` only when the ramp tested the rates the design trains at."""
+    weights_still: float = key(_number(0.0, 1.0, open_high=True), WEIGHTS_STILL, added=True)
+    """A ramp that moved the weights by less than this share of their norm trained nothing."""
 
 
 @dataclass(frozen=True)

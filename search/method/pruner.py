@@ -57,6 +57,7 @@ class GateRules:
     min_usable_fraction: float = 0.05
     peer_rejection: bool = False
     chance_needs_limit: bool = True
+    weights_still: float = WEIGHTS_STILL
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.chance_margin < 1.0:
@@ -70,13 +71,21 @@ class GateRules:
         if not 0.0 <= self.min_usable_fraction < 1.0:
             raise ValueError("min_usable_fraction must be in [0, 1), got "
                              f"{self.min_usable_fraction}")
+        if not 0.0 <= self.weights_still < 1.0:
+            raise ValueError(f"weights_still must be in [0, 1), got {self.weights_still}")
 
     def learned(self, summary: LRRTSummary) -> bool:
         """Whether the test's best smoothed accuracy is clearly above chance."""
         return summary.score >= chance_threshold(summary.num_classes, self.chance_margin)
 
 
-def ramp_covered_bounds(summary: LRRTSummary) -> bool:
+def weights_still(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
+    """Whether the ramp left the weights where they started (``WEIGHTS_STILL``): then its
+    best batch accuracy is the noise of an untrained network, however high it peaked."""
+    return summary.weight_change is not None and summary.weight_change < still
+
+
+def ramp_covered_bounds(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
     """Whether a score at chance over this ramp is evidence the design will not train: the
     ramp found its upper limit (so it went past the rates the design trains at) and its
     bounds are not below the tested range; or the ramp did not move the weights at all
@@ -84,7 +93,7 @@ def ramp_covered_bounds(summary: LRRTSummary) -> bool:
     at its end whose weights did move (a slow starter: SGD at small rates), or one whose
     bounds fall under its first LR, never saw the design train at its bounds, so a low score
     says nothing. Trials recorded before ``limit_found`` was are taken as covered."""
-    if summary.weight_change is not None and summary.weight_change < WEIGHTS_STILL:
+    if weights_still(summary, still):
         return True
     if summary.limit_found is False:
         return False
@@ -105,7 +114,13 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
     if summary.diverged and (not learned or too_early or not summary.has_bounds):
         return Verdict(DIVERGED, summary.divergence or "",
                        {**score, "completed_fraction": summary.completed_fraction})
-    if not learned and not (rules.chance_needs_limit and not ramp_covered_bounds(summary)):
+    if rules.chance_needs_limit and weights_still(summary, rules.weights_still):
+        return Verdict(CHANCE_LEVEL,
+                       f"the range test moved the weights by {summary.weight_change:.2g} of "
+                       f"their norm (< {rules.weights_still:g}): its rates are too small to train "
+                       "this design", {**score, "weight_change": summary.weight_change})
+    if not learned and not (rules.chance_needs_limit
+                           and not ramp_covered_bounds(summary, rules.weights_still)):
         return Verdict(CHANCE_LEVEL,
                        f"best smoothed accuracy {summary.score:.3f} < {threshold:.3f} needed",
                        score)
@@ -160,7 +175,10 @@ class LRRTPruner(BasePruner):
         peer_rejection: apply ``below_peers`` (off by default: it rejects designs that
             train, only worse than their peers; the after-LRRT pruner ranks those).
         chance_needs_limit: judge ``chance_level`` only when the ramp tested the rates the
-            design trains at (``ramp_covered_bounds``).
+            design trains at (``ramp_covered_bounds``), and always when it left the weights
+            still (moved by less than ``weights_still`` of their norm), however high its
+            noisy score peaked.
+        weights_still: that share (``WEIGHTS_STILL`` by default).
     """
 
     def __init__(
@@ -175,11 +193,12 @@ class LRRTPruner(BasePruner):
         min_usable_fraction: float = 0.05,
         peer_rejection: bool = False,
         chance_needs_limit: bool = True,
+        weights_still: float = WEIGHTS_STILL,
     ) -> None:
         self.wrapped = wrapped
         self.rules = GateRules(chance_margin, percentile, peer_margin, warmup_trials,
                                prune_unstable, min_usable_fraction, peer_rejection,
-                               chance_needs_limit)
+                               chance_needs_limit, weights_still)
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         return self.verdict(study, trial) is not None

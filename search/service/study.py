@@ -36,6 +36,7 @@ def build_pruner(config: SearchConfig) -> LRRTPruner:
         min_usable_fraction=settings.min_usable_fraction,
         peer_rejection=settings.peer_rejection,
         chance_needs_limit=settings.chance_needs_limit,
+        weights_still=settings.weights_still,
     )
 
 

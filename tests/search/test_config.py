@@ -141,6 +141,7 @@ def test_unknown_section_key_is_named_with_the_allowed_keys() -> None:
         ({"lrrt__compare_rule": "thesis_first_epoch"}, "lrrt.compare_rule", "must differ"),
         ({"pruner__after_lrrt": "asha"}, "pruner.after_lrrt", "hyperband"),
         ({"pruner__chance_margin": 1.0}, "pruner.chance_margin", "< 1"),
+        ({"pruner__weights_still": 1.0}, "pruner.weights_still", "< 1"),
         ({"train__epochs": 0}, "train.epochs", ">= 1"),
         ({"train__sgd_momentum": 1.0}, "train.sgd_momentum", "< 1"),
         ({"sampler": "cmaes"}, "sampler", "tpe, random, grid, brute_force"),

@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.method.lrrt.curve import WEIGHTS_STILL
 from search.method.pruner import (
     LRRT_STEP,
     GateRules,
@@ -293,6 +294,10 @@ def test_chance_level_needs_a_ramp_that_tested_where_the_design_trains() -> None
     still = replace(slow, weight_change=1e-8)  # rates too small to move the weights
     assert ramp_covered_bounds(still)
     assert lrrt_verdict(still, [], GateRules()).reason == CHANCE_LEVEL
+    noise = replace(slow, score=0.25, weight_change=WEIGHTS_STILL / 2)  # an untrained
+    assert lrrt_verdict(noise, [], GateRules()).reason == CHANCE_LEVEL  # net's lucky batches
+    assert lrrt_verdict(replace(noise, weight_change=WEIGHTS_STILL * 2), [], GateRules()) is None
+    assert lrrt_verdict(noise, [], GateRules(chance_needs_limit=False)) is None  # old gate
     legacy = summary(0.12)  # recorded before limit_found existed: judged as before
     assert lrrt_verdict(legacy, [], GateRules()).reason == CHANCE_LEVEL
 

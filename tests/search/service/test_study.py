@@ -18,6 +18,7 @@ import yaml
 from search.config import parse_config
 from search.errors import UserError
 from search.method import prepared_data
+from search.method.lrrt.curve import WEIGHTS_STILL
 from search.record import STUDY_CONFIG, STUDY_FINGERPRINT, TrialRecord
 from search.service import local_search
 from search.service import study as study_module
@@ -170,3 +171,12 @@ def test_the_data_seed_is_the_one_a_study_was_created_with(storage) -> None:
     bare = optuna.create_study(study_name="bare", storage=storage, direction="maximize")
     bare.set_user_attr(STUDY_CONFIG, {k: v for k, v in legacy_raw().items() if k != "seed"})
     assert study_data_seed("bare", storage, replace(config, seed=7)) == 7
+
+
+def test_the_pruner_takes_the_configs_gate_settings() -> None:
+    raw = legacy_raw(study="s")
+    raw["pruner"] = {**raw.get("pruner", {}), "weights_still": 0.01, "peer_rejection": True}
+    rules = study_module.build_pruner(parse_config(raw)).rules
+    assert rules.weights_still == 0.01 and rules.peer_rejection
+    default = study_module.build_pruner(parse_config(legacy_raw(study="s"))).rules
+    assert default.weights_still == WEIGHTS_STILL
