@@ -80,6 +80,8 @@ REPORT_SEEDS = (100, 101, 102)
 ORACLE_FACTORS = (0.25, 0.5, 2.0, 4.0)
 PEER_FREE = (DIVERGED, CHANCE_LEVEL)
 """Reasons that depend on the design alone, not on which peers came before it."""
+REPLICATE_OFFSET = 7_919
+"""The replicate's seed is the design's plus this (a prime: no other design's seed)."""
 AT_LR_MAX = 0.9
 """An upper bound at >= this share of the range's lr_max "sits at the end of the ramp"."""
 
@@ -252,6 +254,10 @@ class Protocol:
     oracle_configs: int
     max_designs: int = 0
     """0 = the whole grid; quick mode takes the first few."""
+    replicate: bool = False
+    """Train every design of the first part a second time (another init and batch order,
+    same data and bounds): how far the ground truth itself reproduces caps any score's
+    rank correlation with it."""
     parts: tuple[tuple[str, SearchConfig], ...] = ()
     """Further grids (path, config) measured after the first and pooled with it."""
 
@@ -266,7 +272,8 @@ def measure_seed(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
     rows: list[dict[str, Any]] = []
     for index, (path, config) in enumerate(protocol.all_parts()):
         part = replace(protocol, config=config, config_path=path,
-                       oracle_configs=protocol.oracle_configs if index == 0 else 0)
+                       oracle_configs=protocol.oracle_configs if index == 0 else 0,
+                       replicate=protocol.replicate and index == 0)
         rows += [{**row, "part": path} for row in measure_part(part, seed, cache, device, log)]
     return rows
 
@@ -327,6 +334,16 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
             f"{row['lrrt_score']:.3f} -> {reason or 'kept'}, best val "
             f"{row['best_val_accuracy']:.3f}, screening {row['screening_accuracy']:.3f}")
     configs = {design_key(c): c for c in grid}
+    for row in rows if protocol.replicate else ():
+        trial_config = configs[row["design"]]
+        base = _digest(seed, row["design"], trial_config.to_dict())
+        bounds = tuple(row["trained_bounds"])
+        again = cache.get(f"replicate|{base}|{_digest(bounds)}",
+                          lambda c=trial_config.with_seed(trial_config.seed + REPLICATE_OFFSET),
+                          b=bounds: train_to_end(c, data, b))
+        row["replicate_best_val_accuracy"] = again["best"]
+        log(f"seed {seed} replicate {row['design']}: best val {row['best_val_accuracy']:.3f} "
+            f"then {again['best']:.3f}")
     for row in stratified([r for r in rows if r["bounds"]], protocol.oracle_configs):
         trial_config = configs[row["design"]]
         base = _digest(seed, row["design"], trial_config.to_dict())
@@ -392,6 +409,7 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "spearman_params": spearman([r["n_params"] for r in rows], truth),
         "bound_regret_median": statistics.median(regrets) if regrets else None,
         "upper_at_lr_max": at_max,
+        "truth_reliability": truth_reliability(rows),
         "counts": {
             "designs": len(rows), "chance_level": len(chance), "good": len(good),
             "rejected": len(rejected), "caught": caught, "false_rejections": wrong,
@@ -405,6 +423,25 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 r["lrrt_images"] / (r["lrrt_images"] + r["train_images"]) for r in rows)
             if rows else None,
         },
+    }
+
+
+def truth_reliability(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How well the ground truth ranks designs against itself (Spearman of two trainings of
+    each design), and each score's Spearman against the mean of both trainings; None
+    without replicates."""
+    both = [r for r in rows if "replicate_best_val_accuracy" in r]
+    if not both:
+        return None
+    mean = [(r["best_val_accuracy"] + r["replicate_best_val_accuracy"]) / 2 for r in both]
+    return {
+        "designs": len(both),
+        "spearman_truth_replicate": spearman([r["best_val_accuracy"] for r in both],
+                                             [r["replicate_best_val_accuracy"] for r in both]),
+        "spearman_vs_mean_truth": spearman([r["lrrt_score"] for r in both], mean),
+        "spearman_one_epoch_vs_mean_truth": spearman([r["screening_accuracy"] for r in both],
+                                                     mean),
+        "spearman_params_vs_mean_truth": spearman([r["n_params"] for r in both], mean),
     }
 
 
@@ -450,6 +487,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", default="dev",
                         help="dev (0,1,2), report (100,101,102) or a list like 0,1")
     parser.add_argument("--oracle-configs", type=int, default=16)
+    parser.add_argument("--replicate", action="store_true",
+                        help="train each design of the first config twice (the ground "
+                        "truth's own reproducibility)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke size: 4 designs, 1 training epoch, 2 oracle designs")
     parser.add_argument("--device", default="cpu")
@@ -465,7 +505,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.oracle_configs = min(args.oracle_configs, 2)
     paths = [str(path) for path in args.config]
     protocol = Protocol(configs[0], paths[0], seeds, role, args.oracle_configs, max_designs,
-                        parts=tuple(zip(paths[1:], configs[1:], strict=True)))
+                        parts=tuple(zip(paths[1:], configs[1:], strict=True)),
+                        replicate=args.replicate)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = Cache(args.out / "cache.jsonl")
     started = time.perf_counter()

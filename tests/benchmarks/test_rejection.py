@@ -137,7 +137,7 @@ def test_two_configs_are_parts_of_one_protocol(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.rejection", "--config", *map(str, paths), "--out",
-         str(out), "--quick", "--seeds", "3"],
+         str(out), "--quick", "--seeds", "3", "--replicate"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=280, check=False,
     )
@@ -150,3 +150,10 @@ def test_two_configs_are_parts_of_one_protocol(tmp_path: Path) -> None:
     assert summary["counts"]["designs"] == len(rows) == sum(
         part["counts"]["designs"] for part in summary["per_part"].values())
     assert all("oracle" not in r for r in rows if r["part"] == str(paths[1]))
+    # replicates: every design of the first part trained twice, none of the second
+    first = [r for r in rows if r["part"] == str(paths[0])]
+    assert all("replicate_best_val_accuracy" in r for r in first)
+    assert not any("replicate_best_val_accuracy" in r for r in rows if r not in first)
+    reliability = summary["per_part"][str(paths[0])]["truth_reliability"]
+    assert reliability["designs"] == len(first)
+    assert summary["per_part"][str(paths[1])]["truth_reliability"] is None
