@@ -445,19 +445,30 @@ def truth_reliability(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def summarise(protocol: Protocol, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pooled figures, each part's and each seed's, and medians over seeds."""
-    per_seed = {str(seed): figures([r for r in rows if r["seed"] == seed])
-                for seed in protocol.seeds}
-    parts = [path for path, _ in protocol.all_parts()]
-    keys = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
-            "spearman_one_epoch", "spearman_params", "bound_regret_median")
+OVER_SEEDS = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
+              "spearman_one_epoch", "spearman_params", "bound_regret_median")
+"""Figures also given as a median over seeds, with a bootstrap interval."""
+
+
+def with_seed_medians(rows: list[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """``figures`` of the rows pooled, each seed's, and the median over seeds of each."""
+    per_seed = {str(seed): figures([r for r in rows if r["seed"] == seed]) for seed in seeds}
     return {
         **figures(rows),
         "over_seeds": {k: bootstrap_median([s[k] for s in per_seed.values()
-                                            if s[k] is not None]) for k in keys},
+                                            if s[k] is not None]) for k in OVER_SEEDS},
         "per_seed": per_seed,
-        "per_part": {path: figures([r for r in rows if r.get("part", parts[0]) == path])
+    }
+
+
+def summarise(protocol: Protocol, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled figures, each part's and each seed's, and medians over seeds."""
+    parts = [path for path, _ in protocol.all_parts()]
+    return {
+        **with_seed_medians(rows, protocol.seeds),
+        "per_part": {path: with_seed_medians([r for r in rows
+                                              if r.get("part", parts[0]) == path],
+                                             protocol.seeds)
                      for path in parts} if len(parts) > 1 else {},
         "seeds": list(protocol.seeds),
         "seed_role": protocol.role,

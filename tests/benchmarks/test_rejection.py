@@ -157,3 +157,4 @@ def test_two_configs_are_parts_of_one_protocol(tmp_path: Path) -> None:
     reliability = summary["per_part"][str(paths[0])]["truth_reliability"]
     assert reliability["designs"] == len(first)
     assert summary["per_part"][str(paths[1])]["truth_reliability"] is None
+    assert set(summary["per_part"][str(paths[0])]["per_seed"]) == {"3"}
