@@ -5,10 +5,11 @@ development-seed choice of ``WEIGHTS_STILL`` (issue 9), reproducible from the ru
 
 Each ``RUN_DIR`` is the output of ``benchmarks.rejection`` with the config it ran. A range
 test cached before the weight movement was recorded is run again from its seed (same
-curve: the score is checked) and cached with it. Prints the movement of every design with
-its outcome, the threshold the rule gives (half the smallest movement of any design that
-trained to >= ``USEFUL``), and, for a sweep of thresholds, how many chance-level designs
-the product's gate then catches and how many designs that train it rejects.
+curve: the score is checked) and cached with it. Prints the movement of every design (per
+``STILL_STEPS`` batches, as the gate judges it) with its outcome, the threshold the rule
+gives (half the smallest movement of any design that trained to >= ``USEFUL``), and, for a
+sweep of thresholds, how many chance-level designs the product's gate then catches and how
+many designs that train it rejects.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from benchmarks.budget import MeteredData
 from benchmarks.rejection import LRRT_KEY, Cache, _digest, cached_lrrt, design_key, designs
 from search.config import load_config
+from search.method.lrrt.curve import STILL_STEPS
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import load_data
@@ -62,8 +64,10 @@ def movements(config_path: Path, run_dir: Path) -> list[dict[str, Any]]:
                     **stored, "result": json.loads(r.to_json())})
             result = LRRTResult.from_json(json.dumps(stored["result"]))
             row = rows[(seed, key)]
+            moved = result.curve.weight_change
             out.append({"seed": seed, "design": key, "result": result,
-                        "weight_change": result.curve.weight_change,
+                        "weight_change": None if moved is None
+                        else moved * STILL_STEPS / len(result.curve.lrs),
                         "best": row["best_val_accuracy"], "chance_level": row["chance_level"],
                         "lr_range": list(trial_config.lr_range)})
     return out

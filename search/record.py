@@ -124,6 +124,11 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _int(value: Any) -> int | None:
+    """A positive int, or None for anything missing or malformed."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _pair(value: Any) -> Bounds | None:
     if not isinstance(value, list | tuple) or len(value) != 2:
         return None
@@ -223,6 +228,9 @@ class LRRTSummary:
     """LR of the best smoothed accuracy."""
     weight_change: float | None = None
     """How far the ramp moved the weights, relative to their norm (``LRRTCurve``)."""
+    ramp_steps: int | None = None
+    """Batches the ramp ran: the weight movement is judged per hundred of them
+    (``search.method.pruner.weights_still``)."""
 
     @property
     def has_bounds(self) -> bool:
@@ -282,6 +290,7 @@ class LRRTSummary:
             limit_found=limit_found if isinstance(limit_found, bool) else None,
             best_accuracy_lr=_float(stored.get("best_accuracy_lr")),
             weight_change=_float(stored.get("weight_change")),
+            ramp_steps=_int(stored.get("ramp_steps")),
         )
 
 
@@ -290,6 +299,7 @@ _SUMMARY_FIELDS = (
     "divergence", "completed_fraction", "bound_rule", "bounds", "compare_rule",
     "compare_bounds", "disagreement", "unstable", "peak_memory_bytes", "memory_kind", "seconds",
     "divergence_point", "limit_found", "best_accuracy_lr", "weight_change",
+    "ramp_steps",
 )
 
 _LEGACY_SUMMARY = "lrrt"

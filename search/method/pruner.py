@@ -19,7 +19,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
-from search.method.lrrt.curve import WEIGHTS_STILL
+from search.method.lrrt.curve import STILL_STEPS, WEIGHTS_STILL
 from search.record import (
     BELOW_PEERS,
     CHANCE_LEVEL,
@@ -80,9 +80,13 @@ class GateRules:
 
 
 def weights_still(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
-    """Whether the ramp left the weights where they started (``WEIGHTS_STILL``): then its
-    best batch accuracy is the noise of an untrained network, however high it peaked."""
-    return summary.weight_change is not None and summary.weight_change < still
+    """Whether the ramp left the weights where they started: moved by less than ``still``
+    of their norm per ``STILL_STEPS`` batches. Then its best batch accuracy is the noise of
+    an untrained network, however high it peaked."""
+    if summary.weight_change is None:
+        return False
+    steps = summary.ramp_steps or STILL_STEPS
+    return summary.weight_change * STILL_STEPS / steps < still
 
 
 def ramp_covered_bounds(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:

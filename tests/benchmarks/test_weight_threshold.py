@@ -18,9 +18,10 @@ def design(moved: float, score: float, chance_level: bool) -> dict:
 
 
 def test_a_threshold_above_a_designs_movement_rejects_it_whatever_its_score() -> None:
+    # 30-batch ramps: judged per 100 batches, 1e-4 -> 3.3e-4 and 5e-3 -> 1.7e-2
     designs = [design(1e-4, 0.25, True),  # lucky batches, weights still: chance after all
                design(5e-3, 0.12, False)]  # a slow starter: low score, weights moving
-    low, middle, high = sweep(designs, [1e-5, 1e-3, 1e-2])
+    low, middle, high = sweep(designs, [1e-5, 1e-3, 3e-2])
     assert (low["caught"], low["false_rejections"]) == (0, 0)
     assert (middle["caught"], middle["false_rejections"]) == (1, 0)
     assert (high["caught"], high["false_rejections"]) == (1, 1)

@@ -112,13 +112,19 @@ RAMPS = {"linear": linear_lr, "exponential": exponential_lr}
 """Ramp shapes by the name the YAML uses."""
 
 WEIGHTS_STILL = 2.5e-3
-"""A ramp that moved the weights by less than this share of their norm never trained them,
-whatever its noisy best batch accuracy says (``pruner.weights_still`` overrides it). Chosen
-on the issue-9 development seeds 0 and 1: half the smallest movement of any design there
-that trained to >= 0.5 (5.3e-3, SGD's slow start over [1e-4, 1e-2], batch 128). SGD over
-[1e-6, 1e-5] moved them at most 1.1e-4 and Adam there 1.8e-3 to 4.3e-3; all the SGD ones
-and half the Adam ones ended at chance after eight epochs. A search that trains far longer
-than eight epochs may lower it: a slow starter has more time to get going."""
+"""A ramp that moved the weights by less than this share of their norm per ``STILL_STEPS``
+batches never trained them, whatever its noisy best batch accuracy says
+(``pruner.weights_still`` overrides it). Chosen on the issue-9 development seeds 0 and 1:
+half the smallest movement of any design there that trained to >= 0.5 (5.3e-3, SGD's slow
+start over [1e-4, 1e-2], batch 128). SGD over [1e-6, 1e-5] moved them at most 1.1e-4 and
+Adam there 1.8e-3 to 4.3e-3; all the SGD ones and half the Adam ones ended at chance after
+eight epochs. A search that trains far longer than eight epochs may lower it: a slow
+starter has more time to get going."""
+
+STILL_STEPS = 100
+"""The ramp length ``WEIGHTS_STILL`` was measured on: a shorter ramp's movement is scaled up
+to it (a ramp moves the weights about in proportion to its batches at the same rates)."""
+
 
 LIMIT_TAIL = 0.1
 """A loss minimum in the last tenth of the ramp is no limit: the loss may still be falling."""

@@ -58,6 +58,7 @@ class LRRTResult:
             limit_found=curve.limit_found,
             best_accuracy_lr=curve.best_accuracy_lr,
             weight_change=curve.weight_change,
+            ramp_steps=len(curve.lrs),
         )
 
     def to_json(self) -> str:

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.method.lrrt.curve import WEIGHTS_STILL
+from search.method.lrrt.curve import STILL_STEPS, WEIGHTS_STILL
 from search.method.pruner import (
     LRRT_STEP,
     GateRules,
@@ -298,6 +298,11 @@ def test_chance_level_needs_a_ramp_that_tested_where_the_design_trains() -> None
     assert lrrt_verdict(noise, [], GateRules()).reason == CHANCE_LEVEL  # net's lucky batches
     assert lrrt_verdict(replace(noise, weight_change=WEIGHTS_STILL * 2), [], GateRules()) is None
     assert lrrt_verdict(noise, [], GateRules(chance_needs_limit=False)) is None  # old gate
+    # movement is judged per STILL_STEPS batches: a short ramp moves the weights less
+    short = replace(noise, weight_change=WEIGHTS_STILL * 0.6, ramp_steps=STILL_STEPS // 4)
+    assert lrrt_verdict(short, [], GateRules()) is None  # 2.4x the threshold per 100
+    assert lrrt_verdict(replace(short, ramp_steps=STILL_STEPS), [], GateRules()
+                        ).reason == CHANCE_LEVEL
     legacy = summary(0.12)  # recorded before limit_found existed: judged as before
     assert lrrt_verdict(legacy, [], GateRules()).reason == CHANCE_LEVEL
 

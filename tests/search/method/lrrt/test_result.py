@@ -6,6 +6,7 @@ import pytest
 
 from search.method.lrrt.curve import LRRTCurve, linear_lr
 from search.method.lrrt.result import LRRTResult, summarise
+from search.record import LRRTSummary
 
 # --------------------------------------------------------------------------- results
 
@@ -129,3 +130,7 @@ def test_summary_is_the_records_view_of_the_test() -> None:
     assert summary.completed_fraction == 1.0
     attrs = summary.to_attrs()
     assert not any(isinstance(v, list) and len(v) > 2 for v in attrs.values())
+    assert summary.ramp_steps == len(result.curve.lrs)
+    again = LRRTSummary.from_attrs(attrs)
+    assert again is not None and again.ramp_steps == summary.ramp_steps
+    assert again.weight_change == summary.weight_change
