@@ -11,7 +11,8 @@ a grid of designs. Several configs are parts of one protocol whose rows are pool
 oracle grid is drawn from the first part only. The default is
 ``benchmarks/protocols/fashion-mnist.yaml`` (48 designs that should train) plus
 ``fashion-mnist-extremes.yaml`` (24 designs whose LR range sits a decade below or above:
-without them no design ends at chance and recall cannot be measured).
+without them no design ends at chance and recall cannot be measured). ``--extremes`` derives
+such a part from the first config, for any dataset (``extremes_of``).
 For each data seed, every design in a seeded order gets
 
 - the product's range test (``run_lrrt``) and the gate's verdict, asked of a real
@@ -131,6 +132,24 @@ def stratified(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
             if group and len(chosen) < count:
                 chosen.append(group.pop(0))
     return chosen
+
+
+EXTREME_DECADES = (2, 1)
+"""A derived extremes grid's low range spans lr_min / 10**2 .. lr_min / 10**1 of the
+config's smallest rate; its high range 5 x .. 50 x its largest."""
+
+
+def extremes_of(config: SearchConfig) -> SearchConfig:
+    """The config's grid moved to LR ranges where its designs should not train: a decade
+    under its smallest rate and a decade over its largest, at its largest batch size (the
+    cheapest test). For the default grid this is ``fashion-mnist-extremes.yaml``."""
+    low = min(r[0] for r in config.space.lr_range)
+    high = max(r[1] for r in config.space.lr_range)
+    space = replace(config.space,
+                    lr_range=((low / 10 ** EXTREME_DECADES[0], low / 10 ** EXTREME_DECADES[1]),
+                              (high * 5, high * 50)),
+                    batch_size=(max(config.space.batch_size),))
+    return replace(config, space=space)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -498,6 +517,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", default="dev",
                         help="dev (0,1,2), report (100,101,102) or a list like 0,1")
     parser.add_argument("--oracle-configs", type=int, default=16)
+    parser.add_argument("--extremes", action="store_true",
+                        help="add a part derived from the first config: its designs over LR "
+                        "ranges a decade too low and too high (for a dataset without an "
+                        "extremes config of its own)")
     parser.add_argument("--replicate", action="store_true",
                         help="train each design of the first config twice (the ground "
                         "truth's own reproducibility)")
@@ -515,6 +538,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         seeds, max_designs = seeds[:1], 4
         args.oracle_configs = min(args.oracle_configs, 2)
     paths = [str(path) for path in args.config]
+    if args.extremes:
+        configs.append(extremes_of(configs[0]))
+        paths.append(f"{paths[0]}#extremes")
     protocol = Protocol(configs[0], paths[0], seeds, role, args.oracle_configs, max_designs,
                         parts=tuple(zip(paths[1:], configs[1:], strict=True)),
                         replicate=args.replicate)

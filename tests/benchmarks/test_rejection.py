@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.metrics import bootstrap_median
-from benchmarks.rejection import figures, spearman, stratified
+from benchmarks.rejection import extremes_of, figures, spearman, stratified
+from search.config import load_config
 from tests.conftest import ROOT, worker_config, write_brightness_folder, write_config
 
 SUMMARY_KEYS = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
@@ -158,3 +159,36 @@ def test_two_configs_are_parts_of_one_protocol(tmp_path: Path) -> None:
     assert reliability["designs"] == len(first)
     assert summary["per_part"][str(paths[1])]["truth_reliability"] is None
     assert set(summary["per_part"][str(paths[0])]["per_seed"]) == {"3"}
+
+
+def test_extremes_of_a_config_is_its_grid_a_decade_too_low_and_too_high() -> None:
+    main = load_config(ROOT / "benchmarks/protocols/fashion-mnist.yaml")
+    derived = extremes_of(main)
+    shipped = load_config(ROOT / "benchmarks/protocols/fashion-mnist-extremes.yaml")
+    assert derived.space == shipped.space  # the shipped part is the derived one
+    assert derived.space.lr_range == ((1e-6, 1e-5), (0.5, 5.0))
+    assert derived.space.batch_size == (64,)
+    assert (derived.space.blocks, derived.space.optimizer) == (main.space.blocks,
+                                                               main.space.optimizer)
+
+
+@pytest.mark.slow
+def test_extremes_flag_adds_a_derived_part_on_any_dataset(tmp_path: Path) -> None:
+    folder = write_brightness_folder(tmp_path / "images", images_per_class=40)
+    config = worker_config(folder, "protocol", epochs=1)
+    config["lrrt"] = {"steps": 8, "sma_periods": 2, "bound_rule": "smith_quarter",
+                      "compare_rule": None}
+    path = write_config(tmp_path / "protocol.yaml", config)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rejection", "--config", str(path), "--out",
+         str(out), "--quick", "--seeds", "5", "--extremes"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=280, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["configs"] == [str(path), f"{path}#extremes"]
+    rows = json.loads((out / "rows.json").read_text())
+    extreme = [r for r in rows if r["part"].endswith("#extremes")]
+    assert extreme and all(r["lr_range"][0] < 1e-4 or r["lr_range"][0] > 0.1 for r in extreme)
