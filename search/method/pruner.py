@@ -79,14 +79,20 @@ class GateRules:
         return summary.score >= chance_threshold(summary.num_classes, self.chance_margin)
 
 
+def weight_movement(summary: LRRTSummary) -> float | None:
+    """How far the ramp moved the weights, relative to their norm, per ``STILL_STEPS``
+    batches (a ramp moves them about in proportion to its length); None if not measured."""
+    if summary.weight_change is None:
+        return None
+    return summary.weight_change * STILL_STEPS / (summary.ramp_steps or STILL_STEPS)
+
+
 def weights_still(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
     """Whether the ramp left the weights where they started: moved by less than ``still``
     of their norm per ``STILL_STEPS`` batches. Then its best batch accuracy is the noise of
     an untrained network, however high it peaked."""
-    if summary.weight_change is None:
-        return False
-    steps = summary.ramp_steps or STILL_STEPS
-    return summary.weight_change * STILL_STEPS / steps < still
+    moved = weight_movement(summary)
+    return moved is not None and moved < still
 
 
 def ramp_covered_bounds(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
@@ -119,10 +125,13 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
         return Verdict(DIVERGED, summary.divergence or "",
                        {**score, "completed_fraction": summary.completed_fraction})
     if rules.chance_needs_limit and weights_still(summary, rules.weights_still):
+        moved = weight_movement(summary)
         return Verdict(CHANCE_LEVEL,
-                       f"the range test moved the weights by {summary.weight_change:.2g} of "
-                       f"their norm (< {rules.weights_still:g}): its rates are too small to train "
-                       "this design", {**score, "weight_change": summary.weight_change})
+                       f"the range test moved the weights by {moved:.2g} of their norm per "
+                       f"{STILL_STEPS} batches (< {rules.weights_still:g}): its rates are too "
+                       "small to train this design",
+                       {**score, "weight_movement": round(moved or 0.0, 9),
+                        "weights_still": rules.weights_still})
     if not learned and not (rules.chance_needs_limit
                            and not ramp_covered_bounds(summary, rules.weights_still)):
         return Verdict(CHANCE_LEVEL,

@@ -301,8 +301,10 @@ def test_chance_level_needs_a_ramp_that_tested_where_the_design_trains() -> None
     # movement is judged per STILL_STEPS batches: a short ramp moves the weights less
     short = replace(noise, weight_change=WEIGHTS_STILL * 0.6, ramp_steps=STILL_STEPS // 4)
     assert lrrt_verdict(short, [], GateRules()) is None  # 2.4x the threshold per 100
-    assert lrrt_verdict(replace(short, ramp_steps=STILL_STEPS), [], GateRules()
-                        ).reason == CHANCE_LEVEL
+    still = lrrt_verdict(replace(short, ramp_steps=STILL_STEPS), [], GateRules())
+    assert still.reason == CHANCE_LEVEL and "per 100 batches" in still.detail
+    assert still.evidence["weight_movement"] == pytest.approx(WEIGHTS_STILL * 0.6)
+    assert still.evidence["weights_still"] == WEIGHTS_STILL
     legacy = summary(0.12)  # recorded before limit_found existed: judged as before
     assert lrrt_verdict(legacy, [], GateRules()).reason == CHANCE_LEVEL
 
