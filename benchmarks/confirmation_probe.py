@@ -26,7 +26,15 @@ from typing import Any
 import torch
 
 from benchmarks.budget import MeteredData
-from benchmarks.rejection import Cache, _digest, cached_lrrt, design_key, designs, train_to_end
+from benchmarks.rejection import (
+    Cache,
+    _digest,
+    cached_lrrt,
+    design_base,
+    design_key,
+    designs,
+    train_to_end,
+)
 from search.config import load_config
 from search.method.evaluation import evaluate
 from search.method.lrrt.bounds import BOUND_RULES, apply_rule
@@ -88,7 +96,7 @@ def probe(config_path: Path, run_dir: Path, bound_rule: str | None
                            eval_batch_size=config.train.eval_batch_size)
         threshold = chance_threshold(dataset.num_classes, config.pruner.chance_margin)
         for trial_config in designs(config, seed):
-            base = _digest(seed, design_key(trial_config), trial_config.to_dict())
+            base = design_base(seed, trial_config)
             result = LRRTResult.from_json(json.dumps(cached_lrrt(cache, base)["result"]))
             bounds = apply_rule(rule, result.curve)
             if bounds is None or not doubtful(result, bounds, trial_config.lr_range,

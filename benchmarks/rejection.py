@@ -118,6 +118,11 @@ def design_key(config: TrialConfig) -> str:
             f"|{_digest(config.architecture.to_dict())[:6]}")
 
 
+def design_base(seed: int, config: TrialConfig) -> str:
+    """The cache key prefix of one design on one data seed: every piece measured of it."""
+    return _digest(seed, design_key(config), config.to_dict())
+
+
 def stratified(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     """``count`` designs spread over optimizer x LR range x outcome (kept first), so the
     oracle grid sees every kind of design, not just the most common one."""
@@ -311,7 +316,7 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
         grid = grid[: protocol.max_designs]
     rows = []
     for index, trial_config in enumerate(grid):
-        base = _digest(seed, design_key(trial_config), trial_config.to_dict())
+        base = design_base(seed, trial_config)
 
         def lrrt(c: TrialConfig = trial_config) -> dict[str, Any]:
             result, images, seconds = _metered(data, lambda: run_lrrt(c, data))
@@ -355,9 +360,8 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
     configs = {design_key(c): c for c in grid}
     for row in rows if protocol.replicate else ():
         trial_config = configs[row["design"]]
-        base = _digest(seed, row["design"], trial_config.to_dict())
         bounds = tuple(row["trained_bounds"])
-        again = cache.get(f"replicate|{base}|{_digest(bounds)}",
+        again = cache.get(f"replicate|{row['key']}|{_digest(bounds)}",
                           lambda c=trial_config.with_seed(trial_config.seed + REPLICATE_OFFSET),
                           b=bounds: train_to_end(c, data, b))
         row["replicate_best_val_accuracy"] = again["best"]
@@ -365,7 +369,7 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
             f"then {again['best']:.3f}")
     for row in stratified([r for r in rows if r["bounds"]], protocol.oracle_configs):
         trial_config = configs[row["design"]]
-        base = _digest(seed, row["design"], trial_config.to_dict())
+        base = row["key"]
         low, high = row["bounds"]
         grid_accuracy = {"1": row["best_val_accuracy"]}
         for factor in ORACLE_FACTORS:

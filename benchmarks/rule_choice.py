@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.rejection import Cache, _digest, cached_lrrt, design_key, designs, spearman
+from benchmarks.rejection import (
+    Cache,
+    cached_lrrt,
+    design_base,
+    design_key,
+    designs,
+    spearman,
+)
 from search.config import load_config
 from search.method.lrrt.bounds import BOUND_RULES, apply_rule, backed_off_limit
 from search.method.lrrt.curve import LRRTCurve
@@ -182,7 +189,7 @@ def replay(config_path: Path, run_dirs: list[Path]) -> dict[str, Any]:
                 row = by_design.get((seed, key))
                 if row is None:
                     continue
-                base = row.get("key") or _digest(seed, key, trial_config.to_dict())
+                base = row.get("key") or design_base(seed, trial_config)
                 result = LRRTResult.from_json(json.dumps(cached_lrrt(cache, base)["result"]))
                 margin = config.pruner.chance_margin
                 num_classes = round((1.0 - margin) / (row["threshold"] - margin))

@@ -24,13 +24,12 @@ import numpy as np
 import torch
 
 from benchmarks.budget import MeteredData
-from benchmarks.rejection import LRRT_KEY, Cache, _digest, cached_lrrt, design_key, designs
+from benchmarks.rejection import LRRT_KEY, Cache, cached_lrrt, design_base, design_key, designs
 from search.config import load_config
-from search.method.lrrt.curve import STILL_STEPS
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import load_data
-from search.method.pruner import GateRules, lrrt_verdict
+from search.method.pruner import GateRules, lrrt_verdict, weight_movement
 
 USEFUL = 0.5
 """A design that trained to this validation accuracy is one the gate must never reject."""
@@ -49,7 +48,7 @@ def movements(config_path: Path, run_dir: Path) -> list[dict[str, Any]]:
         data: MeteredData | None = None
         for trial_config in designs(config, seed):
             key = design_key(trial_config)
-            base = _digest(seed, key, trial_config.to_dict())
+            base = design_base(seed, trial_config)
             stored = cached_lrrt(cache, base)
             if stored["result"]["curve"].get("weight_change") is None and not stored[
                     "result"]["curve"]["diverged"]:
@@ -63,11 +62,10 @@ def movements(config_path: Path, run_dir: Path) -> list[dict[str, Any]]:
                 stored = cache.get(f"{LRRT_KEY}|{base}", lambda r=again: {
                     **stored, "result": json.loads(r.to_json())})
             result = LRRTResult.from_json(json.dumps(stored["result"]))
+            summary = result.summary(group="g", num_classes=10)
             row = rows[(seed, key)]
-            moved = result.curve.weight_change
-            out.append({"seed": seed, "design": key, "result": result,
-                        "weight_change": None if moved is None
-                        else moved * STILL_STEPS / len(result.curve.lrs),
+            out.append({"seed": seed, "design": key, "summary": summary,
+                        "weight_change": weight_movement(summary),
                         "best": row["best_val_accuracy"], "chance_level": row["chance_level"],
                         "lr_range": list(trial_config.lr_range)})
     return out
@@ -81,8 +79,7 @@ def sweep(designs_: list[dict[str, Any]], thresholds: list[float]) -> list[dict[
         rules = replace(GateRules(), weights_still=still)
         caught = wrong = 0
         for d in designs_:
-            summary = d["result"].summary(group="g", num_classes=10)
-            rejected = lrrt_verdict(summary, [], rules) is not None
+            rejected = lrrt_verdict(d["summary"], [], rules) is not None
             caught += rejected and d["chance_level"]
             wrong += rejected and not d["chance_level"]
         table.append({"weights_still": still, "caught": caught, "false_rejections": wrong})

@@ -14,7 +14,7 @@ def design(moved: float, score: float, chance_level: bool) -> dict:
                       losses=[2.3 - 0.01 * i for i in range(steps)],  # still falling: open
                       accuracies=[score] * steps, ramp="exponential", weight_change=moved)
     result = LRRTResult(curve, score, 0.0, "sustained_limit", (2.5e-6, 5e-6))
-    return {"result": result, "chance_level": chance_level}
+    return {"summary": result.summary(group="g", num_classes=10), "chance_level": chance_level}
 
 
 def test_a_threshold_above_a_designs_movement_rejects_it_whatever_its_score() -> None:
