@@ -50,6 +50,19 @@ class LRRTCurve:
         return simple_moving_average(self.accuracies, self.sma_periods)
 
     @property
+    def settled_accuracies(self) -> list[float]:
+        """The smoothed accuracies whose window is full: what the test's score reads. A
+        warm-up point averages only the batches so far, the first one a single batch, where
+        an untrained network reaches 0.2 by chance (a ramp that diverges within a window has
+        only its last point, the average of every batch it ran)."""
+        smoothed = self.smoothed_accuracies
+        return smoothed[self._settled_from:]
+
+    @property
+    def _settled_from(self) -> int:
+        return max(min(self.sma_periods, len(self.lrs)) - 1, 0)
+
+    @property
     def completed_fraction(self) -> float:
         """Share of the planned ramp that ran before the test stopped."""
         return len(self.lrs) / self.total_steps if self.total_steps else 0.0
@@ -66,15 +79,16 @@ class LRRTCurve:
 
     @property
     def best_accuracy_lr(self) -> float | None:
-        """LR of the best smoothed accuracy (the first step reaching it); None when empty."""
-        smoothed = self.smoothed_accuracies
-        return self.lrs[int(np.argmax(smoothed))] if smoothed else None
+        """LR of the best settled accuracy (the first step reaching it); None when empty."""
+        settled = self.settled_accuracies
+        return self.lrs[self._settled_from + int(np.argmax(settled))] if settled else None
 
     @property
     def limit_found(self) -> bool:
         """Whether the test reached an LR where training stops improving: it diverged, or
         its smoothed loss bottomed out before the last ``LIMIT_TAIL`` of the ramp and then
-        gave back at least ``LIMIT_GIVE_BACK`` of its fall. A curve still falling at the end
+        gave back at least ``LIMIT_GIVE_BACK`` of its fall and ``LIMIT_MIN_RISE`` of its
+        minimum (a flat curve's wobble is no turn). A curve still falling at the end
         of the ramp has found no upper limit: the range was too narrow (or the ramp too
         short) to say where the design stops converging."""
         return self.diverged or limit_index(self) is not None
@@ -131,6 +145,11 @@ LIMIT_TAIL = 0.1
 LIMIT_GIVE_BACK = 0.25
 """After its minimum the smoothed loss must rise by this share of its fall to count as a
 limit (a flat tail is noise, not a turn)."""
+LIMIT_MIN_RISE = 0.03
+"""... and by at least this share of the minimum itself: a flat curve's smoothed loss
+wobbles by about 1 %, which is no turn however small its fall was. Chosen on the issue-9
+development seeds 0-2: flat curves rose at most 1.1 % after their minimum, curves that
+turned at least 6.5 %; 3 % is about their geometric middle."""
 
 
 def limit_index(curve: LRRTCurve) -> int | None:
@@ -145,7 +164,8 @@ def limit_index(curve: LRRTCurve) -> int | None:
     fall = losses[0] - losses[lowest]
     if lowest >= (1.0 - LIMIT_TAIL) * curve.total_steps or fall <= 0:
         return None
-    if losses[lowest:].max() - losses[lowest] < LIMIT_GIVE_BACK * fall:
+    rise = losses[lowest:].max() - losses[lowest]
+    if rise < LIMIT_GIVE_BACK * fall or rise < LIMIT_MIN_RISE * losses[lowest]:
         return None
     return lowest
 

@@ -95,7 +95,7 @@ def summarise(
         disagreement = max(high, other) / min(high, other)
     return LRRTResult(
         curve=curve,
-        best_smoothed_accuracy=max(curve.smoothed_accuracies, default=0.0),
+        best_smoothed_accuracy=max(curve.settled_accuracies, default=0.0),
         best_val_accuracy=max((e["val_accuracy"] for e in curve.epochs), default=0.0),
         bound_rule=bound_rule,
         bounds=bounds,

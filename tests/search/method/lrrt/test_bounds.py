@@ -265,6 +265,19 @@ def test_a_minimum_in_the_last_tenth_or_a_flat_tail_is_no_limit() -> None:
     assert not loss_curve(flat_tail).limit_found
 
 
+def test_a_flat_curves_wobble_is_no_limit_however_small_its_fall() -> None:
+    """A loss that barely moves (2.31 -> 2.30, then back up by 0.01, under 1 % of itself)
+    gives back more than a quarter of its tiny fall: the give-back test alone would call
+    that a turn, and a flat ramp's arbitrary minimum a limit."""
+    wobble = [2.31 - 0.01 * s / 50 if s <= 50 else 2.30 + 0.01 * (s - 50) / 49
+              for s in range(100)]
+    assert not loss_curve(wobble).limit_found
+    # the same shape 5 % high is a turn: the loss rose by 5 % of its minimum
+    turn = [2.31 - 0.01 * s / 50 if s <= 50 else 2.30 + 0.115 * (s - 50) / 49
+            for s in range(100)]
+    assert loss_curve(turn).limit_found
+
+
 def test_a_diverged_curve_found_its_limit() -> None:
     curve = loss_curve([2.3 - 0.02 * s for s in range(40)], diverged=True)
     assert curve.limit_found

@@ -42,7 +42,7 @@ def test_summarise_scores_and_bounds() -> None:
         compare_rule="smith_quarter",
         disagreement_factor=10.0,
     )
-    assert result.best_smoothed_accuracy == pytest.approx(max(curve.smoothed_accuracies))
+    assert result.best_smoothed_accuracy == pytest.approx(max(curve.settled_accuracies))
     assert result.best_val_accuracy == pytest.approx(0.65)
     assert result.bounds == pytest.approx((1e-4, 0.0013375))
     assert result.compare_bounds == pytest.approx((1e-2 / 4, 1e-2))
@@ -50,6 +50,25 @@ def test_summarise_scores_and_bounds() -> None:
     assert not result.unstable
     assert result.seconds == 1.25
     assert result.peak_memory_bytes > 0
+
+
+def test_the_score_reads_only_full_windows_not_a_lucky_first_batch() -> None:
+    """An untrained network whose first batch happened to score 0.3 and then sat at 0.1:
+    the warm-up points (one batch, two batches, ...) are no score; the full windows are."""
+    total, periods = 40, 10
+    lrs = [linear_lr(s, total, 1e-4, 1e-2) for s in range(total)]
+    accuracies = [0.3] + [0.1] * (total - 1)
+    curve = LRRTCurve(1e-4, 1e-2, total, total, periods, lrs, [2.3] * total, accuracies)
+    result = summarise(curve, bound_rule="loss_limit", compare_rule=None,
+                       disagreement_factor=10.0)
+    assert max(curve.smoothed_accuracies) == pytest.approx(0.3)  # the lucky first batch
+    assert result.best_smoothed_accuracy == pytest.approx(0.12)  # (0.3 + 9 x 0.1) / 10
+    assert curve.best_accuracy_lr == lrs[periods - 1]
+    # a test that diverged within its first window: the average of every batch it ran
+    short = LRRTCurve(1e-4, 1e-2, total, total, periods, lrs[:4], [2.3] * 4,
+                      [0.3, 0.1, 0.1, 0.1], diverged=True)
+    assert max(short.settled_accuracies) == pytest.approx(0.15)
+    assert short.best_accuracy_lr == lrs[3]
 
 
 def test_summarise_flags_unstable_when_upper_bounds_disagree_beyond_the_factor() -> None:
