@@ -27,6 +27,8 @@ For each data seed, every design in a seeded order gets
 and a stratified subset of ``--oracle-configs`` designs is also trained at upper bounds
 x0.25, x0.5, x2 and x4 the chosen one (same lower/upper ratio): the bound regret is how far
 the chosen bounds' best accuracy is under the best of that grid, in accuracy points.
+With ``--replicate`` every design is trained a second time: how far the ground truth agrees
+with itself (ranks and chance-level labels) is the ceiling any score or gate is judged under.
 
 Development seeds (``dev``: 0, 1, 2) are for choosing rules and thresholds; reporting seeds
 (``report``: 100, 101, 102) are run once with the chosen defaults and reported. Each measured
@@ -62,6 +64,7 @@ from benchmarks.metrics import bootstrap_median
 from search.config import SearchConfig, load_config
 from search.method.lrrt.curve import limit_index
 from search.method.lrrt.result import LRRTResult
+from search.method.lrrt.result import summarise as score_curve
 from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import load_data
 from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold
@@ -167,6 +170,21 @@ reads, so they are measured again (same seed: same curve, now with the movement)
 def cached_lrrt(cache: Cache, base: str) -> dict[str, Any]:
     """A design's cached range test, the newest kind there is."""
     return cache.values.get(f"{LRRT_KEY}|{base}") or cache.values[f"lrrt|{base}"]
+
+
+def read_with_current_rules(stored: dict[str, Any], config: TrialConfig) -> LRRTResult:
+    """A cached range test, its score and bounds read again from its curve by today's
+    rules: the curve is what was measured, so a rule change re-reads every cached test, and
+    only designs whose bounds moved are trained again (the training cache is keyed by the
+    bounds)."""
+    cached = LRRTResult.from_json(json.dumps(stored))
+    result = score_curve(cached.curve, bound_rule=config.lrrt.bound_rule,
+                         compare_rule=config.lrrt.compare_rule,
+                         disagreement_factor=config.lrrt.disagreement_factor,
+                         peak_memory_bytes=cached.peak_memory_bytes,
+                         memory_kind=cached.memory_kind, seconds=cached.seconds)
+    result.n_params = cached.n_params
+    return result
 
 
 class Cache:
@@ -279,9 +297,9 @@ class Protocol:
     max_designs: int = 0
     """0 = the whole grid; quick mode takes the first few."""
     replicate: bool = False
-    """Train every design of the first part a second time (another init and batch order,
-    same data and bounds): how far the ground truth itself reproduces caps any score's
-    rank correlation with it."""
+    """Train every design a second time (another init and batch order, same data and
+    bounds): how far the ground truth itself reproduces caps any score's rank correlation
+    with it, and any gate's recall and false rejections against it."""
     parts: tuple[tuple[str, SearchConfig], ...] = ()
     """Further grids (path, config) measured after the first and pooled with it."""
 
@@ -296,8 +314,7 @@ def measure_seed(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
     rows: list[dict[str, Any]] = []
     for index, (path, config) in enumerate(protocol.all_parts()):
         part = replace(protocol, config=config, config_path=path,
-                       oracle_configs=protocol.oracle_configs if index == 0 else 0,
-                       replicate=protocol.replicate and index == 0)
+                       oracle_configs=protocol.oracle_configs if index == 0 else 0)
         rows += [{**row, "part": path} for row in measure_part(part, seed, cache, device, log)]
     return rows
 
@@ -324,7 +341,7 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
                     "seconds": round(seconds, 3)}
 
         measured = cache.get(f"{LRRT_KEY}|{base}", lrrt)
-        result = LRRTResult.from_json(json.dumps(measured["result"]))
+        result = read_with_current_rules(measured["result"], trial_config)
         reason = gate_verdict(study, study.pruner, trial_config, result,  # type: ignore[arg-type]
                               num_classes)
         bounds = result.bounds or trial_config.lr_range
@@ -365,6 +382,7 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
                           lambda c=trial_config.with_seed(trial_config.seed + REPLICATE_OFFSET),
                           b=bounds: train_to_end(c, data, b))
         row["replicate_best_val_accuracy"] = again["best"]
+        row["replicate_chance_level"] = again["best"] < threshold
         log(f"seed {seed} replicate {row['design']}: best val {row['best_val_accuracy']:.3f} "
             f"then {again['best']:.3f}")
     for row in stratified([r for r in rows if r["bounds"]], protocol.oracle_configs):
@@ -413,8 +431,8 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     chance = [r for r in rows if r["chance_level"]]
     good = [r for r in rows if not r["chance_level"]]
     rejected = [r for r in rows if r["reason"]]
-    caught = sum(1 for r in chance if r["reason"])
-    wrong = sum(1 for r in good if r["reason"])
+    gate = _gate_rates(rows)
+    caught, wrong = gate["caught"], gate["false_rejections"]
     free_caught = sum(1 for r in chance if r["reason"] in PEER_FREE)
     free_wrong = sum(1 for r in good if r["reason"] in PEER_FREE)
     costs = [r["lrrt_images"] / (r["lrrt_images"] + r["train_images"]) for r in rejected]
@@ -423,8 +441,8 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     limited = [r for r in rows if r["limit_found"] and r["bounds"]]
     at_max = sum(1 for r in limited if r["bounds"][1] >= AT_LR_MAX * r["lr_range"][1])
     return {
-        "recall": caught / len(chance) if chance else None,
-        "false_rejection_rate": wrong / len(good) if good else None,
+        "recall": gate["recall"],
+        "false_rejection_rate": gate["false_rejection_rate"],
         "cost_fraction": statistics.median(costs) if costs else None,
         "spearman": spearman([r["lrrt_score"] for r in rows], truth),
         "spearman_lrrt_val": spearman([r["lrrt_val_accuracy"] for r in rows], truth),
@@ -450,15 +468,27 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def truth_reliability(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """How well the ground truth ranks designs against itself (Spearman of two trainings of
-    each design), and each score's Spearman against the mean of both trainings; None
-    without replicates."""
+    """How well the ground truth agrees with itself over two trainings of each design, and
+    what that caps; None without replicates.
+
+    Ranks: Spearman of the two trainings, and each score's against their mean. Labels: how
+    often both trainings agree on "ends at chance level"; the recall and false-rejection
+    rate of the second training used as a gate against the first (what even a full second
+    training reaches: a ceiling for any gate); and the range test's gate on the designs
+    whose two trainings agree, where the label is not a coin flip."""
     both = [r for r in rows if "replicate_best_val_accuracy" in r]
     if not both:
         return None
     mean = [(r["best_val_accuracy"] + r["replicate_best_val_accuracy"]) / 2 for r in both]
+    labelled = [r for r in both if "replicate_chance_level" in r]
+    agreed = [r for r in labelled if r["chance_level"] == r["replicate_chance_level"]]
+    second_as_gate = [{**r, "reason": "replicate" if r["replicate_chance_level"] else None}
+                      for r in labelled]
     return {
         "designs": len(both),
+        "chance_label_agreement": len(agreed) / len(labelled) if labelled else None,
+        "replicate_as_gate": _gate_rates(second_as_gate),
+        "gate_where_labels_agree": _gate_rates(agreed),
         "spearman_truth_replicate": spearman([r["best_val_accuracy"] for r in both],
                                              [r["replicate_best_val_accuracy"] for r in both]),
         "spearman_vs_mean_truth": spearman([r["lrrt_score"] for r in both], mean),
@@ -466,6 +496,18 @@ def truth_reliability(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
                                                      mean),
         "spearman_params_vs_mean_truth": spearman([r["n_params"] for r in both], mean),
     }
+
+
+def _gate_rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recall of the chance-level rows and false-rejection rate of the others, with counts."""
+    chance = [r for r in rows if r["chance_level"]]
+    good = [r for r in rows if not r["chance_level"]]
+    caught = sum(1 for r in chance if r["reason"])
+    wrong = sum(1 for r in good if r["reason"])
+    return {"recall": caught / len(chance) if chance else None,
+            "false_rejection_rate": wrong / len(good) if good else None,
+            "chance_level": len(chance), "good": len(good), "caught": caught,
+            "false_rejections": wrong}
 
 
 OVER_SEEDS = ("recall", "false_rejection_rate", "cost_fraction", "spearman",
@@ -526,8 +568,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "ranges a decade too low and too high (for a dataset without an "
                         "extremes config of its own)")
     parser.add_argument("--replicate", action="store_true",
-                        help="train each design of the first config twice (the ground "
-                        "truth's own reproducibility)")
+                        help="train each design twice (the ground truth's own "
+                        "reproducibility: ranks and chance-level labels)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke size: 4 designs, 1 training epoch, 2 oracle designs")
     parser.add_argument("--device", default="cpu")

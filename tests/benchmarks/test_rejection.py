@@ -46,6 +46,29 @@ def row(reason: str | None, chance: bool, **extra: object) -> dict:
     return {**values, **extra}
 
 
+def test_truth_reliability_reads_label_agreement_and_the_second_training_as_a_gate() -> None:
+    def twice(reason: str | None, first: bool, second: bool) -> dict:
+        return row(reason, first, replicate_chance_level=second,
+                   replicate_best_val_accuracy=0.1 if second else 0.8)
+
+    rows = [twice("chance_level", True, True), twice(None, True, True),
+            twice(None, True, False), twice("chance_level", False, True),
+            twice(None, False, False), twice(None, False, False)]
+    reliability = figures(rows)["truth_reliability"]
+    assert reliability["designs"] == 6
+    assert reliability["chance_label_agreement"] == pytest.approx(4 / 6)
+    # the second training as a gate: catches 2 of the 3 first-run chance-level designs and
+    # rejects 1 of the 3 that trained
+    ceiling = reliability["replicate_as_gate"]
+    assert (ceiling["recall"], ceiling["false_rejection_rate"]) == (pytest.approx(2 / 3),
+                                                                    pytest.approx(1 / 3))
+    # the range test's gate where both trainings agree: 1 of 2 caught, none of 2 wrong
+    agreed = reliability["gate_where_labels_agree"]
+    assert (agreed["recall"], agreed["false_rejection_rate"]) == (0.5, 0.0)
+    assert (agreed["chance_level"], agreed["good"]) == (2, 2)
+    assert figures([row(None, True)])["truth_reliability"] is None
+
+
 def test_figures_count_recall_false_rejections_and_cost() -> None:
     rows = [row("chance_level", True), row(None, True), row("below_peers", False),
             row(None, False), row(None, False, limit_found=True, bounds=[0.002, 0.0095]),
@@ -151,13 +174,15 @@ def test_two_configs_are_parts_of_one_protocol(tmp_path: Path) -> None:
     assert summary["counts"]["designs"] == len(rows) == sum(
         part["counts"]["designs"] for part in summary["per_part"].values())
     assert all("oracle" not in r for r in rows if r["part"] == str(paths[1]))
-    # replicates: every design of the first part trained twice, none of the second
-    first = [r for r in rows if r["part"] == str(paths[0])]
-    assert all("replicate_best_val_accuracy" in r for r in first)
-    assert not any("replicate_best_val_accuracy" in r for r in rows if r not in first)
-    reliability = summary["per_part"][str(paths[0])]["truth_reliability"]
-    assert reliability["designs"] == len(first)
-    assert summary["per_part"][str(paths[1])]["truth_reliability"] is None
+    # replicates: every design of every part trained twice, its label read at the same cut
+    assert all(r["replicate_chance_level"] == (r["replicate_best_val_accuracy"]
+                                               < r["threshold"]) for r in rows)
+    for path in paths:
+        part = [r for r in rows if r["part"] == str(path)]
+        reliability = summary["per_part"][str(path)]["truth_reliability"]
+        assert reliability["designs"] == len(part)
+        ceiling = reliability["replicate_as_gate"]
+        assert ceiling["chance_level"] + ceiling["good"] == len(part)
     assert set(summary["per_part"][str(paths[0])]["per_seed"]) == {"3"}
 
 
