@@ -19,7 +19,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
-from search.method.lrrt.curve import STILL_STEPS, WEIGHTS_STILL
+from search.method.lrrt.curve import STILL_STEPS, WEIGHTS_STILL, movement_per_still_steps
 from search.record import (
     BELOW_PEERS,
     CHANCE_LEVEL,
@@ -84,7 +84,7 @@ def weight_movement(summary: LRRTSummary) -> float | None:
     batches (a ramp moves them about in proportion to its length); None if not measured."""
     if summary.weight_change is None:
         return None
-    return summary.weight_change * STILL_STEPS / (summary.ramp_steps or STILL_STEPS)
+    return movement_per_still_steps(summary.weight_change, summary.ramp_steps or STILL_STEPS)
 
 
 def weights_still(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:

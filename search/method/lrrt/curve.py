@@ -88,9 +88,11 @@ class LRRTCurve:
         """Whether the test reached an LR where training stops improving: it diverged, or
         its smoothed loss bottomed out before the last ``LIMIT_TAIL`` of the ramp and then
         gave back at least ``LIMIT_GIVE_BACK`` of its fall and ``LIMIT_MIN_RISE`` of its
-        minimum (a flat curve's wobble is no turn). A curve still falling at the end
-        of the ramp has found no upper limit: the range was too narrow (or the ramp too
-        short) to say where the design stops converging."""
+        minimum (a flat curve's wobble is no turn); or its loss never fell while its
+        weights churned (``LIMIT_THRASH``): then the limit is the ramp's first LR. A curve
+        still falling at the end of the ramp, or flat with its weights barely moving, has
+        found no upper limit: the range was too narrow (or the ramp too short) to say where
+        the design stops converging."""
         return self.diverged or limit_index(self) is not None
 
     def points(self, count: int = CURVE_POINTS) -> CurvePoints:
@@ -140,6 +142,32 @@ STILL_STEPS = 100
 to it (a ramp moves the weights about in proportion to its batches at the same rates)."""
 
 
+LIMIT_THRASH = 0.1
+"""A ramp whose smoothed loss never fell by ``LIMIT_MIN_RISE`` of its start while it moved
+the weights by more than this share of their norm per ``STILL_STEPS`` batches was past its
+limit from its first LR: the weights churn and the loss stays put (Adam over [1e-2, 1e-1]
+on a three-block design: 0.7-0.8 of the norm, a flat loss, and 0.86 once trained at a
+quarter of that first LR). Its limit is the ramp's start. A flat ramp whose weights moved
+little is a slow starter (SGD over [1e-4, 1e-2]: 6.6e-3 to 2.3e-2), still open. Chosen on
+the issue-9 development seeds: about the geometric middle of the two groups."""
+
+
+def movement_per_still_steps(weight_change: float, ramp_steps: int) -> float:
+    """A ramp's weight movement scaled to ``STILL_STEPS`` batches (it grows about in
+    proportion to the batches run at the same rates)."""
+    return weight_change * STILL_STEPS / (ramp_steps or STILL_STEPS)
+
+
+def thrashed_flat(curve: LRRTCurve, losses: np.ndarray) -> bool:
+    """Whether the loss never fell (by ``LIMIT_MIN_RISE`` of its first full-window value)
+    while the weights moved by more than ``LIMIT_THRASH`` (see there)."""
+    if curve.weight_change is None or not len(losses):
+        return False
+    start = losses[max(min(curve.sma_periods, len(losses)) - 1, 0)]
+    moved = movement_per_still_steps(curve.weight_change, len(curve.lrs))
+    return start - losses.min() < LIMIT_MIN_RISE * start and moved > LIMIT_THRASH
+
+
 LIMIT_TAIL = 0.1
 """A loss minimum in the last tenth of the ramp is no limit: the loss may still be falling."""
 LIMIT_GIVE_BACK = 0.25
@@ -154,7 +182,8 @@ turned at least 6.5 %; 3 % is about their geometric middle."""
 
 def limit_index(curve: LRRTCurve) -> int | None:
     """Step of the smoothed-loss minimum when the test found an upper limit there (see
-    ``LRRTCurve.limit_found``); the last healthy step when it diverged; else None."""
+    ``LRRTCurve.limit_found``); the last healthy step when it diverged; 0 when it was past
+    its limit from the start (``thrashed_flat``); else None."""
     losses = np.asarray(curve.smoothed_losses)
     if len(losses) < 3:
         return None
@@ -162,11 +191,10 @@ def limit_index(curve: LRRTCurve) -> int | None:
     if curve.diverged:
         return lowest
     fall = losses[0] - losses[lowest]
-    if lowest >= (1.0 - LIMIT_TAIL) * curve.total_steps or fall <= 0:
-        return None
     rise = losses[lowest:].max() - losses[lowest]
-    if rise < LIMIT_GIVE_BACK * fall or rise < LIMIT_MIN_RISE * losses[lowest]:
-        return None
+    if (lowest >= (1.0 - LIMIT_TAIL) * curve.total_steps or fall <= 0
+            or rise < LIMIT_GIVE_BACK * fall or rise < LIMIT_MIN_RISE * losses[lowest]):
+        return 0 if thrashed_flat(curve, losses) else None
     return lowest
 
 

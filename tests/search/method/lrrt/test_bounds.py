@@ -18,7 +18,7 @@ from search.method.lrrt.bounds import (
     sustained_limit,
     thesis_first_epoch,
 )
-from search.method.lrrt.curve import LRRTCurve, linear_lr
+from search.method.lrrt.curve import LRRTCurve, limit_index, linear_lr
 
 
 def ramp_curve(
@@ -276,6 +276,30 @@ def test_a_flat_curves_wobble_is_no_limit_however_small_its_fall() -> None:
     turn = [2.31 - 0.01 * s / 50 if s <= 50 else 2.30 + 0.115 * (s - 50) / 49
             for s in range(100)]
     assert loss_curve(turn).limit_found
+
+
+def test_a_flat_loss_with_churning_weights_was_past_its_limit_from_the_start() -> None:
+    """The loss stays at 2.30 while the ramp moved the weights by 0.8 of their norm: the
+    rates were already too high, so the limit is the first LR, and the bounds sit below the
+    range. The same flat loss with weights that barely moved is a slow starter: open."""
+    flat = [2.30 + 0.002 * ((-1) ** s) for s in range(100)]
+    churned = loss_curve(flat, ramp="exponential")
+    churned.weight_change = 0.8
+    assert churned.limit_found and limit_index(churned) == 0
+    assert sustained_limit(churned)[1] == pytest.approx(churned.lrs[0] / 4)
+    slow = loss_curve(flat, ramp="exponential")
+    slow.weight_change = 0.02
+    assert not slow.limit_found
+    unmeasured = loss_curve(flat)
+    assert not unmeasured.limit_found  # no weight movement recorded: no reading
+    # a ramp 50 batches long moving them by 0.06 moves them 0.12 per 100: churning
+    short = loss_curve(flat[:50])
+    short.weight_change = 0.06
+    assert short.limit_found
+    # a loss that fell by 10 % is no flat curve, however much the weights moved
+    falling = loss_curve([2.3 - 0.23 * s / 99 for s in range(100)])
+    falling.weight_change = 0.8
+    assert not falling.limit_found
 
 
 def test_a_diverged_curve_found_its_limit() -> None:
