@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, help="validation accuracy to reach")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    parser.add_argument("--reuse", type=Path, nargs="+", default=[],
+                        help="results.json files whose runs (same strategy, seed and sizes; "
+                        "the first file that has one wins) are taken instead of measured: "
+                        "re-run one strategy after a change that touches only it, or merge "
+                        "runs split over processes")
     return parser.parse_args(argv)
 
 
@@ -82,7 +87,28 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run(settings: BenchSettings, out: Path, command: str) -> dict[str, Any]:
+SIZES = ("mode", "train_size", "val_size", "epochs", "batch_size", "budget_trials",
+         "lrrt_epochs", "sma_periods", "data_seed", "budget")
+"""The settings two runs must share to be comparable (and so reusable)."""
+
+
+def reusable_runs(files: list[Path], settings: BenchSettings) -> dict[tuple[str, int], dict]:
+    """Runs of earlier results with the same sizes, by (strategy, seed), first file first.
+    A file measured at other sizes is refused: its runs would not be comparable."""
+    wanted = settings.to_dict()
+    found: dict[tuple[str, int], dict] = {}
+    for path in files:
+        earlier = json.loads(path.read_text())
+        differ = [k for k in SIZES if earlier["settings"].get(k) != wanted[k]]
+        if differ:
+            raise ValueError(f"--reuse {path}: measured with other {', '.join(differ)}")
+        for result in earlier["runs"]:
+            found.setdefault((result["strategy"], result["seed"]), result)
+    return found
+
+
+def run(settings: BenchSettings, out: Path, command: str,
+        reuse: list[Path] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
@@ -92,13 +118,16 @@ def run(settings: BenchSettings, out: Path, command: str) -> dict[str, Any]:
     data = MeteredData(dataset, torch.device(settings.device), eval_batch_size=1024)
     log(f"{settings.mode} mode: budget {settings.budget:,} training images per search, "
         f"strategies {', '.join(settings.strategies)}, seeds {settings.seeds}")
+    earlier = reusable_runs(reuse or [], settings)
     runs = []
     for seed in settings.seeds:
         for strategy in settings.strategies:
-            result = run_search(strategy, settings, seed, data).to_dict()
+            reused = earlier.get((strategy, seed))
+            result = reused or run_search(strategy, settings, seed, data).to_dict()
             runs.append(result)
             trials = result["trials"]
-            log(f"{strategy} seed {seed}: {len(trials)} trials, best "
+            origin = " (reused)" if reused else ""
+            log(f"{strategy} seed {seed}{origin}: {len(trials)} trials, best "
                 f"{max((p[2] for p in result['timeline']), default=0.0):.4f}, "
                 f"{result['images']:,} images, {result['seconds']:.0f} s")
     targets = (settings.target, *settings.extra_targets)
@@ -126,7 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     command = "python -m benchmarks.strategies " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    run(settings_from(args), args.out, command.strip())
+    try:
+        run(settings_from(args), args.out, command.strip(), args.reuse)
+    except ValueError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
     print((args.out / "table.md").read_text())
 
 

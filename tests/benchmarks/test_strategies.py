@@ -78,3 +78,28 @@ def test_table_has_every_strategy_and_seed_with_every_cell_filled(quick_run: Pat
             if cell == "-":
                 assert index in TARGET_COLUMNS, row
                 assert reached[(row[0], int(row[1]))] is None, row
+
+
+def test_reused_runs_are_taken_not_measured_and_other_sizes_are_refused(
+        quick_run: Path, tmp_path: Path) -> None:
+    """``--reuse`` rebuilds the outputs from earlier runs of the same sizes (nothing is
+    trained again, so the runs are identical); a file measured at other sizes is refused
+    with one line and exit code 2."""
+    out = tmp_path / "merged"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.strategies", "--quick", "--out", str(out),
+         "--reuse", str(quick_run / "results.json")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    before = json.loads((quick_run / "results.json").read_text())
+    after = json.loads((out / "results.json").read_text())
+    assert after["runs"] == before["runs"] and after["summary"] == before["summary"]
+    assert done.stdout.count("(reused)") == len(before["runs"])
+    refused = subprocess.run(
+        [sys.executable, "-m", "benchmarks.strategies", "--quick", "--epochs", "3", "--out",
+         str(tmp_path / "other"), "--reuse", str(quick_run / "results.json")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"error: --reuse {quick_run / 'results.json'}: measured with other epochs, budget"]
