@@ -84,7 +84,7 @@ def weight_movement(summary: LRRTSummary) -> float | None:
     batches (a ramp moves them about in proportion to its length); None if not measured."""
     if summary.weight_change is None:
         return None
-    return movement_per_still_steps(summary.weight_change, summary.ramp_steps or STILL_STEPS)
+    return movement_per_still_steps(summary.weight_change, summary.ramp_steps)
 
 
 def weights_still(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:

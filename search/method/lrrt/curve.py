@@ -55,11 +55,11 @@ class LRRTCurve:
         warm-up point averages only the batches so far, the first one a single batch, where
         an untrained network reaches 0.2 by chance (a ramp that diverges within a window has
         only its last point, the average of every batch it ran)."""
-        smoothed = self.smoothed_accuracies
-        return smoothed[self._settled_from:]
+        return self.smoothed_accuracies[self.settled_from:]
 
     @property
-    def _settled_from(self) -> int:
+    def settled_from(self) -> int:
+        """The first step whose smoothing window is full (the last step of a shorter curve)."""
         return max(min(self.sma_periods, len(self.lrs)) - 1, 0)
 
     @property
@@ -81,7 +81,7 @@ class LRRTCurve:
     def best_accuracy_lr(self) -> float | None:
         """LR of the best settled accuracy (the first step reaching it); None when empty."""
         settled = self.settled_accuracies
-        return self.lrs[self._settled_from + int(np.argmax(settled))] if settled else None
+        return self.lrs[self.settled_from + int(np.argmax(settled))] if settled else None
 
     @property
     def limit_found(self) -> bool:
@@ -152,18 +152,18 @@ little is a slow starter (SGD over [1e-4, 1e-2]: 6.6e-3 to 2.3e-2), still open. 
 the issue-9 development seeds: about the geometric middle of the two groups."""
 
 
-def movement_per_still_steps(weight_change: float, ramp_steps: int) -> float:
+def movement_per_still_steps(weight_change: float, ramp_steps: int | None) -> float:
     """A ramp's weight movement scaled to ``STILL_STEPS`` batches (it grows about in
-    proportion to the batches run at the same rates)."""
+    proportion to the batches run at the same rates); an unknown length counts as that."""
     return weight_change * STILL_STEPS / (ramp_steps or STILL_STEPS)
 
 
 def thrashed_flat(curve: LRRTCurve, losses: np.ndarray) -> bool:
     """Whether the loss never fell (by ``LIMIT_MIN_RISE`` of its first full-window value)
     while the weights moved by more than ``LIMIT_THRASH`` (see there)."""
-    if curve.weight_change is None or not len(losses):
+    if curve.weight_change is None:
         return False
-    start = losses[max(min(curve.sma_periods, len(losses)) - 1, 0)]
+    start = losses[curve.settled_from]
     moved = movement_per_still_steps(curve.weight_change, len(curve.lrs))
     return start - losses.min() < LIMIT_MIN_RISE * start and moved > LIMIT_THRASH
 
