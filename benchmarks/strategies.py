@@ -109,20 +109,24 @@ def reusable_runs(files: list[Path], settings: BenchSettings) -> dict[tuple[str,
 
 def run(settings: BenchSettings, out: Path, command: str,
         reuse: list[Path] | None = None) -> dict[str, Any]:
+    earlier = reusable_runs(reuse or [], settings)  # refuse other sizes before any work
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
     description = machine()
-    dataset = load_dataset(DATASET, train_size=settings.train_size, val_size=settings.val_size,
-                           seed=settings.data_seed)
-    data = MeteredData(dataset, torch.device(settings.device), eval_batch_size=1024)
+    data: MeteredData | None = None
+    if any((strategy, seed) not in earlier for seed in settings.seeds
+           for strategy in settings.strategies):  # a merge of reused runs needs no data
+        dataset = load_dataset(DATASET, train_size=settings.train_size,
+                               val_size=settings.val_size, seed=settings.data_seed)
+        data = MeteredData(dataset, torch.device(settings.device), eval_batch_size=1024)
     log(f"{settings.mode} mode: budget {settings.budget:,} training images per search, "
         f"strategies {', '.join(settings.strategies)}, seeds {settings.seeds}")
-    earlier = reusable_runs(reuse or [], settings)
     runs = []
     for seed in settings.seeds:
         for strategy in settings.strategies:
             reused = earlier.get((strategy, seed))
+            assert reused or data is not None
             result = reused or run_search(strategy, settings, seed, data).to_dict()
             runs.append(result)
             trials = result["trials"]
