@@ -67,11 +67,19 @@ def tail_accuracy(curve: LRRTCurve) -> float:
     return float(np.mean(values[-max(1, len(values) // 4):]))
 
 
+def lowest_loss_score(curve: LRRTCurve) -> float:
+    """The smoothed loss's minimum, negated so that higher ranks higher like the others."""
+    finite = [v for v in curve.smoothed_losses if math.isfinite(v)]
+    return -min(finite) if finite else -math.inf
+
+
 SCORES: dict[str, Callable[[LRRTResult], float]] = {
     "best_smoothed_accuracy": lambda r: r.best_smoothed_accuracy,
     "final_smoothed_accuracy": lambda r: (r.curve.smoothed_accuracies or [0.0])[-1],
     "tail_accuracy": lambda r: tail_accuracy(r.curve),
     "loss_fall": lambda r: loss_fall(r.curve),
+    "mean_accuracy": lambda r: float(np.mean(r.curve.accuracies)) if r.curve.accuracies else 0.0,
+    "lowest_smoothed_loss": lambda r: lowest_loss_score(r.curve),
 }
 
 
