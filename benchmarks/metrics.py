@@ -130,7 +130,8 @@ def compare(per_strategy: dict[str, Any], target: str, budget: int) -> dict[str,
     the budget their budget is only known to exceed it, so the ratio is only bounded above
     by ours / budget: the goal is then met if that bound is <= 0.5, else undecided (None).
     """
-    others = {k: v["to_target_images"][target] for k, v in per_strategy.items() if k != "ours"}
+    others = {k: v["to_target_images"][target] for k, v in per_strategy.items()
+              if not k.startswith("ours")}  # ours' variants are not baselines
     best_other = min(others, key=lambda k: math.inf if others[k] is None else others[k])
     ours, theirs = per_strategy["ours"]["to_target_images"][target], others[best_other]
     result: dict[str, Any] = {"ours_images": ours, "best_other": best_other,

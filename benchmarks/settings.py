@@ -81,8 +81,8 @@ FULL = BenchSettings(
 )
 
 
-def search_config(settings: BenchSettings, seed: int, *, lrrt_epochs: float | None = None
-                  ) -> SearchConfig:
+def search_config(settings: BenchSettings, seed: int, *, lrrt_epochs: float | None = None,
+                  after_lrrt: str = "median") -> SearchConfig:
     """Ours, as a user would configure it: the demo YAML's method settings (LRRT, bound
     rules, pruner, triangular2) on the benchmark's space and sizes. Parsed by the product's
     own validator so the benchmark cannot run a configuration the product would refuse."""
@@ -112,8 +112,9 @@ def search_config(settings: BenchSettings, seed: int, *, lrrt_epochs: float | No
             "bound_rule": "sustained_limit",
             "compare_rule": "loss_valley",
         },
-        "pruner": {"after_lrrt": "median", "after_lrrt_startup_trials": 3,
-                   "after_lrrt_warmup_epochs": 1},
+        "pruner": {"after_lrrt": after_lrrt, "after_lrrt_startup_trials": 3,
+                   # Successive halving's first rung is its warm-up: epoch 1, as TPE+SH's.
+                   "after_lrrt_warmup_epochs": 0 if after_lrrt == "successive_halving" else 1},
         "train": {"epochs": epochs, "step_size_epochs": max(epochs / 2, 0.5),
                   "sgd_momentum": SGD_MOMENTUM, "eval_batch_size": 1024},
     })

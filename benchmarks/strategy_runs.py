@@ -1,7 +1,8 @@
-"""The four search strategies, each one Optuna study run until the budget is spent.
+"""The search strategies, each one Optuna study run until the budget is spent.
 
 1. ``ours``: TPE + ``LRRTPruner`` (its default MedianPruner after the LRRT) + triangular2
    between LRRT-derived bounds: the product's own ``Objective``, unchanged.
+   ``ours_sh`` is the same with ``after_lrrt: successive_halving`` (rungs from epoch 1).
 2. ``tpe_median``: TPE + MedianPruner, a log-uniform fixed LR, constant schedule (the
    canonical Optuna + PyTorch recipe). The MedianPruner is built with the same settings as
    the one ours wraps, so the only differences are the LRRT step and the LR schedule.
@@ -59,6 +60,7 @@ class Strategy:
 
 STRATEGIES = (
     Strategy("ours", "TPE + LRRTPruner + LRRT triangular2 (ours)"),
+    Strategy("ours_sh", "ours, SuccessiveHalving after the gate instead of Median"),
     Strategy("tpe_median", "TPE + MedianPruner, fixed LR"),
     Strategy("tpe_hyperband", "TPE + HyperbandPruner, fixed LR"),
     Strategy("tpe_sh", "TPE + SuccessiveHalvingPruner (ASHA-style, rf 3), fixed LR"),
@@ -66,6 +68,8 @@ STRATEGIES = (
     Strategy("random", "Random search, no pruning, fixed LR"),
 )
 STRATEGY_KEYS = tuple(s.key for s in STRATEGIES)
+OURS = {"ours": "median", "ours_sh": "successive_halving"}
+"""Our strategies: the product's ``Objective``, by the pruner that judges training epochs."""
 
 
 @dataclass
@@ -183,8 +187,8 @@ def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) ->
     """A strategy's in-memory study: its sampler and pruner. Named, because Hyperband
     assigns brackets by hashing the study name: a random name would change the run."""
     name = f"bench-{strategy}-seed{seed}"
-    if strategy == "ours":
-        config = search_config(settings, seed)
+    if strategy in OURS:
+        config = search_config(settings, seed, after_lrrt=OURS[strategy])
         pruner = MeteredLRRTPruner(build_pruner(config), ledger)
         sampler = build_sampler(config, seed)
         return optuna.create_study(study_name=name, direction="maximize", sampler=sampler,
@@ -218,9 +222,9 @@ def run_search(strategy: str, settings: BenchSettings, seed: int, data: MeteredD
     ledger = Ledger(budget=settings.budget)
     data.ledger = ledger
     study = _study(strategy, settings, seed, ledger)
-    if strategy == "ours":
-        objective: Callable[[optuna.Trial], float] = Objective(search_config(settings, seed),
-                                                               data, study.pruner)
+    if strategy in OURS:
+        config = search_config(settings, seed, after_lrrt=OURS[strategy])
+        objective: Callable[[optuna.Trial], float] = Objective(config, data, study.pruner)
     else:
         objective = FixedLRObjective(settings, data, seed, ledger)
 

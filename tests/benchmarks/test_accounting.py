@@ -96,6 +96,12 @@ def test_headline_compares_ours_with_the_best_other() -> None:
     assert not head["target_met"]
 
 
+def test_a_variant_of_ours_is_never_the_baseline() -> None:
+    metrics = [_metrics("ours", 200), _metrics("ours_sh", 100), _metrics("tpe_sh", 500)]
+    head = summary(metrics, ("ours", "ours_sh", "tpe_sh"), (0.7,))["headline"]["0.7"]
+    assert head["best_other"] == "tpe_sh" and head["ratio"] == pytest.approx(0.4)
+
+
 def test_when_no_other_reaches_the_target_the_ratio_is_only_bounded() -> None:
     metrics = [_metrics("ours", 400), _metrics("random", None)]
     head = summary(metrics, ("ours", "random"), (0.7,))["headline"]["0.7"]

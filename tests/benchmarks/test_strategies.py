@@ -15,7 +15,7 @@ from tests.conftest import ROOT, needs_fashion_mnist
 
 pytestmark = [needs_fashion_mnist, pytest.mark.slow]
 
-STRATEGIES = ("ours", "tpe_median", "tpe_hyperband", "tpe_sh", "screening", "random")
+STRATEGIES = ("ours", "ours_sh", "tpe_median", "tpe_hyperband", "tpe_sh", "screening", "random")
 RUN_COLUMNS = 11
 TARGET_COLUMNS = (5, 6)
 """Budget and seconds to the target: the only cells allowed to be '-' (not reached)."""
