@@ -95,16 +95,14 @@ def weights_still(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
     return moved is not None and moved < still
 
 
-def ramp_covered_bounds(summary: LRRTSummary, still: float = WEIGHTS_STILL) -> bool:
+def ramp_covered_bounds(summary: LRRTSummary) -> bool:
     """Whether a score at chance over this ramp is evidence the design will not train: the
     ramp found its upper limit (so it went past the rates the design trains at) and its
-    bounds are not below the tested range; or the ramp did not move the weights at all
-    (``WEIGHTS_STILL``: its rates are too small to train anything). A ramp still improving
-    at its end whose weights did move (a slow starter: SGD at small rates), or one whose
-    bounds fall under its first LR, never saw the design train at its bounds, so a low score
-    says nothing. Trials recorded before ``limit_found`` was are taken as covered."""
-    if weights_still(summary, still):
-        return True
+    bounds are not below the tested range. A ramp still improving at its end (a slow
+    starter: SGD at small rates), or one whose bounds fall under its first LR, never saw the
+    design train at its bounds, so a low score says nothing. (A ramp that left the weights
+    still is judged before this, by ``weights_still``.) Trials recorded before
+    ``limit_found`` was are taken as covered."""
     if summary.limit_found is False:
         return False
     low = summary.lr_range[0] if summary.lr_range else None
@@ -132,8 +130,7 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
                        "small to train this design",
                        {**score, "weight_movement": round(moved or 0.0, 9),
                         "weights_still": rules.weights_still})
-    if not learned and not (rules.chance_needs_limit
-                           and not ramp_covered_bounds(summary, rules.weights_still)):
+    if not learned and not (rules.chance_needs_limit and not ramp_covered_bounds(summary)):
         return Verdict(CHANCE_LEVEL,
                        f"best smoothed accuracy {summary.score:.3f} < {threshold:.3f} needed",
                        score)
