@@ -450,6 +450,7 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "spearman_params": spearman([r["n_params"] for r in rows], truth),
         "bound_regret_median": statistics.median(regrets) if regrets else None,
         "upper_at_lr_max": at_max,
+        "spearman_within": spearman_within(rows),
         "truth_reliability": truth_reliability(rows),
         "counts": {
             "designs": len(rows), "chance_level": len(chance), "good": len(good),
@@ -465,6 +466,25 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if rows else None,
         },
     }
+
+
+WITHIN = ("optimizer", "lr_range_label", "batch_size")
+"""Design factors the ranking is also read within: where the score orders and where not."""
+
+
+def spearman_within(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Spearman of the LRRT score and of 1-epoch screening with the ground truth among the
+    designs sharing one value of each factor in ``WITHIN`` (optimizer, LR range, batch)."""
+    out: dict[str, dict[str, Any]] = {}
+    for factor in WITHIN:
+        for value in sorted({str(r[factor]) for r in rows}):
+            group = [r for r in rows if str(r[factor]) == value]
+            truth = [r["best_val_accuracy"] for r in group]
+            out.setdefault(factor, {})[value] = {
+                "designs": len(group),
+                "spearman": spearman([r["lrrt_score"] for r in group], truth),
+                "spearman_one_epoch": spearman([r["screening_accuracy"] for r in group], truth)}
+    return out
 
 
 def truth_reliability(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -13,8 +13,9 @@ from typing import Any
 from benchmarks.metrics import FRACTIONS, median_curve
 from benchmarks.strategy_runs import STRATEGIES
 
-COLOURS = {"ours": "#d62728", "ours_sh": "#8c1d1d", "tpe_median": "#1f77b4", "tpe_hyperband": "#2ca02c",
-           "tpe_sh": "#9467bd", "screening": "#ff7f0e", "random": "#7f7f7f"}
+COLOURS = {"ours": "#d62728", "ours_sh": "#8c1d1d", "tpe_median": "#1f77b4",
+           "tpe_hyperband": "#2ca02c", "tpe_sh": "#9467bd", "screening": "#ff7f0e",
+           "random": "#7f7f7f"}
 LABELS = {s.key: s.label for s in STRATEGIES}
 MISSING = "-"
 

@@ -42,7 +42,7 @@ def row(reason: str | None, chance: bool, **extra: object) -> dict:
               "best_val_accuracy": 0.1 if chance else 0.8, "screening_accuracy": 0.3,
               "n_params": 10, "limit_found": False, "bounds": [0.001, 0.004],
               "lr_range": [1e-4, 1e-2], "lrrt_steps": 100, "optimizer": "adam",
-              "lr_range_label": "0.0001-0.01"}
+              "lr_range_label": "0.0001-0.01", "batch_size": 64}
     return {**values, **extra}
 
 
@@ -81,6 +81,21 @@ def test_figures_count_recall_false_rejections_and_cost() -> None:
     assert result["upper_at_lr_max"] == 1  # 0.0095 >= 0.9 x 0.01, limit found
     assert result["counts"]["peer_free_recall"] == 0.5
     assert result["counts"]["peer_free_false_rejection_rate"] == 0.0
+
+
+def test_spearman_within_reads_each_factor_value_apart() -> None:
+    """Adam's scores order its designs; SGD's are reversed: pooled, that would blur."""
+    rows = [row(None, False, optimizer=opt, lrrt_score=score, best_val_accuracy=truth,
+                screening_accuracy=truth)
+            for opt, pairs in (("adam", ((0.5, 0.80), (0.6, 0.82), (0.7, 0.84))),
+                               ("sgd", ((0.3, 0.86), (0.4, 0.85), (0.5, 0.83))))
+            for score, truth in pairs]
+    within = figures(rows)["spearman_within"]
+    assert within["optimizer"]["adam"] == {"designs": 3, "spearman": pytest.approx(1.0),
+                                           "spearman_one_epoch": pytest.approx(1.0)}
+    assert within["optimizer"]["sgd"]["spearman"] == pytest.approx(-1.0)
+    assert within["batch_size"]["64"]["designs"] == 6  # one value: every design
+    assert set(within) == {"optimizer", "lr_range_label", "batch_size"}
 
 
 def test_stratified_spreads_over_groups() -> None:
