@@ -38,8 +38,8 @@ demo: setup dataset ## set up, then search configs/fashion-mnist.yaml into sqlit
 test: setup dataset ## set up, then run the whole test suite
 	$(BIN)/python -m pytest -q
 
-# Search strategies benchmark (issues 5 and 9), full mode as in BENCHMARKS.md: 6 strategies x 10 seeds, 85 min measured beside other runs.
-bench: setup dataset ## the search strategies benchmark, full mode (6 strategies x 10 seeds, ~1 h on 2 cores)
+# Search strategies benchmark (issues 5 and 9), full mode as in BENCHMARKS.md: 7 strategies x 10 seeds (6 took 85 min beside other runs; ours_sh adds about a minute a seed).
+bench: setup dataset ## the search strategies benchmark, full mode (7 strategies x 10 seeds, ~1.5 h on 2 cores)
 	$(BIN)/python -m benchmarks.strategies
 
 # The range test as gate and bound-setter (issue 9): SEEDS=dev (0,1,2) or report (100,101,102).
