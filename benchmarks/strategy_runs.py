@@ -38,7 +38,7 @@ from benchmarks.settings import (
     search_config,
 )
 from models import Architecture, build_cnn
-from search.config import PrunerSettings
+from search.config import PrunerSettings, SearchConfig
 from search.method.optimizers import make_optimizer
 from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold, pruner_label
 from search.method.training import EpochReport, TrainingDiverged, TrainingState, train_epochs
@@ -183,14 +183,15 @@ def metered(objective: Callable[[optuna.Trial], float], ledger: Ledger
     return run
 
 
-def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger) -> optuna.Study:
-    """A strategy's in-memory study: its sampler and pruner. Named, because Hyperband
-    assigns brackets by hashing the study name: a random name would change the run."""
+def _study(strategy: str, settings: BenchSettings, seed: int, ledger: Ledger,
+           ours: SearchConfig | None = None) -> optuna.Study:
+    """A strategy's in-memory study: its sampler and pruner (ours': from its ``ours``
+    config). Named, because Hyperband assigns brackets by hashing the study name: a random
+    name would change the run."""
     name = f"bench-{strategy}-seed{seed}"
-    if strategy in OURS:
-        config = search_config(settings, seed, after_lrrt=OURS[strategy])
-        pruner = MeteredLRRTPruner(build_pruner(config), ledger)
-        sampler = build_sampler(config, seed)
+    if ours is not None:
+        pruner = MeteredLRRTPruner(build_pruner(ours), ledger)
+        sampler = build_sampler(ours, seed)
         return optuna.create_study(study_name=name, direction="maximize", sampler=sampler,
                                    pruner=pruner)
     if strategy == "random":
@@ -221,10 +222,10 @@ def run_search(strategy: str, settings: BenchSettings, seed: int, data: MeteredD
     """Run trials until the budget is spent; one trial at a time, as on a 2-core box."""
     ledger = Ledger(budget=settings.budget)
     data.ledger = ledger
-    study = _study(strategy, settings, seed, ledger)
-    if strategy in OURS:
-        config = search_config(settings, seed, after_lrrt=OURS[strategy])
-        objective: Callable[[optuna.Trial], float] = Objective(config, data, study.pruner)
+    ours = search_config(settings, seed, after_lrrt=OURS[strategy]) if strategy in OURS else None
+    study = _study(strategy, settings, seed, ledger, ours)
+    if ours is not None:
+        objective: Callable[[optuna.Trial], float] = Objective(ours, data, study.pruner)
     else:
         objective = FixedLRObjective(settings, data, seed, ledger)
 
