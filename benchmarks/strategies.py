@@ -108,8 +108,9 @@ def reusable_runs(files: list[Path], settings: BenchSettings) -> dict[tuple[str,
 
 
 def run(settings: BenchSettings, out: Path, command: str,
-        reuse: list[Path] | None = None) -> dict[str, Any]:
-    earlier = reusable_runs(reuse or [], settings)  # refuse other sizes before any work
+        earlier: dict[tuple[str, int], dict] | None = None) -> dict[str, Any]:
+    """Measure every strategy x seed, taking those in ``earlier`` (``reusable_runs``)."""
+    earlier = earlier or {}
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
@@ -159,11 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     command = "python -m benchmarks.strategies " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    try:
-        run(settings_from(args), args.out, command.strip(), args.reuse)
+    settings = settings_from(args)
+    try:  # refuse runs of other sizes before any work
+        earlier = reusable_runs(args.reuse, settings)
     except ValueError as problem:
         print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
+    run(settings, args.out, command.strip(), earlier)
     print((args.out / "table.md").read_text())
 
 
