@@ -62,6 +62,7 @@ from optuna.trial import TrialState
 from benchmarks.budget import Ledger, MeteredData
 from benchmarks.metrics import bootstrap_median
 from search.config import SearchConfig, load_config
+from search.config.space import lr_range_label
 from search.method.lrrt.curve import limit_index
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.result import summarise as score_curve
@@ -69,7 +70,7 @@ from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import load_data
 from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold
 from search.method.recipe import build_model, build_optimizer, triangular2_run
-from search.method.sampling import lr_range_label, sample_trial_config
+from search.method.sampling import sample_trial_config
 from search.method.training import TrainingDiverged, train_epochs
 from search.method.trial_config import TrialConfig
 from search.record import CHANCE_LEVEL, DIVERGED, TrialRecorder, frozen_trial

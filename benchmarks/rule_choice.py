@@ -41,11 +41,11 @@ from benchmarks.rejection import (
     spearman,
 )
 from search.config import load_config
+from search.config.space import lr_range_label
 from search.method.lrrt.bounds import BOUND_RULES, apply_rule, backed_off_limit
 from search.method.lrrt.curve import LRRTCurve
 from search.method.lrrt.result import LRRTResult
 from search.method.pruner import GateRules, chance_threshold, lrrt_verdict
-from search.method.sampling import lr_range_label
 
 Gate = Callable[[LRRTResult, list[float], float], str | None]
 """(test, peers' scores, chance threshold) -> reason or None."""

@@ -27,7 +27,9 @@ from search.config.settings import (
     config_keys,
     is_required,
 )
+from search.config.space import grid_points
 from search.errors import UserError
+from search.method.samplers import MAX_GRID_POINTS
 
 _Section = TypeVar("_Section")
 
@@ -105,10 +107,6 @@ def _check_sampler(config: SearchConfig) -> None:
     is accepted anywhere in the space), so that is the only bound the grid needs."""
     if config.sampler != "grid":
         return
-    # Imported here: the sampling module reads this package's settings.
-    from search.method.samplers import MAX_GRID_POINTS
-    from search.method.sampling import grid_points
-
     points = grid_points(config)
     if points > MAX_GRID_POINTS:
         raise UserError(f"config key 'sampler': grid enumerates every combination of the "

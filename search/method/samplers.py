@@ -1,7 +1,7 @@
 """Samplers by the name the YAML uses: the registry the config validates against.
 
 A factory takes the process's sampler seed, the study's seed (the config's) and the
-space's sampled dimensions (``search.method.sampling.sampled_dimensions``). ``tpe`` and
+space's sampled dimensions (``search.config.space.sampled_dimensions``). ``tpe`` and
 ``random`` draw designs and may draw one twice; ``grid`` and ``brute_force`` enumerate the
 space, each design once, and stop the search when they have tried them all (Optuna's own
 ``study.stop()``).

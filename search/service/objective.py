@@ -32,6 +32,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
+from search.config.space import lr_range_label
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.memory import release_memory
@@ -39,7 +40,7 @@ from search.method.objectives import objective_values
 from search.method.prepared_data import DataOnDevice
 from search.method.pruner import LRRT_STEP, LRRTPruner
 from search.method.recipe import TrainingRun, training_run
-from search.method.sampling import lr_range_label, sample_trial_config
+from search.method.sampling import sample_trial_config
 from search.method.training import EpochReport, TrainingDiverged, TrainingState
 from search.method.trial_config import TrialConfig
 from search.record import (

@@ -36,8 +36,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
+from search.config.space import design_count
 from search.method.samplers import EXHAUSTIVE_SAMPLERS, MAX_CONSECUTIVE_REPEATS
-from search.method.sampling import design_count
 from search.record import TrialRecord
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

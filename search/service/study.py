@@ -10,11 +10,11 @@ import optuna
 
 from search.config import SearchConfig, parse_config
 from search.config.settings import identity_differences
+from search.config.space import sampled_dimensions
 from search.errors import UserError
 from search.method.objectives import directions
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
 from search.method.samplers import make_sampler
-from search.method.sampling import sampled_dimensions
 from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT, STUDY_PROCESSES
 from search.service.trial_slots import TrialSlotLock
 

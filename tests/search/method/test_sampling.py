@@ -7,7 +7,8 @@ from dataclasses import replace
 import optuna
 
 from search.config import load_config
-from search.method.sampling import lr_range_label, sample_trial_config
+from search.config.space import lr_range_label
+from search.method.sampling import sample_trial_config
 from search.method.trial_config import TrialConfig
 from tests.conftest import ROOT
 
