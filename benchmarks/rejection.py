@@ -70,7 +70,7 @@ from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import load_data
 from search.method.pruner import LRRT_STEP, LRRTPruner, chance_threshold
 from search.method.recipe import build_model, build_optimizer, triangular2_run
-from search.method.sampling import sample_trial_config
+from search.method.suggest import sample_trial_config
 from search.method.training import TrainingDiverged, train_epochs
 from search.method.trial_config import TrialConfig
 from search.record import CHANCE_LEVEL, DIVERGED, TrialRecorder, frozen_trial

@@ -34,7 +34,7 @@ import torch
 
 from data import DeviceBatches, load_dataset
 from models import Architecture, build_cnn
-from search.method.batch_sampling import BatchSamplingSettings, make_batch_sampler
+from search.method.batch_selection import BatchSamplingSettings, make_batch_sampler
 from search.method.evaluation import evaluate
 from search.method.optimizers import make_optimizer
 from search.method.training import EpochReport, TrainingState, train_epochs

@@ -12,7 +12,7 @@ Greyscale stays greyscale: 8-bit (``L``, ``1``) and 16-bit (``I;16``, ``I``: 16-
 TIFF) images give one channel; 16-bit values are scaled to 8 bits (``round(v / 257)``), not
 clipped. An image of more than Pillow's ``MAX_IMAGE_PIXELS`` (about 89 million pixels) is
 refused as a likely decompression bomb, and the whole tensor is checked against the memory
-budget (``data.memory``) before it is allocated.
+budget (``data.memory_budget``) before it is allocated.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from data.dataset import DatasetError, ImageDataset
-from data.memory import check_memory
+from data.memory_budget import check_memory
 from data.subsets import stratified_partition
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})

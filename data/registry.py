@@ -29,7 +29,7 @@ from data.dataset import DatasetError, ImageDataset
 from data.eurosat import load_eurosat
 from data.idx import load_fashion_mnist, load_mnist
 from data.imagefolder import load_image_folder
-from data.memory import check_memory
+from data.memory_budget import check_memory
 from data.resize import resize_images, resize_working_bytes
 from data.subsets import stratified_split, stratified_subset
 

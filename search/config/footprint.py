@@ -3,7 +3,7 @@
 Two things grow with the config: the dataset tensors (uint8 images, plus the float32 copies
 the training batches are served from, one per batch size of the space) and the largest
 design (its weights, gradients and optimizer state, and the activations of a batch, kept
-for the backward pass). Both are compared with the budget of ``data.memory``; an estimate
+for the backward pass). Both are compared with the budget of ``data.memory_budget``; an estimate
 above it is a ``UserError`` naming what to shrink, instead of an allocation that fails an
 hour later, or takes the machine down.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from data import DatasetError
-from data.memory import check_memory
+from data.memory_budget import check_memory
 from data.registry import known_shape, split_plan
 from models import FC_UNITS_THESIS
 from search.errors import UserError

@@ -29,7 +29,7 @@ from search.config.settings import (
 )
 from search.config.space import grid_points
 from search.errors import UserError
-from search.method.samplers import MAX_GRID_POINTS
+from search.method.optuna_samplers import MAX_GRID_POINTS
 
 _Section = TypeVar("_Section")
 

@@ -35,13 +35,13 @@ from models import (
 )
 from search.config.documents import short_repr
 from search.errors import UserError
-from search.method.batch_sampling import BATCH_SAMPLERS
+from search.method.batch_selection import BATCH_SAMPLERS
 from search.method.lrrt.bounds import BOUND_RULES
 from search.method.lrrt.curve import WEIGHTS_STILL
-from search.method.objectives import OBJECTIVES, PRIMARY_OBJECTIVE
+from search.method.objective_metrics import OBJECTIVES, PRIMARY_OBJECTIVE
 from search.method.optimizers import OPTIMIZERS
+from search.method.optuna_samplers import REPEAT_POLICIES, SAMPLERS
 from search.method.pruner import AFTER_LRRT_PRUNERS
-from search.method.samplers import REPEAT_POLICIES, SAMPLERS
 from search.method.schedules import SCHEDULES
 
 # --------------------------------------------------------------------------- checkers
@@ -280,7 +280,7 @@ class DatasetSettings:
     train_size: int | None = key(_optional(_int(1, 10**9)), None)
     val_size: int | None = key(_optional(_int(1, 10**9)), None)
     image_size: int | None = key(_optional(_int(4, 4096)), None)
-    """Also bounded by memory: the resized images must fit (``data.memory``)."""
+    """Also bounded by memory: the resized images must fit (``data.memory_budget``)."""
     split: str = key(_choice(SPLITS), SPLITS[0], added=True)
     """``holdout``: the validation split (which selects designs) is carved from the training
     images, the official test split is kept apart for ``cnnsearch train`` and never seen by
@@ -307,7 +307,7 @@ class DatasetSettings:
 class SpaceSettings:
     """Choices per dimension; a dimension with one choice is fixed, not sampled. A
     dimension that does not apply to a design is not sampled for it either (``depth`` only
-    for vgg, ``momentum`` only for SGD: ``search.method.sampling``). Every dimension but
+    for vgg, ``momentum`` only for SGD: ``search.method.suggest``). Every dimension but
     ``optimizer`` and ``lr_range`` has a default: the thesis' block CNN and its training."""
 
     blocks: tuple[int, ...] = key(_choices(_int(1, 8)), (2,))
@@ -417,7 +417,7 @@ class DecaySettings:
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """The parameters of the batch sampling strategies (``search.method.batch_sampling``)."""
+    """The parameters of the batch sampling strategies (``search.method.batch_selection``)."""
 
     selection_pressure: float = key(_number(1.0, 1e6), 100.0)
     """obs: how much likelier the top-ranked sample is than the last."""
@@ -451,7 +451,7 @@ class SearchConfig:
     seed: int = key(_int(0, 2**31 - 1), 0, identity=False)
     sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
     """tpe, random, or one that enumerates the space, each design once: grid (every
-    combination of the sampled dimensions; ``search.method.samplers.MAX_GRID_POINTS``) or
+    combination of the sampled dimensions; ``search.method.optuna_samplers.MAX_GRID_POINTS``) or
     brute_force (only the combinations that apply)."""
     repeats: str = key(_choice(REPEAT_POLICIES), REPEAT_POLICIES[0], added=True,
                        identity=False)

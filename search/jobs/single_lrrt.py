@@ -16,7 +16,7 @@ from search.errors import UserError
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.prepared_data import prepare_data
-from search.method.sampling import sample_trial_config
+from search.method.suggest import sample_trial_config
 from search.method.trial_config import TrialConfig
 from search.views.lrrt_figure import LRRTLine, lrrt_figure
 from search.views.progress import RangeTestProgress

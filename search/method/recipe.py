@@ -20,7 +20,7 @@ import torch
 from data import DeviceBatches
 from data.augment import Augmenter
 from models import ThesisCNN, build_cnn
-from search.method.batch_sampling import BatchSampler, make_batch_sampler
+from search.method.batch_selection import BatchSampler, make_batch_sampler
 from search.method.normalisation import channel_statistics, standardise_inputs
 from search.method.optimizers import make_optimizer
 from search.method.prepared_data import DataOnDevice

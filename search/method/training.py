@@ -18,7 +18,7 @@ import torch
 from data import DeviceBatches
 from data.augment import Augmenter
 from models import ThesisCNN
-from search.method.batch_sampling import Batch, BatchSampler
+from search.method.batch_selection import Batch, BatchSampler
 from search.method.evaluation import evaluate
 from search.method.schedules import make_triangular2 as make_triangular2  # re-exported
 from search.method.step import train_step
@@ -77,7 +77,7 @@ def train_epochs(
     """Run epochs ``state.epochs_done + 1 .. epochs``; ``on_epoch`` may raise to stop (the
     objective reports to Optuna and raises ``TrialPruned`` there).
 
-    ``sampler`` forms the batches (``search.method.batch_sampling``; None: ``train``'s
+    ``sampler`` forms the batches (``search.method.batch_selection``; None: ``train``'s
     shuffled epochs); a loss-based one gets each batch's per-sample losses, and its
     importance weights scale them. ``augment`` transforms each batch's images on the device,
     reseeded at every epoch. With neither, the loop is the plain shuffled one. The reported

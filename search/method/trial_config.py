@@ -27,7 +27,7 @@ from search.config import (
 )
 from search.config.settings import check_one, config_keys
 from search.errors import UserError
-from search.method.batch_sampling import BatchSamplingSettings
+from search.method.batch_selection import BatchSamplingSettings
 from search.method.optimizers import OptimizerParams
 from search.method.schedules import ScheduleSettings
 
@@ -52,7 +52,7 @@ class TrialConfig:
     """The LR schedule (``search.method.schedules``); triangular2 cycles between the LRRT
     bounds, the others start at the upper bound."""
     sampling: str = "uniform"
-    """The mini-batch sampling strategy (``search.method.batch_sampling``)."""
+    """The mini-batch sampling strategy (``search.method.batch_selection``)."""
     normalise: bool = False
     """Standardise the inputs per channel with the training split's statistics."""
     flip: float = 0.0

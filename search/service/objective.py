@@ -1,6 +1,6 @@
 """The Optuna objective: sample, range-test, maybe reject, train (triangular2 by default),
 score: the best validation accuracy, and in a multi-objective study also the config's second
-objective (``search.method.objectives``). Under ``repeats: skip`` a design a finished trial
+objective (``search.method.objective_metrics``). Under ``repeats: skip`` a design a finished trial
 already had is not tried again: the trial takes that trial's result
 (``search.service.repeats``). Optuna neither reports nor prunes multi-objective
 trials, so there the LRRT gate is asked directly (``LRRTPruner.gate``) and nothing else
@@ -35,12 +35,12 @@ from search.config import SearchConfig
 from search.config.space import lr_range_label
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
-from search.method.memory import release_memory
-from search.method.objectives import objective_values
+from search.method.objective_metrics import objective_values
+from search.method.peak_memory import release_memory
 from search.method.prepared_data import DataOnDevice
 from search.method.pruner import LRRT_STEP, LRRTPruner
 from search.method.recipe import TrainingRun, training_run
-from search.method.sampling import sample_trial_config
+from search.method.suggest import sample_trial_config
 from search.method.training import EpochReport, TrainingDiverged, TrainingState
 from search.method.trial_config import TrialConfig
 from search.record import (

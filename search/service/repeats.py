@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
 from search.config.space import design_count
-from search.method.samplers import EXHAUSTIVE_SAMPLERS, MAX_CONSECUTIVE_REPEATS
+from search.method.optuna_samplers import EXHAUSTIVE_SAMPLERS, MAX_CONSECUTIVE_REPEATS
 from search.record import TrialRecord
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -12,9 +12,9 @@ from search.config import SearchConfig, parse_config
 from search.config.settings import identity_differences
 from search.config.space import sampled_dimensions
 from search.errors import UserError
-from search.method.objectives import directions
+from search.method.objective_metrics import directions
+from search.method.optuna_samplers import make_sampler
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
-from search.method.samplers import make_sampler
 from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT, STUDY_PROCESSES
 from search.service.trial_slots import TrialSlotLock
 
@@ -44,7 +44,7 @@ def process_sampler_seed(seed: int, index: int) -> int:
     """The sampler seed of the ``index``-th process to search a study: the config's seed for
     the first (so a search alone is reproducible from its YAML), a different one for every
     other process searching it, at once or later, so they never draw the same designs.
-    Trial run seeds do not depend on it (``search.method.sampling``)."""
+    Trial run seeds do not depend on it (``search.method.suggest``)."""
     return seed if index == 0 else (seed * 1_000_003 + index) % 2**32
 
 

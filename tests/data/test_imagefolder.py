@@ -319,10 +319,10 @@ def test_a_class_whose_images_are_all_in_sub_folders_is_not_empty(
 def test_a_folder_too_large_for_memory_is_refused_before_allocating(
     tmp_path: Path, writers: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import data.memory
+    import data.memory_budget
 
     writers.make_image_folder(tmp_path, {"a": 3, "b": 3}, size=(7, 5))
-    monkeypatch.setattr(data.memory, "_budget", lambda: (500, "a test budget"))
+    monkeypatch.setattr(data.memory_budget, "_budget", lambda: (500, "a test budget"))
     with pytest.raises(DatasetError) as info:
         load_image_folder(tmp_path, image_size=64)
     message = str(info.value)

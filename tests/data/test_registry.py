@@ -276,11 +276,11 @@ def test_missing_data_is_a_dataset_error_not_a_download(tmp_path: Path) -> None:
 def test_image_size_too_large_for_memory_is_refused_before_resizing(
     tmp_path: Path, writers: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import data.memory
+    import data.memory_budget
     import data.registry
 
     writers.make_idx_dir(tmp_path, n_train=40, n_val=20, size=(8, 8))
-    monkeypatch.setattr(data.memory, "_budget", lambda: (10 * 2**20, "a test budget"))
+    monkeypatch.setattr(data.memory_budget, "_budget", lambda: (10 * 2**20, "a test budget"))
 
     def resize_must_not_run(*args: object) -> None:
         raise AssertionError("resized although the result cannot fit")

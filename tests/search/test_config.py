@@ -516,9 +516,9 @@ def test_a_design_too_large_for_memory_is_refused_by_load_config(tmp_path: Path)
 
 
 def test_shipped_configs_fit_a_small_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    import data.memory
+    import data.memory_budget
 
-    monkeypatch.setattr(data.memory, "_budget", lambda: (2 * 2**30, "a 4 GiB machine"))
+    monkeypatch.setattr(data.memory_budget, "_budget", lambda: (2 * 2**30, "a 4 GiB machine"))
     for path in SHIPPED:
         load_config(path)
 

@@ -338,14 +338,14 @@ def test_an_exported_design_too_large_for_memory_is_refused_before_training(
 def test_the_data_path_checks_the_space_against_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import data.memory
+    import data.memory_budget
     from search.method.prepared_data import check_space_fits, load_data
 
     folder = write_brightness_folder(tmp_path / "images", images_per_class=4, side=16)
     config = parse_config(tiny_config(dataset={"name": f"imagefolder:{folder}"}))
     dataset = load_data(config.dataset, 0)
     check_space_fits(config, dataset)
-    monkeypatch.setattr(data.memory, "_budget", lambda: (2**20, "a test budget"))
+    monkeypatch.setattr(data.memory_budget, "_budget", lambda: (2**20, "a test budget"))
     with pytest.raises(UserError, match=r"B1FL4 .* at batch_size 50 .*\(a test budget\)"):
         check_space_fits(config, dataset)
 

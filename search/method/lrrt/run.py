@@ -21,11 +21,11 @@ import torch
 from data import DeviceBatches
 from data.augment import Augmenter
 from models import ThesisCNN, count_parameters
-from search.method.batch_sampling import BatchSampler
+from search.method.batch_selection import BatchSampler
 from search.method.evaluation import evaluate
 from search.method.lrrt.curve import LRRTCurve, find_divergence
 from search.method.lrrt.result import LRRTResult, summarise
-from search.method.memory import PeakMemory
+from search.method.peak_memory import PeakMemory
 from search.method.prepared_data import DataOnDevice
 from search.method.recipe import build_augmenter, build_model, build_optimizer, build_sampler
 from search.method.step import train_step

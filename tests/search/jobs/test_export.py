@@ -11,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from search.config import parse_config
 from search.jobs.export import export_best, export_pareto
-from search.method.sampling import sample_trial_config
+from search.method.suggest import sample_trial_config
 from search.record import CONFIG_NAME, LR_BOUNDS, REPEAT_OF, TRIAL_CONFIG
 
 CONFIG = parse_config({

@@ -20,9 +20,9 @@ from search.method.normalisation import Standardise, channel_statistics
 from search.method.optimizers import OPTIMIZERS, make_optimizer
 from search.method.prepared_data import DataOnDevice
 from search.method.recipe import build_augmenter, build_model, build_sampler, training_run
-from search.method.sampling import sample_trial_config
 from search.method.schedules import SCHEDULES, make_triangular2
 from search.method.step import train_step
+from search.method.suggest import sample_trial_config
 from search.method.training import train_epochs
 from search.method.trial_config import TrialConfig
 

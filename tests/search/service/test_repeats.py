@@ -12,8 +12,8 @@ import torch
 from optuna.trial import TrialState
 
 from search.config import parse_config
+from search.method.optuna_samplers import MAX_CONSECUTIVE_REPEATS
 from search.method.prepared_data import DataOnDevice
-from search.method.samplers import MAX_CONSECUTIVE_REPEATS
 from search.record import PRUNE_REASON, REPEAT, TrialRecord
 from search.service.objective import Objective
 from search.service.repeats import RepeatGuard
@@ -70,7 +70,7 @@ def data() -> DataOnDevice:
 
 
 def study_for(search_config, storage=None) -> optuna.Study:
-    from search.method.objectives import directions
+    from search.method.objective_metrics import directions
 
     return optuna.create_study(directions=directions(search_config.objectives),
                                storage=storage, sampler=build_sampler(search_config),

@@ -295,7 +295,7 @@ def test_run_lrrt_passes_the_progress_through() -> None:
     from search.config import parse_config
     from search.method.lrrt.run import run_lrrt
     from search.method.prepared_data import DataOnDevice
-    from search.method.sampling import sample_trial_config
+    from search.method.suggest import sample_trial_config
     from tests.search.conftest import TINY_CLASSES, quadrant_images
 
     config = parse_config({

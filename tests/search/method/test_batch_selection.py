@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional
 
 from data.augment import Augmentation, Augmenter
-from search.method.batch_sampling import (
+from search.method.batch_selection import (
     BATCH_SAMPLERS,
     AdaptiveSampling,
     Batch,

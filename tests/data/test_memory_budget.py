@@ -7,9 +7,9 @@ import resource
 
 import pytest
 
-import data.memory
+import data.memory_budget
 from data.dataset import DatasetError
-from data.memory import check_memory, format_bytes, memory_limit_bytes
+from data.memory_budget import check_memory, format_bytes, memory_limit_bytes
 
 
 def test_the_budget_is_at_most_half_of_physical_memory() -> None:
@@ -30,14 +30,14 @@ def test_a_ulimit_lowers_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_cgroup_limit_lowers_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data.memory, "_cgroup_bytes", lambda: 2**30)
+    monkeypatch.setattr(data.memory_budget, "_cgroup_bytes", lambda: 2**30)
     assert memory_limit_bytes() <= 2**29
 
 
 def test_the_message_says_what_how_much_and_what_to_change(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(data.memory, "_budget", lambda: (2**30, "a test budget"))
+    monkeypatch.setattr(data.memory_budget, "_budget", lambda: (2**30, "a test budget"))
     check_memory("fine", 2**30, "nothing")
     with pytest.raises(DatasetError) as info:
         check_memory("the images", 3 * 2**40, "use fewer")

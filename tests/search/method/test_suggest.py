@@ -8,7 +8,7 @@ import optuna
 
 from search.config import load_config
 from search.config.space import lr_range_label
-from search.method.sampling import sample_trial_config
+from search.method.suggest import sample_trial_config
 from search.method.trial_config import TrialConfig
 from tests.conftest import ROOT
 

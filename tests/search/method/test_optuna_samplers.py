@@ -11,8 +11,8 @@ import pytest
 from search.config import parse_config
 from search.config.space import design_count, grid_points
 from search.errors import UserError
-from search.method.samplers import MAX_GRID_POINTS, SAMPLERS
-from search.method.sampling import sample_trial_config
+from search.method.optuna_samplers import MAX_GRID_POINTS, SAMPLERS
+from search.method.suggest import sample_trial_config
 from search.service.study import build_sampler
 
 

@@ -4,7 +4,7 @@ objective measured on the trained model."""
 from __future__ import annotations
 
 from models import count_parameters
-from search.method.objectives import (
+from search.method.objective_metrics import (
     OBJECTIVES,
     PRIMARY_OBJECTIVE,
     directions,
