@@ -174,11 +174,7 @@ def grid_accuracy(oracle: dict[str, float], base_upper: float, upper: float
 
 def replay(config_path: Path, run_dirs: list[Path]) -> dict[str, Any]:
     config = load_config(config_path)
-    base_rules = GateRules(config.pruner.chance_margin, config.pruner.percentile,
-                           config.pruner.peer_margin, config.pruner.warmup_trials,
-                           config.pruner.prune_unstable, config.pruner.min_usable_fraction,
-                           config.pruner.peer_rejection, config.pruner.chance_needs_limit,
-                           config.pruner.weights_still)
+    base_rules = config.pruner.gate_rules()
     gate_set = gates(base_rules)
     rules = candidate_rules()
     gate_rows: dict[str, list[tuple[bool, str | None]]] = {name: [] for name in gate_set}

@@ -37,11 +37,10 @@ from search.config.documents import short_repr
 from search.errors import UserError
 from search.method.batch_selection import BATCH_SAMPLERS
 from search.method.lrrt.bounds import BOUND_RULES
-from search.method.lrrt.curve import WEIGHTS_STILL
 from search.method.objective_metrics import OBJECTIVES, PRIMARY_OBJECTIVE
 from search.method.optimizers import OPTIMIZERS
 from search.method.optuna_samplers import REPEAT_POLICIES, SAMPLERS
-from search.method.pruner import AFTER_LRRT_PRUNERS
+from search.method.pruner import AFTER_LRRT_PRUNERS, GateRules
 from search.method.schedules import SCHEDULES
 
 # --------------------------------------------------------------------------- checkers
@@ -384,23 +383,33 @@ class LRRTSettings:
     divergence_factor: float = key(_number(1.0, 1e6, open_low=True), 4.0)
 
 
+_GATE = GateRules()
+"""The gate's defaults, written once on ``GateRules``."""
+
+
 @dataclass(frozen=True)
 class PrunerSettings:
-    chance_margin: float = key(_number(0.0, 1.0, open_high=True), 0.1)
-    percentile: float = key(_number(0.0, 100.0), 25.0)
-    peer_margin: float = key(_number(0.0, 1.0), 0.02)
-    warmup_trials: int = key(_int(0, 10**6), 4)
-    prune_unstable: bool = key(_boolean, False)
-    min_usable_fraction: float = key(_number(0.0, 1.0, open_high=True), 0.05)
+    """The LRRT gate's keys (each ``GateRules``' field of that name: ``gate_rules``) and the
+    standard pruner that judges the training epochs after it (``after_lrrt*``)."""
+
+    chance_margin: float = key(_number(0.0, 1.0, open_high=True), _GATE.chance_margin)
+    percentile: float = key(_number(0.0, 100.0), _GATE.percentile)
+    peer_margin: float = key(_number(0.0, 1.0), _GATE.peer_margin)
+    warmup_trials: int = key(_int(0, 10**6), _GATE.warmup_trials)
+    prune_unstable: bool = key(_boolean, _GATE.prune_unstable)
+    min_usable_fraction: float = key(_number(0.0, 1.0, open_high=True),
+                                     _GATE.min_usable_fraction)
     after_lrrt: str = key(_choice(tuple(AFTER_LRRT_PRUNERS)), "median")
     after_lrrt_startup_trials: int = key(_int(0, 10**6), 3)
     after_lrrt_warmup_epochs: int = key(_int(0, 100000), 1)
-    peer_rejection: bool = key(_boolean, False, added=True)
-    """Reject ``below_peers`` at the LRRT step (off: such designs train, only worse)."""
-    chance_needs_limit: bool = key(_boolean, True, added=True)
-    """Judge ``chance_level`` only when the ramp tested the rates the design trains at."""
-    weights_still: float = key(_number(0.0, 1.0, open_high=True), WEIGHTS_STILL, added=True)
-    """A ramp that moved the weights by less than this share of their norm trained nothing."""
+    peer_rejection: bool = key(_boolean, _GATE.peer_rejection, added=True)
+    chance_needs_limit: bool = key(_boolean, _GATE.chance_needs_limit, added=True)
+    weights_still: float = key(_number(0.0, 1.0, open_high=True), _GATE.weights_still,
+                               added=True)
+
+    def gate_rules(self) -> GateRules:
+        """The gate's settings as one frozen object, handed whole to the ``LRRTPruner``."""
+        return GateRules(**{rule.name: getattr(self, rule.name) for rule in fields(GateRules)})
 
 
 @dataclass(frozen=True)

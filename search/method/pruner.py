@@ -23,6 +23,7 @@ from search.method.lrrt.curve import STILL_STEPS, WEIGHTS_STILL, movement_per_st
 from search.record import (
     BELOW_PEERS,
     CHANCE_LEVEL,
+    DEFAULT_CHANCE_MARGIN,
     DIVERGED,
     UNSTABLE,
     LRRTSummary,
@@ -47,17 +48,33 @@ def below_peers(score: float, peer_scores: Sequence[float], percentile: float,
 
 @dataclass(frozen=True)
 class GateRules:
-    """The LRRT gate's settings (see ``LRRTPruner`` for each)."""
+    """The LRRT gate's settings: the one place their defaults are written. The config's
+    ``pruner`` section takes its defaults from here and builds one
+    (``PrunerSettings.gate_rules``), which travels whole to the ``LRRTPruner``."""
 
-    chance_margin: float = 0.1
+    chance_margin: float = DEFAULT_CHANCE_MARGIN
+    """See ``chance_threshold``: how far from chance to perfect a score must be."""
     percentile: float = 25.0
+    """The peers' percentile a score is compared with (``below_peers``)."""
     peer_margin: float = 0.02
+    """Absolute accuracy under that percentile that counts as "far below"."""
     warmup_trials: int = 4
+    """Peers (that learned) needed before ``below_peers`` applies."""
     prune_unstable: bool = False
+    """Prune designs whose bound rules disagree beyond the config's factor."""
     min_usable_fraction: float = 0.05
+    """A test that diverged before this share of its ramp is ``diverged`` even if its few
+    points looked fine."""
     peer_rejection: bool = False
+    """Apply ``below_peers`` (off by default: it rejects designs that train, only worse than
+    their peers; the after-LRRT pruner ranks those)."""
     chance_needs_limit: bool = True
+    """Judge ``chance_level`` only when the ramp tested the rates the design trains at
+    (``ramp_covered_bounds``), and always when it left the weights still, however high its
+    noisy score peaked."""
     weights_still: float = WEIGHTS_STILL
+    """A ramp that moved the weights by less than this share of their norm (per
+    ``STILL_STEPS`` batches) trained nothing."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.chance_margin < 1.0:
@@ -171,44 +188,14 @@ def pruner_label(pruner: BasePruner) -> str:
 class LRRTPruner(BasePruner):
     """Prunes at ``LRRT_STEP`` a trial that diverged, stayed at chance level, is unstable
     (its bound rules disagree, when asked) or scores far below its peers of the same
-    {dataset, LR range} group; after that step the wrapped pruner decides.
-
-    Args:
-        wrapped: pruner for the training epochs; None never prunes them.
-        chance_margin: see ``chance_threshold``.
-        percentile: peers' percentile a score is compared with.
-        peer_margin: absolute accuracy under that percentile that counts as "far below".
-        warmup_trials: peers (that learned) needed before ``below_peers`` applies.
-        prune_unstable: prune designs whose bound rules disagree beyond the factor.
-        min_usable_fraction: a test that diverged before this share of its ramp is
-            ``diverged`` even if its few points looked fine.
-        peer_rejection: apply ``below_peers`` (off by default: it rejects designs that
-            train, only worse than their peers; the after-LRRT pruner ranks those).
-        chance_needs_limit: judge ``chance_level`` only when the ramp tested the rates the
-            design trains at (``ramp_covered_bounds``), and always when it left the weights
-            still (moved by less than ``weights_still`` of their norm), however high its
-            noisy score peaked.
-        weights_still: that share (``WEIGHTS_STILL`` by default).
+    {dataset, LR range} group, by the ``rules`` (``GateRules``); after that step the
+    ``wrapped`` pruner decides (None never prunes the training epochs).
     """
 
-    def __init__(
-        self,
-        wrapped: BasePruner | None = None,
-        *,
-        chance_margin: float = 0.1,
-        percentile: float = 25.0,
-        peer_margin: float = 0.02,
-        warmup_trials: int = 4,
-        prune_unstable: bool = False,
-        min_usable_fraction: float = 0.05,
-        peer_rejection: bool = False,
-        chance_needs_limit: bool = True,
-        weights_still: float = WEIGHTS_STILL,
-    ) -> None:
+    def __init__(self, wrapped: BasePruner | None = None,
+                 rules: GateRules | None = None) -> None:
         self.wrapped = wrapped
-        self.rules = GateRules(chance_margin, percentile, peer_margin, warmup_trials,
-                               prune_unstable, min_usable_fraction, peer_rejection,
-                               chance_needs_limit, weights_still)
+        self.rules = rules if rules is not None else GateRules()
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         return self.verdict(study, trial) is not None
@@ -225,7 +212,6 @@ class LRRTPruner(BasePruner):
             return Verdict(pruner_label(self.wrapped), f"epoch {step}",
                            {"epoch": step, "val_accuracy": round(value, 6)})
         return None
-
 
     def gate(self, study: Study, trial: FrozenTrial) -> Verdict | None:
         """The LRRT step's verdict on the trial's recorded range test (None: none recorded,

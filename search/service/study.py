@@ -20,24 +20,14 @@ from search.service.trial_slots import TrialSlotLock
 
 
 def build_pruner(config: SearchConfig) -> LRRTPruner:
+    """The gate with the config's rules, around the after-LRRT pruner it names."""
     settings = config.pruner
     wrapped = make_wrapped_pruner(
         settings.after_lrrt,
         startup_trials=settings.after_lrrt_startup_trials,
         warmup_epochs=settings.after_lrrt_warmup_epochs,
     )
-    return LRRTPruner(
-        wrapped,
-        chance_margin=settings.chance_margin,
-        percentile=settings.percentile,
-        peer_margin=settings.peer_margin,
-        warmup_trials=settings.warmup_trials,
-        prune_unstable=settings.prune_unstable,
-        min_usable_fraction=settings.min_usable_fraction,
-        peer_rejection=settings.peer_rejection,
-        chance_needs_limit=settings.chance_needs_limit,
-        weights_still=settings.weights_still,
-    )
+    return LRRTPruner(wrapped, settings.gate_rules())
 
 
 def process_sampler_seed(seed: int, index: int) -> int:

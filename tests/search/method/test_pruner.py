@@ -120,7 +120,7 @@ def verdict(study: optuna.Study, trial: optuna.Trial) -> str | None:
 
 
 def lrrt_study(**options: object) -> optuna.Study:
-    return optuna.create_study(direction="maximize", pruner=LRRTPruner(None, **options))
+    return optuna.create_study(direction="maximize", pruner=LRRTPruner(None, GateRules(**options)))
 
 
 def add_peers(study: optuna.Study, scores: list[float], group: str = GROUP) -> None:
@@ -398,7 +398,7 @@ def test_without_a_wrapped_pruner_training_steps_are_never_pruned() -> None:
 )
 def test_constructor_errors_name_the_argument_and_value(options: dict, named: str) -> None:
     with pytest.raises(ValueError) as raised:
-        LRRTPruner(None, **options)
+        GateRules(**options)
     message = str(raised.value)
     assert named in message
     assert str(next(iter(options.values()))) in message

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from search.config import parse_config
 from search.errors import UserError
 from search.method import prepared_data
 from search.method.lrrt.curve import WEIGHTS_STILL
+from search.method.pruner import GateRules
 from search.record import STUDY_CONFIG, STUDY_FINGERPRINT, TrialRecord
 from search.service import local_search
 from search.service import study as study_module
@@ -180,3 +181,17 @@ def test_the_pruner_takes_the_configs_gate_settings() -> None:
     assert rules.weights_still == 0.01 and rules.peer_rejection
     default = study_module.build_pruner(parse_config(legacy_raw(study="s"))).rules
     assert default.weights_still == WEIGHTS_STILL
+
+
+def test_the_gate_settings_travel_whole_and_their_defaults_are_the_gate_s() -> None:
+    """Every ``GateRules`` field is a ``pruner`` key of that name; a config that sets none
+    gives the gate's own defaults, and every key set reaches the pruner."""
+    raw: dict[str, Any] = {"study": "s", "dataset": {"name": "fashion-mnist"},
+                           "space": {"optimizer": ["adam"], "lr_range": [[1.0e-4, 1.0e-2]]}}
+    assert parse_config(raw).pruner.gate_rules() == GateRules()
+    chosen = {"chance_margin": 0.3, "percentile": 50.0, "peer_margin": 0.1,
+              "warmup_trials": 7, "prune_unstable": True, "min_usable_fraction": 0.2,
+              "peer_rejection": True, "chance_needs_limit": False, "weights_still": 0.02}
+    assert set(chosen) == {rule.name for rule in fields(GateRules)}
+    raw["pruner"] = chosen
+    assert study_module.build_pruner(parse_config(raw)).rules == GateRules(**chosen)
