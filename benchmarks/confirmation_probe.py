@@ -57,7 +57,7 @@ def doubtful(result: LRRTResult, bounds: tuple[float, float] | None,
         return False
     below = bounds[1] < lr_range[0]
     unseen = not result.curve.limit_found or below
-    return (result.best_smoothed_accuracy < threshold and unseen) or (
+    return (result.summary.score < threshold and unseen) or (
         result.curve.diverged and below)
 
 
@@ -119,7 +119,7 @@ def probe(config_path: Path, run_dir: Path, bound_rule: str | None
                                                               bounds[1]),
                                  data, trial_config, bounds[1], 0)
             row = {"seed": seed, "design": design_key(trial_config),
-                   "score": result.best_smoothed_accuracy, "bounds": list(bounds),
+                   "score": result.summary.score, "bounds": list(bounds),
                    "limit_found": result.curve.limit_found, "diverged": result.curve.diverged,
                    "truth": truth["best"], "chance_level": truth["best"] < threshold,
                    "fresh": fresh, "continued": continued, "threshold": threshold}

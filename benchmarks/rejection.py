@@ -74,6 +74,7 @@ from search.method.suggest import sample_trial_config
 from search.method.training import TrainingDiverged, train_epochs
 from search.method.trial_config import TrialConfig
 from search.record import CHANCE_LEVEL, DIVERGED, TrialRecorder, frozen_trial
+from search.record import design_key as record_design_key
 from search.service.study import build_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -117,9 +118,8 @@ def designs(config: SearchConfig, seed: int) -> list[TrialConfig]:
 
 
 def design_key(config: TrialConfig) -> str:
-    """What tells two designs of one grid apart (the config name alone does not)."""
-    return (f"{config.name}|{lr_range_label(config.lr_range)}|b{config.batch_size}"
-            f"|{_digest(config.architecture.to_dict())[:6]}")
+    """What tells two designs of one grid apart: the product's design identity."""
+    return record_design_key(config.to_dict())
 
 
 def design_base(seed: int, config: TrialConfig) -> str:
@@ -182,9 +182,9 @@ def read_with_current_rules(stored: dict[str, Any], config: TrialConfig) -> LRRT
     result = score_curve(cached.curve, bound_rule=config.lrrt.bound_rule,
                          compare_rule=config.lrrt.compare_rule,
                          disagreement_factor=config.lrrt.disagreement_factor,
-                         peak_memory_bytes=cached.peak_memory_bytes,
-                         memory_kind=cached.memory_kind, seconds=cached.seconds)
-    result.n_params = cached.n_params
+                         peak_memory_bytes=cached.summary.peak_memory_bytes,
+                         memory_kind=cached.summary.memory_kind,
+                         seconds=cached.summary.seconds or 0.0, n_params=cached.n_params)
     return result
 
 
@@ -278,13 +278,12 @@ def gate_verdict(study: optuna.Study, pruner: LRRTPruner, config: TrialConfig,
     """Ask the real pruner about a test exactly as the objective does (recorded summary,
     report at the LRRT step, verdict); the trial stays in the study as a later peer."""
     trial = study.ask()
-    summary = result.summary(group=f"{config.dataset.name}|{lr_range_label(config.lr_range)}",
-                             num_classes=num_classes)
+    summary = replace(result.summary, group=config.lrrt_group, num_classes=num_classes)
     TrialRecorder(trial).range_test(summary, result.curve.points(), result.n_params)
-    trial.report(result.best_smoothed_accuracy, LRRT_STEP)
+    trial.report(result.summary.score, LRRT_STEP)
     found = pruner.verdict(study, frozen_trial(trial))
     study.tell(trial, state=TrialState.PRUNED if found else TrialState.COMPLETE,
-               values=None if found else [result.best_smoothed_accuracy])
+               values=None if found else [result.summary.score])
     return found.reason if found else None
 
 
@@ -345,7 +344,7 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
         result = read_with_current_rules(measured["result"], trial_config)
         reason = gate_verdict(study, study.pruner, trial_config, result,  # type: ignore[arg-type]
                               num_classes)
-        bounds = result.bounds or trial_config.lr_range
+        bounds = result.summary.bounds or trial_config.lr_range
         truth = cache.get(f"train|{base}|{_digest(bounds)}",
                           lambda c=trial_config, b=bounds: train_to_end(c, data, b))
         screening = cache.get(f"screen|{base}|{measured['images']}",
@@ -358,11 +357,11 @@ def measure_part(protocol: Protocol, seed: int, cache: Cache, device: torch.devi
             "optimizer": trial_config.optimizer, "lr_range": list(trial_config.lr_range),
             "lr_range_label": lr_range_label(trial_config.lr_range),
             "batch_size": trial_config.batch_size, "n_params": result.n_params,
-            "lrrt_score": result.best_smoothed_accuracy,
-            "lrrt_val_accuracy": result.best_val_accuracy,
+            "lrrt_score": result.summary.score,
+            "lrrt_val_accuracy": result.summary.best_val_accuracy,
             "lrrt_images": measured["images"], "lrrt_seconds": measured["seconds"],
             "lrrt_steps": curve.total_steps, "diverged": curve.diverged,
-            "limit_found": limit is not None, "bounds": list(result.bounds or []) or None,
+            "limit_found": limit is not None, "bounds": list(result.summary.bounds or []) or None,
             "trained_bounds": list(bounds), "reason": reason,
             "best_val_accuracy": truth["best"], "final_val_accuracy": truth["final"],
             "history": truth["history"], "train_images": truth["images"],

@@ -74,7 +74,7 @@ def lowest_loss_score(curve: LRRTCurve) -> float:
 
 
 SCORES: dict[str, Callable[[LRRTResult], float]] = {
-    "best_smoothed_accuracy": lambda r: r.best_smoothed_accuracy,
+    "best_smoothed_accuracy": lambda r: r.summary.score,
     "final_smoothed_accuracy": lambda r: (r.curve.smoothed_accuracies or [0.0])[-1],
     "tail_accuracy": lambda r: tail_accuracy(r.curve),
     "loss_fall": lambda r: loss_fall(r.curve),
@@ -85,7 +85,7 @@ SCORES: dict[str, Callable[[LRRTResult], float]] = {
 
 def product_gate(rules: GateRules) -> Gate:
     def gate(result: LRRTResult, peers: list[float], num_classes: int) -> str | None:
-        summary = result.summary(group="g", num_classes=num_classes)
+        summary = replace(result.summary, group="g", num_classes=num_classes)
         verdict = lrrt_verdict(summary, peers, rules)
         return verdict.reason if verdict else None
     return gate
@@ -203,8 +203,8 @@ def replay(config_path: Path, run_dirs: list[Path]) -> dict[str, Any]:
                     group_peers = peers[name].setdefault(group, [])
                     reason = gate(result, list(group_peers), num_classes)
                     gate_rows[name].append((row["chance_level"], reason))
-                    if result.best_smoothed_accuracy >= threshold:
-                        group_peers.append(result.best_smoothed_accuracy)
+                    if result.summary.score >= threshold:
+                        group_peers.append(result.summary.score)
                 for name, score in SCORES.items():
                     score_rows[name].append((score(result), row["best_val_accuracy"]))
                 for name, rule in rules.items():

@@ -56,13 +56,13 @@ def movements(config_path: Path, run_dir: Path) -> list[dict[str, Any]]:
                     data = MeteredData(load_data(config.dataset, seed), torch.device("cpu"),
                                        eval_batch_size=config.train.eval_batch_size)
                 again = run_lrrt(trial_config, data)
-                if abs(again.best_smoothed_accuracy
+                if abs(again.summary.score
                        - stored["result"]["best_smoothed_accuracy"]) > 1e-9:
                     raise RuntimeError(f"{key}: the range test did not reproduce")
                 stored = cache.get(f"{LRRT_KEY}|{base}", lambda r=again: {
                     **stored, "result": json.loads(r.to_json())})
             result = LRRTResult.from_json(json.dumps(stored["result"]))
-            summary = result.summary(group="g", num_classes=10)
+            summary = replace(result.summary, group="g", num_classes=10)
             row = rows[(seed, key)]
             out.append({"seed": seed, "design": key, "summary": summary,
                         "weight_change": weight_movement(summary),

@@ -78,13 +78,14 @@ def cmd_lrrt(args: argparse.Namespace) -> None:
         config, args.set, resolve_device(args.device), Path(args.out),
         progress=RangeTestProgress(sys.stdout),
     )
-    bounds = result.bounds
+    summary = result.summary
+    bounds = summary.bounds
     # no epoch ended (a fractional-epoch test): no validation was measured, '-' as the tables
-    val = f"{result.best_val_accuracy:.4f}" if result.curve.epochs else "-"
-    print(f"{trial_config.name}: best smoothed accuracy {result.best_smoothed_accuracy:.4f}, "
+    val = "-" if summary.best_val_accuracy is None else f"{summary.best_val_accuracy:.4f}"
+    print(f"{trial_config.name}: best smoothed accuracy {summary.score:.4f}, "
           f"best val accuracy {val}, "
-          f"diverged {result.curve.diverged}, "
-          + (f"bounds {bounds[0]:.4g}..{bounds[1]:.4g} ({result.bound_rule})" if bounds
+          f"diverged {summary.diverged}, "
+          + (f"bounds {bounds[0]:.4g}..{bounds[1]:.4g} ({summary.bound_rule})" if bounds
              else "no bounds"))
     print(f"wrote {json_path} and {html_path}")
 

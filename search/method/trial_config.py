@@ -26,6 +26,7 @@ from search.config import (
     short_text,
 )
 from search.config.settings import check_one, config_keys
+from search.config.space import lrrt_group
 from search.errors import UserError
 from search.method.batch_selection import BatchSamplingSettings
 from search.method.optimizers import OptimizerParams
@@ -70,6 +71,11 @@ class TrialConfig:
     def name(self) -> str:
         """``B2FL32Adam`` for the thesis family, ``ResNet18W64SGD``... (``design_name``)."""
         return design_name(self.architecture, self.optimizer)
+
+    @property
+    def lrrt_group(self) -> str:
+        """The peers its range test is compared with: ``dataset|lr_range``."""
+        return lrrt_group(self.dataset.name, self.lr_range)
 
     @property
     def optimizer_params(self) -> OptimizerParams:

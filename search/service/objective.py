@@ -32,7 +32,6 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
-from search.config.space import lr_range_label
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.objective_metrics import objective_values
@@ -183,7 +182,7 @@ class Objective:
             trial_config=config.to_dict(),
         )
         if self.config.repeats == "skip":
-            earlier = earlier_trial(trial)
+            earlier = earlier_trial(trial, config)
             if earlier is not None:
                 return self._repeat(trial, record, earlier)
         assert self._running is not None
@@ -277,10 +276,7 @@ class Objective:
             return stored
         result = run_lrrt(config, self.data, progress=self.progress.lrrt_step
                           if self.progress is not None else None)
-        summary = result.summary(
-            group=f"{config.dataset.name}|{lr_range_label(config.lr_range)}",
-            num_classes=self.data.dataset.num_classes,
-        )
+        summary = result.summary
         record.range_test(summary, result.curve.points(), result.n_params)
         if self.artifacts is not None:
             try:

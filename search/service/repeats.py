@@ -1,10 +1,10 @@
 """Designs sampled again: what ``repeats: skip`` finds, and when a search stops because
 nothing new is left to try.
 
-A design is the set of parameters a trial sampled (``trial.params``: every dimension with
-more than one choice that applies to it; a study's config is fixed by its fingerprint, so
-equal parameters are an equal recipe). A trial that samples the design of a finished
-(COMPLETE or PRUNED) trial is a **repeat**. Under ``skip`` the objective finishes it at once,
+A design is a trial's whole recipe but its run seed (``search.record.design_key``; a
+study's config is fixed by its fingerprint, so two trials differ only where they sampled
+differently). A trial that samples the design of a finished (COMPLETE or PRUNED) trial is a
+**repeat**. Under ``skip`` the objective finishes it at once,
 no range test and no training, as the earlier trial finished:
 
 - a repeat of a COMPLETE trial is COMPLETE with that trial's values. TPE ranks trials by
@@ -30,38 +30,33 @@ and ``random`` under ``skip``, after ``MAX_CONSECUTIVE_REPEATS`` repeats in a ro
 
 from __future__ import annotations
 
-import json
-
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
 from search.config.space import design_count
 from search.method.optuna_samplers import EXHAUSTIVE_SAMPLERS, MAX_CONSECUTIVE_REPEATS
-from search.record import TrialRecord
+from search.method.trial_config import TrialConfig
+from search.record import TrialRecord, design_key, read_trials
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def design_of(params: dict) -> str:
-    """A trial's design, comparable and hashable: its sampled parameters."""
-    return json.dumps(params, sort_keys=True, default=str)
-
-
-def earlier_trial(trial: optuna.Trial) -> FrozenTrial | None:
-    """The finished trial whose design ``trial`` sampled again, None for a new design; of
-    several, the first that was trained (not itself a repeat)."""
-    design = design_of(trial.params)
-    same = [t for t in trial.study.get_trials(deepcopy=False, states=FINISHED)
-            if t.number != trial.number and design_of(t.params) == design]
-    same.sort(key=lambda t: (TrialRecord.from_frozen(t).repeat_of is not None, t.number))
-    return same[0] if same else None
+def earlier_trial(trial: optuna.Trial, config: TrialConfig) -> FrozenTrial | None:
+    """The finished trial whose design ``trial`` (sampled as ``config``) sampled again, None
+    for a new design; of several, the first that was trained (not itself a repeat)."""
+    design = design_key(config.to_dict())
+    same = [(record, frozen) for frozen in trial.study.get_trials(deepcopy=False,
+                                                                   states=FINISHED)
+            if frozen.number != trial.number
+            and (record := TrialRecord.from_frozen(frozen)).design_key == design]
+    same.sort(key=lambda pair: (pair[0].repeat_of is not None, pair[0].number))
+    return same[0][1] if same else None
 
 
 def tried_designs(study: optuna.study.Study) -> int:
     """How many distinct designs the study's finished trials hold."""
-    return len({design_of(t.params) for t in study.get_trials(deepcopy=False,
-                                                               states=FINISHED)})
+    return len({record.design_key for record in read_trials(study, FINISHED)})
 
 
 class RepeatGuard:

@@ -15,7 +15,7 @@ from search.errors import UserError
 from search.method.objective_metrics import directions
 from search.method.optuna_samplers import make_sampler
 from search.method.pruner import LRRTPruner, make_wrapped_pruner
-from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, STUDY_FINGERPRINT, STUDY_PROCESSES
+from search.record import StudyRecord, StudyRecorder
 from search.service.trial_slots import TrialSlotLock
 
 
@@ -48,8 +48,7 @@ def claim_process_index(study: optuna.study.Study,
     try:
         if lock is not None:
             lock.acquire()
-        index = int(study.user_attrs.get(STUDY_PROCESSES, 0))
-        study.set_user_attr(STUDY_PROCESSES, index + 1)
+        index = StudyRecorder(study).process_joined()
     finally:
         if lock is not None:
             lock.close()
@@ -71,7 +70,7 @@ def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
         existing = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return
-    stored = existing.user_attrs.get(STUDY_FINGERPRINT)
+    stored = StudyRecord.of(existing).fingerprint
     if stored is not None and not _same_study(existing, stored, config):
         raise UserError(
             f"study '{study_name}' was created with a different configuration "
@@ -99,7 +98,7 @@ def _same_study(existing: optuna.study.Study, stored: str, config: SearchConfig)
 
 def _config_stored_in(study: optuna.study.Study) -> SearchConfig | None:
     """The config a study stored, or None when it has none this version can read."""
-    raw = study.user_attrs.get(STUDY_CONFIG)
+    raw = StudyRecord.of(study).config
     if raw is None:
         return None
     try:
@@ -166,23 +165,13 @@ def open_search_study(
         with warnings.catch_warnings():  # experimental in Optuna
             warnings.simplefilter("ignore")
             study.set_metric_names(list(config.objectives))
-    if STUDY_FINGERPRINT not in study.user_attrs:
+    if StudyRecord.of(study).fingerprint is None:
         # With the seed it was made with (``--seed`` included): it fixes the study's images.
         made_with = {**config.raw, "seed": config.seed}
-        study.set_user_attr(STUDY_CONFIG, json.loads(json.dumps(made_with, default=str)))
-        study.set_user_attr(STUDY_FINGERPRINT, config.fingerprint())
-        if artifact_dir:
-            study.set_user_attr(STUDY_ARTIFACT_DIR, artifact_dir)
+        StudyRecorder(study).made_with(config=json.loads(json.dumps(made_with, default=str)),
+                                       fingerprint=config.fingerprint(),
+                                       artifact_dir=artifact_dir)
     if searching:  # a process that will sample trials: its own sampler seed
         index = claim_process_index(study, storage)
         study.sampler = build_sampler(config, process_sampler_seed(config.seed, index))
     return study
-
-
-def stored_config(study: optuna.study.Study) -> SearchConfig:
-    """The config a study was created with; ``UserError`` for a study cnnsearch did not make."""
-    raw = study.user_attrs.get(STUDY_CONFIG)
-    if raw is None:
-        raise UserError(f"study '{study.study_name}' was not created by cnnsearch "
-                        "(no stored configuration)")
-    return parse_config(raw)

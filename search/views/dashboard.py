@@ -7,7 +7,6 @@ studies. It listens on 127.0.0.1 unless told otherwise.
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -17,7 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 
 from search.errors import UserError
-from search.record import STUDY_ARTIFACT_DIR
+from search.record import StudyRecord
 from search.service.storage import open_storage, redact
 from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
 
@@ -30,9 +29,8 @@ def resolve_artifact_dir(flag: str | None, storage: optuna.storages.BaseStorage)
     else ``$CNNSEARCH_ARTIFACT_DIR``; else ``cnnsearch-artifacts``. ``''`` means none."""
     if flag is not None:
         return flag or None
-    stored = {study.user_attrs.get(STUDY_ARTIFACT_DIR) for study in storage.get_all_studies()}
+    stored = {StudyRecord.of(study).artifact_dir for study in storage.get_all_studies()}
     stored.discard(None)
-    stored.discard("")
     if len(stored) == 1:
         return str(stored.pop())
     return artifact_dir_from_env(None)
@@ -94,10 +92,3 @@ def serve(url: str, artifact_dir: str | None, host: str = DEFAULT_HOST,
         print("dashboard stopped", file=out, flush=True)
     finally:
         server.server_close()
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """A port nothing listens on now (for tests and scripts)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]

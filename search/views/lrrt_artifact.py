@@ -42,9 +42,8 @@ def result_svg(result: LRRTResult, name: str, number: int | None = None,
     """The plot of one range test: smoothed and per-batch accuracy and loss, validation at
     epoch ends, the chosen LR bounds (none for a design the gate rejects: ``verdict``),
     where it diverged; the subtitle says what the test found."""
-    curve = result.curve
-    subtitle = (f"LR {curve.lr_min:g}..{curve.lr_max:g} - best smoothed accuracy "
-                f"{result.best_smoothed_accuracy:.3f}")
+    curve, score = result.curve, result.summary.score
+    subtitle = f"LR {curve.lr_min:g}..{curve.lr_max:g} - best smoothed accuracy {score:.3f}"
     if number is not None:
         subtitle = f"trial {number} - {subtitle}"
     if curve.diverged:
@@ -53,7 +52,7 @@ def result_svg(result: LRRTResult, name: str, number: int | None = None,
         subtitle += f" - rejected: {verdict.reason}"
         threshold = verdict.evidence.get("threshold")
         if verdict.reason == CHANCE_LEVEL and isinstance(threshold, int | float):
-            subtitle += f" ({result.best_smoothed_accuracy:.3f} < {threshold:.3f})"
+            subtitle += f" ({score:.3f} < {threshold:.3f})"
     return lrrt_svg([LRRTLine.from_result(result, name, verdict)], f"{name}: LR range test",
                     subtitle)
 

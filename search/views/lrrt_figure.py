@@ -126,7 +126,7 @@ class LRRTLine:
             raw=_thinned(curve.lrs, curve.accuracies, curve.losses),
             validation=_thinned([e["lr"] for e in epochs], [e["val_accuracy"] for e in epochs],
                                 [e["val_loss"] for e in epochs]) if epochs else None,
-            bounds=tuple(result.bounds) if result.bounds and verdict is None else None,
+            bounds=result.summary.bounds if verdict is None else None,
             pruned=verdict is not None,
             reason=verdict.reason if verdict is not None else "",
             lr_range=(curve.lr_min, curve.lr_max),

@@ -2,8 +2,9 @@
 
 A value never measured is ``-``; bounds are the ones the trial trained with (``-`` for a
 design the LRRT gate rejected); ``flags`` lists what the record warns about
-(``TrialRecord.flags``), explained in words by ``flag_notes``. A multi-objective study has
-one more column per objective beyond the first, named after its metric (``n_params``)."""
+(``TrialRecord.flags``, explained in words by ``search.record.flag_notes``). A
+multi-objective study has one more column per objective beyond the first, named after its
+metric (``n_params``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import (
-    DEGRADED,
-    NARROW_PEAK_SHARE,
-    RANGE_TOO_NARROW,
-    TRAINED_TO_CHANCE,
-    TrialRecord,
-)
+from search.record import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -116,31 +111,6 @@ def format_table(rows: list[TrialRow], objectives: Sequence[str] = ()) -> str:
              for line in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)
-
-
-def flag_notes(record: TrialRecord) -> list[str]:
-    """Each of the record's flags in a sentence, with the numbers that raised it."""
-    notes = []
-    for flag in record.flags:
-        if flag == TRAINED_TO_CHANCE:
-            best = record.value if record.value is not None else record.best_val_accuracy
-            notes.append(f"{TRAINED_TO_CHANCE}: best validation accuracy {best:.4f} < "
-                         f"{record.chance_threshold:.3f}, the chance threshold")
-        elif flag == RANGE_TOO_NARROW:
-            lrrt, lr_range = record.lrrt, record.lr_range
-            if lrrt is not None and lrrt.limit_found is False:
-                why = "the range test found no LR where training stops improving"
-            else:
-                why = (f"the best smoothed accuracy is at {NARROW_PEAK_SHARE:g} x lr_max or "
-                       "above")
-            top = f" ({lr_range[1]:g})" if lr_range else ""
-            notes.append(f"{RANGE_TOO_NARROW}: {why}; a better LR may lie above lr_max{top}")
-        elif flag == DEGRADED:
-            notes.append(f"{DEGRADED}: {'; '.join(record.degraded)} (the trial went on "
-                         "without what failed to be written)")
-        else:
-            notes.append(flag)
-    return notes
 
 
 def study_table(study: optuna.study.Study) -> str:

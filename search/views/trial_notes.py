@@ -9,8 +9,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import TrialRecord
-from search.views.results import flag_notes
+from search.record import TrialRecord, flag_notes
 
 
 def artifact_url(study_id: int, trial_id: int, artifact_id: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from benchmarks.confirmation_probe import doubtful, tally
 from search.method.lrrt.curve import LRRTCurve
-from search.method.lrrt.result import LRRTResult
+from search.method.lrrt.result import LRRTResult, curve_facts
+from search.record import LRRTSummary
 
 RANGE = (1e-3, 1e-2)
 
@@ -14,7 +15,8 @@ def result(losses: list[float], score: float, diverged: bool = False) -> LRRTRes
     lrs = [RANGE[0] * 10 ** (i / (steps - 1)) for i in range(steps)]
     curve = LRRTCurve(*RANGE, steps, steps, 1, lrs=lrs, losses=losses,
                       accuracies=[score] * steps, diverged=diverged, ramp="exponential")
-    return LRRTResult(curve, score, 0.0, "sustained_limit", None)
+    return LRRTResult(curve, LRRTSummary(score=score, group="g", num_classes=10,
+                                         **curve_facts(curve)))
 
 
 FALLING = [2.0 - 0.05 * i for i in range(30)]  # no limit: an open ramp

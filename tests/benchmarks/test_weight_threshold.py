@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from benchmarks.weight_threshold import sweep
 from search.method.lrrt.curve import LRRTCurve
-from search.method.lrrt.result import LRRTResult
+from search.method.lrrt.result import curve_facts
+from search.record import LRRTSummary
 
 
 def design(moved: float, score: float, chance_level: bool) -> dict:
@@ -13,8 +14,9 @@ def design(moved: float, score: float, chance_level: bool) -> dict:
     curve = LRRTCurve(1e-6, 1e-5, steps, steps, 1, lrs=lrs,
                       losses=[2.3 - 0.01 * i for i in range(steps)],  # still falling: open
                       accuracies=[score] * steps, ramp="exponential", weight_change=moved)
-    result = LRRTResult(curve, score, 0.0, "sustained_limit", (2.5e-6, 5e-6))
-    return {"summary": result.summary(group="g", num_classes=10), "chance_level": chance_level}
+    summary = LRRTSummary(score=score, group="g", num_classes=10, **{
+        **curve_facts(curve), "bound_rule": "sustained_limit", "bounds": (2.5e-6, 5e-6)})
+    return {"summary": summary, "chance_level": chance_level}
 
 
 def test_a_threshold_above_a_designs_movement_rejects_it_whatever_its_score() -> None:

@@ -1,79 +1,85 @@
-"""What the search takes from a range test: its score, bounds from the configured rule, and
-how far a second rule disagrees. Plain data with a JSON round-trip (the full-curve artifact),
-so a retried trial can reuse a test instead of running it again."""
+"""A range test as it ran: its per-batch curve and its summary (``LRRTSummary``, what the
+search takes from it: score, bounds from the configured rule, how far a second rule
+disagrees, what the curve says), with a JSON round-trip (the full-curve artifact, the file
+``cnnsearch lrrt`` writes), so a retried trial or a benchmark can re-read a test instead of
+running it again."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from search.method.lrrt.bounds import apply_rule
 from search.method.lrrt.curve import LRRTCurve
-from search.record import DivergencePoint, LRRTSummary
+from search.record import UNKNOWN_GROUP, DivergencePoint, LRRTSummary
 
 
-@dataclass
+@dataclass(frozen=True)
 class LRRTResult:
-    """The curve plus what the search needs from it: score, bounds and their agreement."""
+    """The curve, what it was found to say (``summary``), and the size of the network."""
 
     curve: LRRTCurve
-    best_smoothed_accuracy: float
-    best_val_accuracy: float
-    bound_rule: str
-    bounds: tuple[float, float] | None
-    compare_rule: str | None = None
-    compare_bounds: tuple[float, float] | None = None
-    disagreement: float | None = None
-    unstable: bool = False
-    peak_memory_bytes: int = 0
-    memory_kind: str = "process_rss"
-    seconds: float = 0.0
+    summary: LRRTSummary
     n_params: int = 0
 
-    def summary(self, *, group: str, num_classes: int) -> LRRTSummary:
-        """The trial record's view of the test (small, without the per-batch arrays). What
-        was never measured (no epoch ended: no validation) is None, not 0."""
-        curve = self.curve
-        return LRRTSummary(
-            score=self.best_smoothed_accuracy,
-            group=group,
-            num_classes=num_classes,
-            lr_range=(curve.lr_min, curve.lr_max),
-            best_val_accuracy=round(self.best_val_accuracy, 6) if curve.epochs else None,
-            max_batch_accuracy=max(curve.accuracies, default=None),
-            max_epoch_accuracy=max((e["accuracy"] for e in curve.epochs), default=None),
-            diverged=curve.diverged,
-            divergence=curve.divergence,
-            completed_fraction=round(curve.completed_fraction, 4),
-            bound_rule=self.bound_rule,
-            bounds=self.bounds,
-            compare_rule=self.compare_rule,
-            compare_bounds=self.compare_bounds,
-            disagreement=self.disagreement,
-            unstable=self.unstable,
-            peak_memory_bytes=self.peak_memory_bytes,
-            memory_kind=self.memory_kind,
-            seconds=round(self.seconds, 3),
-            divergence_point=curve.divergence_point,
-            limit_found=curve.limit_found,
-            best_accuracy_lr=curve.best_accuracy_lr,
-            weight_change=curve.weight_change,
-            ramp_steps=len(curve.lrs),
-        )
-
     def to_json(self) -> str:
-        return json.dumps(asdict(self), allow_nan=True)
+        """The curve and the summary's facts that are not read off the curve, under the
+        names the artifact has always used (``best_smoothed_accuracy`` is the score)."""
+        summary = self.summary
+        values: dict[str, Any] = {
+            "curve": asdict(self.curve),
+            "best_smoothed_accuracy": summary.score,
+            "best_val_accuracy": summary.best_val_accuracy or 0.0,
+            **{name: getattr(summary, name) for name in _STORED},
+            "n_params": self.n_params,
+        }
+        return json.dumps(values, allow_nan=True)
 
     @classmethod
     def from_json(cls, text: str) -> LRRTResult:
+        """What ``to_json`` wrote, or an artifact written before the summary's group and
+        class count were stored in it (they read as unknown: ``UNKNOWN_GROUP`` and 0; give
+        them with ``dataclasses.replace`` before judging such a test)."""
         values = json.loads(text)
         point = values["curve"].get("divergence_point")  # absent before it was recorded
-        values["curve"] = LRRTCurve(**{**values["curve"],
-                                       "divergence_point": DivergencePoint.parse(point)})
-        for key in ("bounds", "compare_bounds"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        curve = LRRTCurve(**{**values["curve"], "divergence_point": DivergencePoint.parse(point)})
+        stored = {name: values[name] for name in _STORED if name in values}
+        for name in ("bounds", "compare_bounds"):
+            if stored.get(name) is not None:
+                stored[name] = tuple(stored[name])
+        stored.setdefault("group", UNKNOWN_GROUP)
+        stored.setdefault("num_classes", 0)
+        summary = LRRTSummary(score=values["best_smoothed_accuracy"], **stored,
+                              **curve_facts(curve))
+        return cls(curve, summary, int(values.get("n_params") or 0))
+
+
+_STORED = ("group", "num_classes", "bound_rule", "bounds", "compare_rule", "compare_bounds",
+           "disagreement", "unstable", "peak_memory_bytes", "memory_kind", "seconds")
+"""The summary's facts a JSON artifact holds as they are (the rest are read off its curve,
+and the score is stored as ``best_smoothed_accuracy``)."""
+
+
+def curve_facts(curve: LRRTCurve) -> dict[str, Any]:
+    """The summary's facts that are read off the curve (all but the score, the rules'
+    bounds, and the run's memory and time). What was never measured (no epoch ended: no
+    validation) is None, not 0."""
+    return {
+        "lr_range": (curve.lr_min, curve.lr_max),
+        "best_val_accuracy": (round(max(e["val_accuracy"] for e in curve.epochs), 6)
+                              if curve.epochs else None),
+        "max_batch_accuracy": max(curve.accuracies, default=None),
+        "max_epoch_accuracy": max((e["accuracy"] for e in curve.epochs), default=None),
+        "diverged": curve.diverged,
+        "divergence": curve.divergence,
+        "completed_fraction": round(curve.completed_fraction, 4),
+        "divergence_point": curve.divergence_point,
+        "limit_found": curve.limit_found,
+        "best_accuracy_lr": curve.best_accuracy_lr,
+        "weight_change": curve.weight_change,
+        "ramp_steps": len(curve.lrs),
+    }
 
 
 def summarise(
@@ -82,21 +88,26 @@ def summarise(
     bound_rule: str,
     compare_rule: str | None,
     disagreement_factor: float,
+    group: str = UNKNOWN_GROUP,
+    num_classes: int = 0,
     peak_memory_bytes: int = 0,
     memory_kind: str = "process_rss",
     seconds: float = 0.0,
+    n_params: int = 0,
 ) -> LRRTResult:
-    """Score the curve and derive bounds with the configured rule (and the cross-check)."""
+    """Score the curve and derive bounds with the configured rule (and the cross-check).
+    ``group`` and ``num_classes`` are the trial's (unknown by default: a test judged by the
+    gate needs them)."""
     bounds = apply_rule(bound_rule, curve)
     compare = apply_rule(compare_rule, curve) if compare_rule else None
     disagreement = None
     if bounds and compare:
         high, other = bounds[1], compare[1]
         disagreement = max(high, other) / min(high, other)
-    return LRRTResult(
-        curve=curve,
-        best_smoothed_accuracy=max(curve.settled_accuracies, default=0.0),
-        best_val_accuracy=max((e["val_accuracy"] for e in curve.epochs), default=0.0),
+    summary = LRRTSummary(
+        score=max(curve.settled_accuracies, default=0.0),
+        group=group,
+        num_classes=num_classes,
         bound_rule=bound_rule,
         bounds=bounds,
         compare_rule=compare_rule,
@@ -105,5 +116,7 @@ def summarise(
         unstable=disagreement is not None and disagreement > disagreement_factor,
         peak_memory_bytes=peak_memory_bytes,
         memory_kind=memory_kind,
-        seconds=seconds,
+        seconds=round(seconds, 3),
+        **curve_facts(curve),
     )
+    return LRRTResult(curve, summary, n_params)

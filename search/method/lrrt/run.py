@@ -2,8 +2,8 @@
 growing LR, on device-resident batches.
 
 Per batch it records LR, loss and accuracy (``LRRTCurve``), evaluates on the validation set
-at each epoch end and stops early on divergence; ``run_lrrt`` turns the curve into the
-``LRRTResult`` a trial stores. The test trains the design as its training will
+at each epoch end and stops early on divergence; ``run_lrrt`` pairs the curve with its
+summary (``LRRTResult``), what a trial stores. The test trains the design as its training will
 (``search.method.recipe``): the same network (input normalisation included), optimizer and
 parameters, batch sampling strategy and augmentation, only the LR differs.
 """
@@ -55,14 +55,13 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice,
         steps=config.lrrt.steps, ramp=config.lrrt.ramp, progress=progress,
         sampler=build_sampler(config, train), augment=build_augmenter(config, train),
     )
-    result = summarise(
+    return summarise(
         curve, bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
         disagreement_factor=config.lrrt.disagreement_factor,
+        group=config.lrrt_group, num_classes=data.dataset.num_classes,
         peak_memory_bytes=memory.peak(), memory_kind=memory.kind,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, n_params=count_parameters(model),
     )
-    result.n_params = count_parameters(model)
-    return result
 
 
 def run_range_test(

@@ -29,7 +29,7 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from search.record import STUDY_ARTIFACT_DIR, STUDY_CONFIG, TrialRecord
+from search.record import StudyRecord, TrialRecord, flags_legend
 from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
 from search.views.report.figures import (
     best_trials_figure,
@@ -164,7 +164,7 @@ def report_artifacts(study: optuna.study.Study, artifact_dir: str | None = None
     ``cnnsearch-artifacts``; None when that folder is not here (the trials' attrs keep a
     short curve, older studies a full one)."""
     if artifact_dir is None:
-        artifact_dir = study.user_attrs.get(STUDY_ARTIFACT_DIR) or artifact_dir_from_env(None)
+        artifact_dir = StudyRecord.of(study).artifact_dir or artifact_dir_from_env(None)
     if not artifact_dir or not Path(artifact_dir).is_dir():
         return None
     return optuna.artifacts.FileSystemArtifactStore(artifact_dir)
@@ -186,7 +186,7 @@ def build_report(study: optuna.study.Study, *, source: str = "",
     generated = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     sections.append(f'<p class="meta">generated {html.escape(generated)}'
                     + (f" from {html.escape(source)}" if source else "") + "</p>")
-    config = study.user_attrs.get(STUDY_CONFIG)
+    config = StudyRecord.of(study).config
     if config is not None:
         sections.append("<details><summary>search configuration</summary><pre>"
                         + html.escape(json.dumps(config, indent=2, default=str))
@@ -203,10 +203,7 @@ def build_report(study: optuna.study.Study, *, source: str = "",
                     "during the range test; final val acc is the best validation accuracy of "
                     "the training (\u2605 = best trials); - is a value never "
                     "measured, or bounds a design never trained with. Flags: "
-                    "trained_to_chance (complete, yet under the chance threshold), "
-                    "range_too_narrow (the range test found no upper limit: a better LR may "
-                    "lie above the range), degraded (a checkpoint or artifact write failed: "
-                    "the trial went on without it).</p>")
+                    + html.escape(flags_legend()) + ".</p>")
     if not groups:
         sections.append('<p class="note">This study has no trials yet.</p>')
     for key, members in groups.items():

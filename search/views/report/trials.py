@@ -9,10 +9,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import Bounds, TrialRecord
+from search.record import Bounds, TrialRecord, flag_notes
 from search.views.lrrt_artifact import artifact_curve
 from search.views.lrrt_figure import LRRTLine
-from search.views.results import flag_notes
 
 BEST_TRIALS = 3
 

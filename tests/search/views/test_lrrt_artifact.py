@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -12,7 +13,7 @@ import pytest
 from optuna_dashboard import get_note
 
 from search.method.lrrt.curve import LRRTCurve
-from search.method.lrrt.result import LRRTResult
+from search.method.lrrt.result import LRRTResult, curve_facts
 from search.method.pruner import LRRTPruner
 from search.record import (
     BELOW_PEERS,
@@ -46,9 +47,10 @@ def make_result(steps: int = 50, diverge: bool = False) -> LRRTResult:
                                "loss": 1.9, "accuracy": 0.4, "val_loss": 1.8,
                                "val_accuracy": 0.45}],
                       diverged=diverge, divergence="non-finite loss" if diverge else None)
-    return LRRTResult(curve=curve, best_smoothed_accuracy=0.8, best_val_accuracy=0.45,
-                      bound_rule="smith_quarter", bounds=(0.001, 0.004),
-                      compare_rule="accuracy_rise", compare_bounds=(0.0005, 0.005))
+    return LRRTResult(curve, LRRTSummary(
+        score=0.8, group="g", num_classes=10, **{
+            **curve_facts(curve), "bound_rule": "smith_quarter", "bounds": (0.001, 0.004),
+            "compare_rule": "accuracy_rise", "compare_bounds": (0.0005, 0.005)}))
 
 
 def parse(svg: str) -> ElementTree.Element:
@@ -132,7 +134,7 @@ def test_upload_attaches_an_svg_artifact_and_a_note_the_callback_updates(
     with store.open_reader(artifact_id) as reader:
         assert "B2FL8Adam: LR range test" in texts(parse(reader.read().decode()))
     with store.open_reader(record.lrrt_artifact_id) as reader:
-        assert LRRTResult.from_json(reader.read().decode()).bounds == (0.001, 0.004)
+        assert LRRTResult.from_json(reader.read().decode()).summary.bounds == (0.001, 0.004)
     note = get_note(optuna.Trial(study, frozen._trial_id))
     assert "pruned, reason **below_peers**" in note
     assert f"/artifacts/{study._study_id}/{frozen._trial_id}/{artifact_id}" in note
@@ -168,7 +170,7 @@ def test_a_divergence_keeps_the_batch_that_triggered_it_through_json_summary_and
     result = summarise(curve, bound_rule="smith_quarter", compare_rule=None,
                        disagreement_factor=10.0)
     assert LRRTResult.from_json(result.to_json()).curve.divergence_point == point
-    summary = result.summary(group="g", num_classes=4)
+    summary = replace(result.summary, group="g", num_classes=4)
     assert summary.divergence_point == point and summary.limit_found is True
     assert LRRTSummary.from_attrs(summary.to_attrs()).divergence_point == point
 
@@ -197,14 +199,11 @@ def test_an_older_summary_reads_its_divergence_point_from_the_text() -> None:
 def chance_result() -> LRRTResult:
     """A test that stayed at chance without moving the weights, whose rule still gave bounds
     below the tested range."""
-    result = make_result()
-    result.curve.weight_change = 1e-8
-    result.curve.lr_min, result.curve.lr_max = 0.01, 0.1
-    result.curve.lrs = [0.01 + 0.09 * i / 49 for i in range(50)]
-    result.curve.accuracies = [0.1 + 0.001 * (i % 5) for i in range(50)]
-    result.best_smoothed_accuracy = 0.141
-    result.bounds = (0.0025, 0.01)
-    return result
+    curve = replace(make_result().curve, weight_change=1e-8, lr_min=0.01, lr_max=0.1,
+                    lrs=[0.01 + 0.09 * i / 49 for i in range(50)],
+                    accuracies=[0.1 + 0.001 * (i % 5) for i in range(50)])
+    return LRRTResult(curve, LRRTSummary(score=0.141, group="g", num_classes=10, **{
+        **curve_facts(curve), "bound_rule": "smith_quarter", "bounds": (0.0025, 0.01)}))
 
 
 def test_the_plot_of_a_design_the_gate_rejects_has_no_bounds_and_shows_the_threshold(
@@ -220,7 +219,7 @@ def test_the_plot_of_a_design_the_gate_rejects_has_no_bounds_and_shows_the_thres
         recorder = TrialRecorder(trial)
         recorder.started(config_name="B2FL2SGD", run_seed=0, checkpoint_key="k",
                          device="cpu", worker="w", trial_config={"lr_range": [0.01, 0.1]})
-        recorder.range_test(result.summary(group="g", num_classes=10),
+        recorder.range_test(result.summary,
                             result.curve.points(), n_params=10)
         LRRTArtifactStore(store).upload(trial, result)
         raise optuna.TrialPruned(CHANCE_LEVEL)
@@ -253,7 +252,7 @@ def test_the_artifact_holds_the_curve_and_the_attrs_keep_none_once_it_is_uploade
         recorder = TrialRecorder(trial)
         recorder.started(config_name="B1", run_seed=0, checkpoint_key="k", device="cpu",
                          worker="w", trial_config={})
-        recorder.range_test(result.summary(group="g", num_classes=10), result.curve.points(),
+        recorder.range_test(result.summary, result.curve.points(),
                             n_params=10)
         short = TrialRecord.from_frozen(frozen_trial(trial)).lrrt_curve
         assert short is not None and len(short.lr) == SHORT_CURVE_POINTS

@@ -3,9 +3,12 @@ never-used bounds are ``-``; the record's flags have their own column."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from optuna.trial import TrialState, create_trial
 
+from search.method.lrrt.result import summarise
 from search.record import (
     DEGRADED,
     RANGE_TOO_NARROW,
@@ -13,10 +16,10 @@ from search.record import (
     DivergencePoint,
     LRRTSummary,
     TrialRecord,
+    flag_notes,
 )
 from search.views.results import (
     HEADER,
-    flag_notes,
     format_row,
     format_table,
     objective_names,
@@ -50,9 +53,10 @@ def test_a_design_the_gate_rejected_shows_no_bounds() -> None:
 
 
 def test_values_never_measured_are_a_dash() -> None:
-    result = make_result()
-    result.curve.epochs = []  # the ramp ended before an epoch did: no validation
-    summary = result.summary(group="g", num_classes=10)
+    # the ramp ended before an epoch did: no validation
+    summary = summarise(replace(make_result().curve, epochs=[]), bound_rule="smith_quarter",
+                        compare_rule=None, disagreement_factor=10.0, group="g",
+                        num_classes=10).summary
     assert summary.best_val_accuracy is None and summary.max_epoch_accuracy is None
     assert summary.max_batch_accuracy == pytest.approx(0.884)
     # what older versions wrote when no epoch ended
@@ -95,7 +99,7 @@ def test_a_range_that_found_no_upper_limit_is_flagged() -> None:
 
 def test_the_summary_says_whether_the_test_found_its_limit() -> None:
     result = make_result()  # a loss still falling at the end of the ramp
-    summary = result.summary(group="g", num_classes=10)
+    summary = result.summary
     assert summary.limit_found is False
     assert summary.best_accuracy_lr == pytest.approx(result.curve.lrs[-1])
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from search.method.lrrt.curve import LRRTCurve, linear_lr
 from search.method.lrrt.result import LRRTResult, summarise
-from search.record import LRRTSummary
+from search.record import UNKNOWN_GROUP, LRRTSummary
 
 # --------------------------------------------------------------------------- results
 
@@ -42,14 +45,14 @@ def test_summarise_scores_and_bounds() -> None:
         compare_rule="smith_quarter",
         disagreement_factor=10.0,
     )
-    assert result.best_smoothed_accuracy == pytest.approx(max(curve.settled_accuracies))
-    assert result.best_val_accuracy == pytest.approx(0.65)
-    assert result.bounds == pytest.approx((1e-4, 0.0013375))
-    assert result.compare_bounds == pytest.approx((1e-2 / 4, 1e-2))
-    assert result.disagreement == pytest.approx(1e-2 / 0.0013375)
-    assert not result.unstable
-    assert result.seconds == 1.25
-    assert result.peak_memory_bytes > 0
+    assert result.summary.score == pytest.approx(max(curve.settled_accuracies))
+    assert result.summary.best_val_accuracy == pytest.approx(0.65)
+    assert result.summary.bounds == pytest.approx((1e-4, 0.0013375))
+    assert result.summary.compare_bounds == pytest.approx((1e-2 / 4, 1e-2))
+    assert result.summary.disagreement == pytest.approx(1e-2 / 0.0013375)
+    assert not result.summary.unstable
+    assert result.summary.seconds == 1.25
+    assert result.summary.peak_memory_bytes > 0
 
 
 def test_the_score_reads_only_full_windows_not_a_lucky_first_batch() -> None:
@@ -62,7 +65,7 @@ def test_the_score_reads_only_full_windows_not_a_lucky_first_batch() -> None:
     result = summarise(curve, bound_rule="loss_limit", compare_rule=None,
                        disagreement_factor=10.0)
     assert max(curve.smoothed_accuracies) == pytest.approx(0.3)  # the lucky first batch
-    assert result.best_smoothed_accuracy == pytest.approx(0.12)  # (0.3 + 9 x 0.1) / 10
+    assert result.summary.score == pytest.approx(0.12)  # (0.3 + 9 x 0.1) / 10
     assert curve.best_accuracy_lr == lrs[periods - 1]
     # a test that diverged within its first window: the average of every batch it ran
     short = LRRTCurve(1e-4, 1e-2, total, total, periods, lrs[:4], [2.3] * 4,
@@ -74,10 +77,8 @@ def test_the_score_reads_only_full_windows_not_a_lucky_first_batch() -> None:
 def test_summarise_flags_unstable_when_upper_bounds_disagree_beyond_the_factor() -> None:
     kwargs = {"bound_rule": "thesis_first_epoch", "compare_rule": "smith_quarter"}
     # the two upper bounds differ by ~7.5x
-    assert summarise(synthetic_curve(), seconds=0.0, disagreement_factor=5.0, **kwargs).unstable
-    assert not summarise(
-        synthetic_curve(), seconds=0.0, disagreement_factor=8.0, **kwargs
-    ).unstable
+    assert summarise(synthetic_curve(), disagreement_factor=5.0, **kwargs).summary.unstable
+    assert not summarise(synthetic_curve(), disagreement_factor=8.0, **kwargs).summary.unstable
 
 
 def test_summarise_without_a_compare_rule_has_no_disagreement() -> None:
@@ -88,10 +89,10 @@ def test_summarise_without_a_compare_rule_has_no_disagreement() -> None:
         compare_rule=None,
         disagreement_factor=1.5,
     )
-    assert result.compare_bounds is None
-    assert result.disagreement is None
-    assert not result.unstable
-    assert result.bounds == pytest.approx((1e-2 / 3, 1e-2))
+    assert result.summary.compare_bounds is None
+    assert result.summary.disagreement is None
+    assert not result.summary.unstable
+    assert result.summary.bounds == pytest.approx((1e-2 / 3, 1e-2))
 
 
 def test_result_json_round_trip() -> None:
@@ -102,11 +103,11 @@ def test_result_json_round_trip() -> None:
         compare_rule="accuracy_rise",
         disagreement_factor=10.0,
     )
-    assert result.bounds is not None and result.compare_bounds is not None
+    assert result.summary.bounds is not None and result.summary.compare_bounds is not None
     restored = LRRTResult.from_json(result.to_json())
     assert restored == result
     assert isinstance(restored.curve, LRRTCurve)
-    assert isinstance(restored.bounds, tuple)
+    assert isinstance(restored.summary.bounds, tuple)
     assert restored.curve.smoothed_accuracies == result.curve.smoothed_accuracies
 
 
@@ -130,7 +131,7 @@ def test_result_json_round_trip_of_a_diverged_curve_without_bounds() -> None:
         compare_rule=None,
         disagreement_factor=10.0,
     )
-    assert result.bounds is None
+    assert result.summary.bounds is None
     assert LRRTResult.from_json(result.to_json()) == result
 
 
@@ -140,9 +141,12 @@ def test_summary_is_the_records_view_of_the_test() -> None:
         bound_rule="thesis_first_epoch",
         compare_rule="smith_quarter",
         disagreement_factor=10.0,
+        group="fashion-mnist|0.0001-0.01",
+        num_classes=10,
     )
-    summary = result.summary(group="fashion-mnist|0.0001-0.01", num_classes=10)
-    assert summary.score == result.best_smoothed_accuracy
+    summary = result.summary
+    assert summary.score == pytest.approx(max(result.curve.settled_accuracies))
+    assert (summary.group, summary.num_classes) == ("fashion-mnist|0.0001-0.01", 10)
     assert summary.bounds == pytest.approx((1e-4, 0.0013375))
     assert summary.lr_range == (1e-4, 1e-2)
     assert summary.max_epoch_accuracy == 0.5
@@ -153,3 +157,21 @@ def test_summary_is_the_records_view_of_the_test() -> None:
     again = LRRTSummary.from_attrs(attrs)
     assert again is not None and again.ramp_steps == summary.ramp_steps
     assert again.weight_change == summary.weight_change
+
+
+def test_the_json_keeps_the_artifact_s_names_and_reads_one_written_before_the_summary() -> None:
+    """The artifact's keys are those ``cnnsearch lrrt`` has always written (plus the group
+    and class count); one written before them reads with both unknown, the rest read off
+    its curve."""
+    result = summarise(synthetic_curve(), bound_rule="thesis_first_epoch",
+                       compare_rule="smith_quarter", disagreement_factor=10.0, seconds=1.5,
+                       group="g", num_classes=10, n_params=123)
+    written = json.loads(result.to_json())
+    assert written["best_smoothed_accuracy"] == result.summary.score
+    assert written["best_val_accuracy"] == pytest.approx(0.65)
+    assert written["n_params"] == 123 and written["bounds"] == list(result.summary.bounds)
+    older = {key: value for key, value in written.items() if key not in ("group", "num_classes")}
+    read = LRRTResult.from_json(json.dumps(older))
+    assert (read.summary.group, read.summary.num_classes) == (UNKNOWN_GROUP, 0)
+    assert read.summary == replace(result.summary, group=UNKNOWN_GROUP, num_classes=0)
+    assert read.curve == result.curve and read.n_params == 123

@@ -100,9 +100,11 @@ def test_range_test_learns_the_tiny_task(tiny_data, tiny_model) -> None:
         compare_rule="smith_quarter",
         disagreement_factor=10.0,
     )
-    assert result.best_smoothed_accuracy > 0.5
-    assert result.best_val_accuracy == max(e["val_accuracy"] for e in curve.epochs)
-    assert result.bounds is not None and result.bounds[0] == pytest.approx(1e-3)
+    assert result.summary.score > 0.5
+    assert result.summary.best_val_accuracy == pytest.approx(
+        max(e["val_accuracy"] for e in curve.epochs), abs=1e-6)
+    bounds = result.summary.bounds
+    assert bounds is not None and bounds[0] == pytest.approx(1e-3)
 
 
 def test_the_range_test_measures_how_far_it_moved_the_weights(tiny_data, tiny_model) -> None:

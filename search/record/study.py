@@ -1,0 +1,76 @@
+"""What cnnsearch keeps on a study: the config it was made with, that config's fingerprint,
+the artifact folder it was searched with, and how many searching processes have joined it.
+``StudyRecord`` reads them; ``StudyRecorder`` writes them. Nothing else reads or writes a
+study's attrs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+STUDY_ATTRS: dict[str, str] = {}
+"""Study attr key -> what it holds."""
+
+
+def _study(key: str, meaning: str) -> str:
+    STUDY_ATTRS[key] = meaning
+    return key
+
+
+STUDY_CONFIG = _study("cnnsearch_config", "the YAML the study was made with (as JSON), with "
+                      "the seed it was made with: it fixes the study's images")
+STUDY_FINGERPRINT = _study("cnnsearch_config_fingerprint", "the hash of the settings that "
+                           "make the study what it is: another config is refused")
+STUDY_ARTIFACT_DIR = _study("cnnsearch_artifact_dir", "the artifact folder it was searched "
+                            "with (the report and the dashboard look there first)")
+STUDY_PROCESSES = _study("cnnsearch_sampling_processes", "how many searching processes have "
+                         "joined the study: each takes the next number (its sampler seed)")
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study's attrs as cnnsearch reads them; each None (0) where the study has none."""
+
+    config: Mapping[str, Any] | None = None
+    """The YAML document the study was made with (``search.config.parse_config`` reads
+    it)."""
+    fingerprint: str | None = None
+    artifact_dir: str | None = None
+    processes: int = 0
+
+    @classmethod
+    def of(cls, study: optuna.study.Study | optuna.study.FrozenStudy) -> StudyRecord:
+        attrs = study.user_attrs
+        config, processes = attrs.get(STUDY_CONFIG), attrs.get(STUDY_PROCESSES)
+        return cls(
+            config=config if isinstance(config, dict) else None,
+            fingerprint=attrs.get(STUDY_FINGERPRINT),
+            artifact_dir=attrs.get(STUDY_ARTIFACT_DIR) or None,
+            processes=int(processes) if isinstance(processes, int) else 0,
+        )
+
+
+class StudyRecorder:
+    """The one writer of a study's attrs."""
+
+    def __init__(self, study: optuna.study.Study) -> None:
+        self.study = study
+
+    def made_with(self, *, config: Mapping[str, Any], fingerprint: str,
+                  artifact_dir: str | None) -> None:
+        """What the study is: written once, by the process that finds it without them."""
+        self.study.set_user_attr(STUDY_CONFIG, dict(config))
+        self.study.set_user_attr(STUDY_FINGERPRINT, fingerprint)
+        if artifact_dir:
+            self.study.set_user_attr(STUDY_ARTIFACT_DIR, artifact_dir)
+
+    def process_joined(self) -> int:
+        """This process's number among those that have searched the study (0 for the
+        first), counted up; the caller holds the study's lock around it."""
+        index = StudyRecord.of(self.study).processes
+        self.study.set_user_attr(STUDY_PROCESSES, index + 1)
+        return index
