@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.service.storage import resolve_artifact_dir as _artifact_dir
+from search.record.study import artifact_folder
 from search.views.progress import is_quiet
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         config = replace(config, seed=args.seed)
     device = resolve_device(args.device)
     use_threads(args.threads, device)
-    artifact_dir = _artifact_dir(args.artifact_dir)
+    artifact_dir = artifact_folder(args.artifact_dir)
     check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
     check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
     url = resolve_storage_url(args.storage)
@@ -193,10 +193,12 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> None:
-    from search.service.storage import resolve_storage_url
+    from search.service.storage import open_storage, redact, resolve_storage_url
     from search.views.dashboard import serve
 
-    serve(resolve_storage_url(args.storage), args.artifact_dir, args.host, args.port)
+    url = resolve_storage_url(args.storage)
+    serve(open_storage(url, must_exist=True), redact(url), args.artifact_dir, args.host,
+          args.port)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -214,7 +216,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     stop = StopFlag().install()
     config = load_config(args.config)
-    artifact_dir = _artifact_dir(args.artifact_dir)
+    artifact_dir = artifact_folder(args.artifact_dir)
     check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
     check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
     options = WorkerOptions(
@@ -239,7 +241,7 @@ def cmd_create_study(args: argparse.Namespace) -> None:
     url = resolve_storage_url(args.storage)
     storage = open_storage(url, wait_seconds=60.0)
     study = open_search_study(args.study, storage, config,
-                              artifact_dir=_artifact_dir(args.artifact_dir))
+                              artifact_dir=artifact_folder(args.artifact_dir))
     print(f"study '{study.study_name}' ready in {redact(url)} "
           f"({len(study.trials)} trials so far)")
 

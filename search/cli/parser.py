@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from search.service.storage import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR, DEFAULT_STORAGE, STORAGE_ENV
+from search.record.study import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR
+from search.service.storage import DEFAULT_STORAGE, STORAGE_ENV
 
 
 def _positive_int(text: str) -> int:

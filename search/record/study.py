@@ -5,12 +5,16 @@ study's attrs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
+
+ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
+DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
 
 STUDY_ATTRS: dict[str, str] = {}
 """Study attr key -> what it holds."""
@@ -52,6 +56,17 @@ class StudyRecord:
             artifact_dir=attrs.get(STUDY_ARTIFACT_DIR) or None,
             processes=int(processes) if isinstance(processes, int) else 0,
         )
+
+
+def artifact_folder(flag: str | None, searched_with: str | None = None) -> str | None:
+    """Where a study's artifacts are: ``--artifact-dir`` (``''``: none), else the folder the
+    study was searched with (``StudyRecord.artifact_dir``), else ``$CNNSEARCH_ARTIFACT_DIR``,
+    else ``cnnsearch-artifacts``; None for none."""
+    if flag is not None:
+        return flag or None
+    if searched_with:
+        return searched_with
+    return os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR) or None
 
 
 class StudyRecorder:

@@ -18,6 +18,7 @@ import torch
 from search.config import SearchConfig
 from search.method.prepared_data import prepare_data
 from search.service.checkpoints import CheckpointStore
+from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.reaper import queue_retries
 from search.service.repeats import RepeatGuard
@@ -29,10 +30,8 @@ from search.service.stop_flag import (
     quiet_optuna_failures,
 )
 from search.service.study import open_search_study, study_data_seed
-from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress, is_quiet
 from search.views.results import study_table, summary_line
-from search.views.trial_notes import TrialNotes
 
 
 class SearchInterrupted(Exception):

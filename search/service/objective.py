@@ -72,9 +72,11 @@ LOGGER = logging.getLogger("cnnsearch.trial")
 
 
 class LRRTArtifacts(Protocol):
-    """Where a trial's full range test goes (``search.views.lrrt_artifact``)."""
+    """Where a trial's full range test goes (``search.service.lrrt_artifacts``), drawn with
+    the gate's verdict on it."""
 
-    def upload(self, trial: optuna.Trial, result: LRRTResult) -> None: ...
+    def upload(self, trial: optuna.Trial, result: LRRTResult,
+               verdict: Verdict | None) -> None: ...
 
 
 class Progress(Protocol):
@@ -191,8 +193,11 @@ class Objective:
             self.progress.trial_started(trial.number, config.name, config.train.epochs)
         try:
             self._check_stop(trial, record)
-            summary = self._range_test(trial, record, config)
-            self._judge(trial, record, summary.score, LRRT_STEP)
+            summary, result = self._range_test(trial, record, config)
+            verdict = self._verdict(trial, summary.score, LRRT_STEP)  # the gate, asked once
+            if result is not None:
+                self._upload(trial, record, result, verdict)
+            self._stop_if(record, verdict)
             self._running.epochs_done = 0
             self._check_stop(trial, record)
             assert summary.bounds is not None  # the gate rejects designs without bounds
@@ -267,34 +272,40 @@ class Objective:
             LOGGER.warning("cnnsearch: trial %d degraded: %s; training goes on", trial.number,
                            problem)
 
-    def _range_test(self, trial: optuna.Trial, record: TrialRecorder,
-                    config: TrialConfig) -> LRRTSummary:
-        """The design's range test, recorded; reused from a previous attempt's record."""
+    def _range_test(self, trial: optuna.Trial, record: TrialRecorder, config: TrialConfig
+                    ) -> tuple[LRRTSummary, LRRTResult | None]:
+        """The design's range test, recorded (and the test itself, to upload); a previous
+        attempt's, reused from its record (nothing to upload)."""
         stored = record.inherited_lrrt()
         if stored is not None:
             record.range_test_reused()
-            return stored
+            return stored, None
         result = run_lrrt(config, self.data, progress=self.progress.lrrt_step
                           if self.progress is not None else None)
-        summary = result.summary
-        record.range_test(summary, result.curve.points(), result.n_params)
-        if self.artifacts is not None:
-            try:
-                self.artifacts.upload(trial, result)
-            except OSError as error:  # disk full, folder gone: the trial goes on without
-                self._degraded(trial, record, f"artifact: {error.strerror or error}")
-        return summary
+        record.range_test(result.summary, result.curve.points(), result.n_params)
+        return result.summary, result
 
-    def _judge(self, trial: optuna.Trial, record: TrialRecorder, value: float,
-               step: int) -> None:
-        """Report ``value`` at ``step``; record the pruner's verdict and stop if it has one.
+    def _upload(self, trial: optuna.Trial, record: TrialRecorder, result: LRRTResult,
+                verdict: Verdict | None) -> None:
+        if self.artifacts is None:
+            return
+        try:
+            self.artifacts.upload(trial, result, verdict)
+        except OSError as error:  # disk full, folder gone: the trial goes on without
+            self._degraded(trial, record, f"artifact: {error.strerror or error}")
+
+    def _verdict(self, trial: optuna.Trial, value: float, step: int) -> Verdict | None:
+        """Report ``value`` at ``step`` and ask the pruner: its verdict, None to go on.
         Multi-objective: nothing is reported, the LRRT gate alone judges (at its step)."""
         if self.config.multi_objective:
-            verdict = (self.pruner.gate(trial.study, frozen_trial(trial))
-                       if step == LRRT_STEP else None)
-        else:
-            trial.report(value, step)
-            verdict = self.pruner.verdict(trial.study, frozen_trial(trial))
+            return (self.pruner.gate(trial.study, frozen_trial(trial))
+                    if step == LRRT_STEP else None)
+        trial.report(value, step)
+        return self.pruner.verdict(trial.study, frozen_trial(trial))
+
+    @staticmethod
+    def _stop_if(record: TrialRecorder, verdict: Verdict | None) -> None:
+        """Record the verdict and stop the trial, if there is one."""
         if verdict is not None:
             record.pruned(verdict)
             raise optuna.TrialPruned(f"{verdict.reason}: {verdict.detail}" if verdict.detail
@@ -315,7 +326,7 @@ class Objective:
                                     report.val_accuracy)
             record.epochs([r.val_accuracy for r in state.history],
                           [r.lr for r in state.history])
-            self._judge(trial, record, report.val_accuracy, report.epoch)
+            self._stop_if(record, self._verdict(trial, report.val_accuracy, report.epoch))
             self._check_stop(trial, record)
 
         try:

@@ -29,8 +29,6 @@ from search.service.trial_slots import TrialSlotLock
 DEFAULT_STORAGE = "sqlite:///cnnsearch.db"
 STORAGE_ENV = "CNNSEARCH_STORAGE"
 PASSWORD_FILE_ENV = "CNNSEARCH_STORAGE_PASSWORD_FILE"
-ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
-DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
 POOL_SIZE = 2
 """Connections a worker keeps: one for the trial, one for Optuna's heartbeat thread."""
 POOL_OVERFLOW = 1
@@ -70,13 +68,6 @@ def with_installed_driver(url: str) -> str:
     if importlib.util.find_spec("psycopg") is not None:
         return f"postgresql://{rest}"
     return f"postgresql+psycopg2://{rest}"
-
-
-def resolve_artifact_dir(flag: str | None) -> str | None:
-    """``--artifact-dir``, else ``$CNNSEARCH_ARTIFACT_DIR``, else ``cnnsearch-artifacts``;
-    an empty value means no artifact store."""
-    value = flag if flag is not None else os.environ.get(ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR)
-    return value or None
 
 
 def read_password(path: str) -> str:

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from search.config import SearchConfig
 from search.method.prepared_data import prepare_data
 from search.service.checkpoints import CheckpointStore, first_line
+from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.reaper import LiveTrial, Reaper, queue_retries, reap
 from search.service.repeats import RepeatGuard
@@ -44,9 +45,7 @@ from search.service.stop_flag import (
 from search.service.storage import open_storage
 from search.service.study import open_search_study, study_data_seed
 from search.service.trial_slots import TrialSlotLock
-from search.views.lrrt_artifact import open_lrrt_artifacts
 from search.views.progress import ProgressLine, SearchProgress, is_quiet
-from search.views.trial_notes import TrialNotes
 
 LOGGER = logging.getLogger("cnnsearch.worker")
 

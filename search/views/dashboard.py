@@ -17,8 +17,7 @@ import optuna
 
 from search.errors import UserError
 from search.record import StudyRecord
-from search.service.storage import open_storage, redact
-from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
+from search.record.study import artifact_folder
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -27,13 +26,9 @@ DEFAULT_PORT = 8080
 def resolve_artifact_dir(flag: str | None, storage: optuna.storages.BaseStorage) -> str | None:
     """``--artifact-dir``; else the folder the studies were searched with (when they agree);
     else ``$CNNSEARCH_ARTIFACT_DIR``; else ``cnnsearch-artifacts``. ``''`` means none."""
-    if flag is not None:
-        return flag or None
     stored = {StudyRecord.of(study).artifact_dir for study in storage.get_all_studies()}
     stored.discard(None)
-    if len(stored) == 1:
-        return str(stored.pop())
-    return artifact_dir_from_env(None)
+    return artifact_folder(flag, stored.pop() if len(stored) == 1 else None)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -48,14 +43,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def make_dashboard_server(
-    url: str, artifact_dir: str | None, host: str, port: int
+    storage: optuna.storages.BaseStorage, artifact_dir: str | None, host: str, port: int
 ) -> tuple[_ThreadingServer, str | None]:
-    """Open the storage (``UserError`` if it is unreachable or missing), build
-    optuna-dashboard's WSGI app and bind the port; returns the server and the artifact
-    folder it serves."""
+    """Build optuna-dashboard's WSGI app on ``storage`` and bind the port; returns the
+    server and the artifact folder it serves."""
     from optuna_dashboard import wsgi
 
-    storage = open_storage(url, must_exist=True)
     artifact_dir = resolve_artifact_dir(artifact_dir, storage)
     store = None
     if artifact_dir is not None:
@@ -70,13 +63,14 @@ def make_dashboard_server(
     return server, artifact_dir
 
 
-def serve(url: str, artifact_dir: str | None, host: str = DEFAULT_HOST,
-          port: int = DEFAULT_PORT, out: TextIO = sys.stdout) -> None:
-    """Serve until interrupted."""
-    server, artifact_dir = make_dashboard_server(url, artifact_dir, host, port)
+def serve(storage: optuna.storages.BaseStorage, shown_url: str, artifact_dir: str | None,
+          host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, out: TextIO = sys.stdout) -> None:
+    """Serve until interrupted; ``shown_url``: the storage URL as messages show it (no
+    password)."""
+    server, artifact_dir = make_dashboard_server(storage, artifact_dir, host, port)
     shown_host = f"[{host}]" if ":" in host else host
     print(f"optuna-dashboard on http://{shown_host}:{server.server_port}/ "
-          f"(storage {redact(url)}, artifacts "
+          f"(storage {shown_url}, artifacts "
           f"{artifact_dir if artifact_dir else 'none'})", file=out, flush=True)
     if artifact_dir is not None and not Path(artifact_dir).is_dir():
         print(f"note: artifact folder {artifact_dir} does not exist here; LRRT plots will "

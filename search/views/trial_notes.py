@@ -1,13 +1,12 @@
-"""Each trial's note on its optuna-dashboard page: the verdict (pruned and why, with the
-evidence, or its validation accuracy), what the range test found (the chance threshold a
-``chance_level`` design missed, where a test diverged, the bounds the trial trained with),
-the record's flags, then the LRRT plot full width (the Artifacts card only shows a
-thumbnail)."""
+"""Each trial's note on its optuna-dashboard page, as Markdown: the verdict (pruned and why,
+with the evidence, or its validation accuracy), what the range test found (the chance
+threshold a ``chance_level`` design missed, where a test diverged, the bounds the trial
+trained with), the record's flags, then the LRRT plot full width (the Artifacts card only
+shows a thumbnail). The service writes it (``search.service.lrrt_artifacts``)."""
 
 from __future__ import annotations
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from search.record import TrialRecord, flag_notes
 
@@ -54,22 +53,3 @@ def note_markdown(record: TrialRecord, url: str) -> str:
     lines += [f"\n**warning** {note}" for note in flag_notes(record)]
     lines += ["", f"![LR range test of {name}]({url})", ""]
     return "\n".join(lines)
-
-
-def save_note(study: optuna.study.Study, frozen: FrozenTrial) -> None:
-    """Write the trial's note, if it has an LRRT plot to show."""
-    from optuna_dashboard import save_note as dashboard_save_note
-
-    record = TrialRecord.from_frozen(frozen)
-    if not record.lrrt_plot_artifact_id:
-        return
-    url = artifact_url(study._study_id, frozen._trial_id, record.lrrt_plot_artifact_id)
-    dashboard_save_note(optuna.Trial(study, frozen._trial_id), note_markdown(record, url))
-
-
-class TrialNotes:
-    """``study.optimize`` callback: when a trial ends, its note gets the verdict above the
-    LRRT plot."""
-
-    def __call__(self, study: optuna.study.Study, frozen: FrozenTrial) -> None:
-        save_note(study, frozen)

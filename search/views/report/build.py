@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from search.record import StudyRecord, TrialRecord, flags_legend
-from search.service.storage import resolve_artifact_dir as artifact_dir_from_env
+from search.record.study import artifact_folder
 from search.views.report.figures import (
     best_trials_figure,
     is_multi_objective,
@@ -163,8 +163,7 @@ def report_artifacts(study: optuna.study.Study, artifact_dir: str | None = None
     folder the study was searched with, else ``$CNNSEARCH_ARTIFACT_DIR`` or
     ``cnnsearch-artifacts``; None when that folder is not here (the trials' attrs keep a
     short curve, older studies a full one)."""
-    if artifact_dir is None:
-        artifact_dir = StudyRecord.of(study).artifact_dir or artifact_dir_from_env(None)
+    artifact_dir = artifact_folder(artifact_dir, StudyRecord.of(study).artifact_dir)
     if not artifact_dir or not Path(artifact_dir).is_dir():
         return None
     return optuna.artifacts.FileSystemArtifactStore(artifact_dir)

@@ -20,8 +20,10 @@ from optuna.trial import TrialState
 from data import ImageDataset
 from search.config import parse_config
 from search.method.prepared_data import DataOnDevice
-from search.record import CHANCE_LEVEL, INTERRUPTED, STORAGE_UNREACHABLE, TrialRecord
+from search.method.pruner import LRRTPruner
+from search.record import CHANCE_LEVEL, INTERRUPTED, STORAGE_UNREACHABLE, TrialRecord, Verdict
 from search.service.checkpoints import CheckpointStore
+from search.service.lrrt_artifacts import open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialPaused
 from search.service.reaper import queue_retries
 from search.service.resilient_storage import ResilientRDBStorage
@@ -101,6 +103,35 @@ def test_a_design_stuck_at_chance_is_pruned_with_its_reason_and_evidence(
     assert evidence["score"] < evidence["threshold"] == pytest.approx(0.25 + 0.1 * 0.75)
     assert record.lr_bounds is None and not record.val_curve
     assert sorted(study.trials[0].intermediate_values) == [0]
+
+
+class CountingGate(LRRTPruner):
+    """The product's gate, counting how often it is asked."""
+
+    asked = 0
+
+    def gate(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Verdict | None:
+        CountingGate.asked += 1
+        return super().gate(study, trial)
+
+
+def test_the_gate_is_asked_once_and_the_plot_shows_its_verdict(data: DataOnDevice,
+                                                               tmp_path: Path) -> None:
+    """The objective asks the gate once a test is recorded, and hands the verdict to the
+    upload: the plot of a rejected design is drawn rejected, nothing asked again."""
+    search_config = config(lr_range=[[1.0e-9, 2.0e-9]], optimizer=["sgd"], batch_size=[32])
+    pruner = CountingGate(None, search_config.pruner.gate_rules())
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    objective = Objective(search_config, data, pruner,
+                          artifacts=open_lrrt_artifacts(str(tmp_path)))
+    CountingGate.asked = 0
+    study.optimize(objective, n_trials=1)
+    assert CountingGate.asked == 1
+    record = TrialRecord.from_frozen(study.trials[0])
+    assert record.reason == CHANCE_LEVEL and record.lrrt_plot_artifact_id
+    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
+    with store.open_reader(record.lrrt_plot_artifact_id) as reader:
+        assert "rejected: chance_level" in reader.read().decode()
 
 
 class StopAfterFirstEpoch:
@@ -249,7 +280,7 @@ def test_a_checkpoint_folder_under_a_file_degrades_the_trial(data: DataOnDevice,
 
 def test_an_artifact_that_cannot_be_uploaded_degrades_the_trial(data: DataOnDevice) -> None:
     class FullDisk:
-        def upload(self, trial: optuna.Trial, result: object) -> None:
+        def upload(self, trial: optuna.Trial, result: object, verdict: object) -> None:
             disk_full()
 
     study, objective = run(config(), data, artifacts=FullDisk())
