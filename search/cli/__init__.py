@@ -1,8 +1,9 @@
 """The ``cnnsearch`` command line: parses arguments and calls the modules; no logic here.
 
 Every ``UserError`` becomes one line on stderr and exit code 2. Log lines and progress
-follow ``-q``/``-v`` (``search.views.progress.configured_output``): Optuna's INFO lines
-only with ``-v``, warnings printed above the live status line, never glued to it.
+follow ``-q``/``-v``: the command is handed the ``Output`` that ``search.cli.output``
+builds (Optuna's INFO lines only with ``-v``, warnings printed above the live status line,
+never glued to it).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from search.cli.commands import COMMANDS
+from search.cli.output import configured_output
 from search.cli.parser import build_parser
 from search.errors import UserError
-from search.views.progress import configured_output
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
     args = build_parser().parse_args(argv)
     try:
-        with configured_output(args.verbosity):
-            COMMANDS[args.command](args)
+        with configured_output(args.verbosity) as output:
+            COMMANDS[args.command](args, output)
     except UserError as error:
         print(f"cnnsearch: error: {error}", file=sys.stderr)
         return 2

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.record.study import artifact_folder
-from search.views.progress import is_quiet
+from search.views.progress import Output
 
 if TYPE_CHECKING:
     from search.config import SearchConfig
 
 
-def cmd_search(args: argparse.Namespace) -> None:
+def cmd_search(args: argparse.Namespace, output: Output) -> None:
     from dataclasses import replace
 
     from search.config import load_config
@@ -48,12 +48,12 @@ def cmd_search(args: argparse.Namespace) -> None:
             config, study_name=study_name, storage=storage,
             n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
             timeout=args.timeout, device=device, artifact_dir=artifact_dir,
-            checkpoint_dir=args.checkpoint_dir or None, stop=StopFlag(),
+            checkpoint_dir=args.checkpoint_dir or None, stop=StopFlag(), output=output,
         )
     except SearchInterrupted as stopped:  # Ctrl-C: the trial is checkpointed and queued
         print(stopped.line, file=sys.stderr, flush=True)
         raise SystemExit(130) from None
-    if is_quiet():  # -q: the final table only
+    if output.quiet:  # -q: the final table only
         return
     storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
     print("\nnext:")
@@ -65,18 +65,18 @@ def cmd_search(args: argparse.Namespace) -> None:
     print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
 
 
-def cmd_lrrt(args: argparse.Namespace) -> None:
+def cmd_lrrt(args: argparse.Namespace, output: Output) -> None:
     from search.config import load_config
     from search.jobs.single_lrrt import fix_space, single_range_test
     from search.service.devices import resolve_device
     from search.views.progress import RangeTestProgress
 
     config = load_config(args.config)
-    if not is_quiet():
+    if not output.quiet:
         print(_choices_line(config, fix_space(config, args.set), args.set), flush=True)
     trial_config, result, json_path, html_path = single_range_test(
         config, args.set, resolve_device(args.device), Path(args.out),
-        progress=RangeTestProgress(sys.stdout),
+        progress=RangeTestProgress(sys.stdout, output=output),
     )
     summary = result.summary
     bounds = summary.bounds
@@ -118,7 +118,7 @@ def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[s
             f"first choice used: {', '.join(first) or 'none'}")
 
 
-def cmd_export(args: argparse.Namespace) -> None:
+def cmd_export(args: argparse.Namespace, output: Output) -> None:
     from search.jobs.export import dump_export, export_best, export_pareto
     from search.service.storage import load_study, open_storage, resolve_storage_url
 
@@ -133,7 +133,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace, output: Output) -> None:
     from search.jobs.export import load_export
     from search.jobs.retrain import retrain, test_line, with_export_split
     from search.service.devices import resolve_device
@@ -142,7 +142,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = with_export_split(config, entry)
     device = resolve_device(args.device)
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
-                      repeats=args.repeats, device=device, out_dir=Path(args.out))
+                      repeats=args.repeats, device=device, out_dir=Path(args.out),
+                      output=output)
     print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats", "split",
                                                 "median_best_val_accuracy",
                                                 "median_final_val_accuracy",
@@ -151,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"wrote {Path(args.out) / 'summary.json'} and {summary['repeats']} weight file(s)")
 
 
-def cmd_trials(args: argparse.Namespace) -> None:
+def cmd_trials(args: argparse.Namespace, output: Output) -> None:
     from search.service.storage import load_study, open_storage, resolve_storage_url
     from search.views.results import (
         objective_names,
@@ -181,7 +182,7 @@ def _finite(value: object) -> object:
     return value
 
 
-def cmd_report(args: argparse.Namespace) -> None:
+def cmd_report(args: argparse.Namespace, output: Output) -> None:
     from search.service.storage import load_study, open_storage, redact, resolve_storage_url
     from search.views.report import write_report
 
@@ -192,7 +193,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
 
 
-def cmd_dashboard(args: argparse.Namespace) -> None:
+def cmd_dashboard(args: argparse.Namespace, output: Output) -> None:
     from search.service.storage import open_storage, redact, resolve_storage_url
     from search.views.dashboard import serve
 
@@ -201,7 +202,7 @@ def cmd_dashboard(args: argparse.Namespace) -> None:
           args.port)
 
 
-def cmd_worker(args: argparse.Namespace) -> None:
+def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     from search.config import load_config
     from search.service.devices import resolve_device, use_threads
     from search.service.folders import check_writable_folder
@@ -227,10 +228,11 @@ def cmd_worker(args: argparse.Namespace) -> None:
     )
     device = resolve_device(args.device)
     use_threads(args.threads, device)
-    run_worker(config, resolve_storage_url(args.storage), options, device, stop=stop)
+    run_worker(config, resolve_storage_url(args.storage), options, device, stop=stop,
+               output=output)
 
 
-def cmd_create_study(args: argparse.Namespace) -> None:
+def cmd_create_study(args: argparse.Namespace, output: Output) -> None:
     from search.config import load_config
     from search.service.storage import open_storage, redact, resolve_storage_url
     from search.service.study import open_search_study
@@ -257,7 +259,7 @@ def _prepare_data(config: SearchConfig) -> None:
           f"/ {len(dataset.val_labels)} validation images)")
 
 
-def cmd_reap(args: argparse.Namespace) -> None:
+def cmd_reap(args: argparse.Namespace, output: Output) -> None:
     from search.service.reaper import reap
     from search.service.storage import load_study, open_storage, resolve_storage_url
     from search.service.worker import DEFAULT_GRACE_SECONDS
@@ -272,7 +274,7 @@ def cmd_reap(args: argparse.Namespace) -> None:
           + (f": {', '.join(map(str, failed))} (retries queued)" if failed else ""))
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace, Output], None]] = {
     "search": cmd_search,
     "lrrt": cmd_lrrt,
     "export": cmd_export,

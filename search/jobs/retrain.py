@@ -27,7 +27,7 @@ from search.method.prepared_data import DataOnDevice, check_design_fits, load_da
 from search.method.recipe import training_run
 from search.method.training import EpochReport, TrainingState
 from search.method.trial_config import TrialConfig
-from search.views.progress import TrainProgress
+from search.views.progress import Output, TrainProgress
 
 
 def with_export_split(config: TrialConfig, entry: dict[str, Any]) -> TrialConfig:
@@ -67,16 +67,18 @@ def retrain(
     device: torch.device,
     out_dir: Path,
     log: TextIO = sys.stdout,
+    output: Output | None = None,
 ) -> dict[str, Any]:
     """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary;
-    evaluate each run's final weights on the test split when there is one."""
+    evaluate each run's final weights on the test split when there is one. ``output``: what
+    its progress may print (the CLI's)."""
     dataset = load_data(config.dataset, config.data_seed, test=True)
     check_design_fits(config, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     n_test = data.test.num_samples if data.test is not None else 0
     runs = []
-    progress = TrainProgress(log, runs=repeats, epochs=epochs)
+    progress = TrainProgress(log, runs=repeats, epochs=epochs, output=output)
     for repeat in range(repeats):
         seed = config.seed + repeat
         started = time.perf_counter()

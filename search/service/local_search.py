@@ -30,7 +30,7 @@ from search.service.stop_flag import (
     quiet_optuna_failures,
 )
 from search.service.study import open_search_study, study_data_seed
-from search.views.progress import ProgressLine, SearchProgress, is_quiet
+from search.views.progress import Output, ProgressLine, SearchProgress
 from search.views.results import study_table, summary_line
 
 
@@ -54,9 +54,12 @@ def run_search(
     checkpoint_dir: str | None = None,
     stop: StopFlag | None = None,
     out: TextIO = sys.stdout,
+    output: Output | None = None,
 ) -> optuna.study.Study:
     """Run the search. With ``stop``, SIGINT/SIGTERM set it while trials run (the previous
-    handlers come back afterwards) and a stop raises ``SearchInterrupted``."""
+    handlers come back afterwards) and a stop raises ``SearchInterrupted``. ``output``: what
+    it may print (the CLI's ``-q``/``-v``)."""
+    output = output if output is not None else Output()
     # The study's images: those it was created with, whatever the seed now.
     data = prepare_data(config, device, study_data_seed(study_name, storage, config))
     artifacts = open_lrrt_artifacts(artifact_dir)
@@ -64,11 +67,11 @@ def run_search(
     study = open_search_study(study_name, storage, config, artifact_dir=artifact_dir,
                               searching=True)
     dataset = data.dataset
-    if not is_quiet():  # -q: errors and the final table only
+    if not output.quiet:  # -q: errors and the final table only
         print(f"study '{study_name}': {dataset.name}, {len(dataset.train_labels)} train / "
               f"{len(dataset.val_labels)} val images {dataset.input_shape}, "
               f"{dataset.num_classes} classes, device {device}", file=out, flush=True)
-    progress = SearchProgress(out, total_trials=n_trials, timeout=timeout)
+    progress = SearchProgress(out, total_trials=n_trials, timeout=timeout, output=output)
     checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
     objective = Objective(config, data, study.pruner, artifacts=artifacts,
                           checkpoints=checkpoints, stop=stop, progress=progress)
@@ -88,7 +91,7 @@ def run_search(
                     objective,
                     n_trials=n_trials,
                     timeout=timeout,
-                    callbacks=[ProgressLine(n_trials, progress.stream), progress,
+                    callbacks=[ProgressLine(n_trials, progress.stream, output), progress,
                                TrialNotes(), stop_between_trials, guard],
                     catch=(TrialFailed, TrialPaused),
                 )
@@ -101,7 +104,7 @@ def run_search(
     if stop is not None and stop.is_set():
         raise SearchInterrupted(interrupted_line(objective.last_interruption,
                                                  "the next search", stop.signal_name))
-    if guard.line is not None and not is_quiet():
+    if guard.line is not None and not output.quiet:
         print(guard.line, file=out, flush=True)
     print("\n" + study_table(study), file=out)
     print("\n" + summary_line(study), file=out, flush=True)

@@ -45,7 +45,7 @@ from search.service.stop_flag import (
 from search.service.storage import open_storage
 from search.service.study import open_search_study, study_data_seed
 from search.service.trial_slots import TrialSlotLock
-from search.views.progress import ProgressLine, SearchProgress, is_quiet
+from search.views.progress import Output, ProgressLine, SearchProgress
 
 LOGGER = logging.getLogger("cnnsearch.worker")
 
@@ -117,9 +117,12 @@ def run_worker(
     stop: StopFlag | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    output: Output | None = None,
 ) -> int:
     """Run trials until the study holds ``max_trials`` finished ones, the timeout passes or
-    a stop is requested. Returns how many trials this worker ran."""
+    a stop is requested. Returns how many trials this worker ran. ``output``: what it may
+    print (the CLI's ``-q``/``-v``)."""
+    output = output if output is not None else Output()
     stop = stop or StopFlag()
     storage = open_worker_storage(url, options)
     if isinstance(storage, ResilientRDBStorage):
@@ -135,17 +138,17 @@ def run_worker(
     Reaper(storage, options.study_name, options.heartbeat_interval, stop, live).start()
     checkpoints = CheckpointStore(options.checkpoint_dir) if options.checkpoint_dir else None
     display = SearchProgress(out, total_trials=options.max_trials, timeout=options.timeout,
-                             shared=True, finished_before=len(
+                             shared=True, output=output, finished_before=len(
                                  study.get_trials(deepcopy=False, states=FINISHED)))
     objective = Objective(config, data, study.pruner,
                           artifacts=open_lrrt_artifacts(options.artifact_dir),
                           checkpoints=checkpoints, stop=stop, progress=display)
-    progress = ProgressLine(options.max_trials, display.stream)
+    progress = ProgressLine(options.max_trials, display.stream, output)
     deadline = time.monotonic() + options.timeout if options.timeout else None
     ran = 0
     current: list[int] = []
     guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
-    if not is_quiet():  # -q: errors and the closing line only
+    if not output.quiet:  # -q: errors and the closing line only
         print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
               f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
 
@@ -218,7 +221,7 @@ def run_worker(
     finally:
         lock.close()
     display.close()
-    if guard.line is not None and not is_quiet():
+    if guard.line is not None and not output.quiet:
         print(guard.line, file=out, flush=True)
     if stop.is_set():
         print(interrupted_line(objective.last_interruption, "the next worker",

@@ -7,11 +7,10 @@ run) are printed above it. When the output is not a terminal (a log file, CI, a 
 ``docker compose logs``): plain log lines, one per epoch and one every ~10 % of the LR range
 test, nothing rewritten.
 
-Log lines (``configured_output``, set up once by the CLI): Optuna's INFO lines are off by
-default (``ProgressLine`` already reports each trial); Optuna's and cnnsearch's warnings go
-to stderr through a handler that clears the live status line first and redraws it after,
-so a log line is never glued to the status line. ``quiet`` keeps errors and results only;
-``verbose`` adds Optuna's INFO lines, printed the same way above the status line.
+What a command may print is an ``Output`` the CLI builds once from ``-q``/``-v`` and hands
+to every display (``quiet`` keeps errors and results only); it also knows the status line
+shown last, so the log handler the CLI installs (``search.cli.output``) prints log lines
+above it, never glued to it.
 
 Why a hand-written status line rather than tqdm or rich: the line is free text whose phase
 changes (range-test steps, then epochs, across trials), not a bar over one counter; off a
@@ -26,13 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import shutil
-import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import optuna
@@ -49,21 +46,24 @@ QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"
 VERBOSITIES = (QUIET, NORMAL, VERBOSE)
 """``quiet``: errors and results only (no progress, no warnings); ``normal``: progress and
 warnings; ``verbose``: Optuna's INFO lines too."""
-LOG_LEVELS = {QUIET: logging.ERROR, NORMAL: logging.WARNING, VERBOSE: logging.INFO}
-OPTUNA_FORMAT = "[%(levelname)1.1s %(asctime)s] %(message)s"
-"""Optuna's own log format, so ``--verbose`` lines read as Optuna users expect."""
-
-_verbosity = NORMAL
-_active: StatusLine | None = None
-"""The status line shown last: log records are printed above it."""
 
 
-def get_verbosity() -> str:
-    return _verbosity
+@dataclass
+class Output:
+    """What a command prints: built once by the CLI from ``-q``/``-v`` and handed to every
+    display and to the services that print (none of them reads a global)."""
 
+    verbosity: str = NORMAL
+    status: StatusLine | None = field(default=None, repr=False, compare=False)
+    """The live status line shown last: log records are printed above it."""
 
-def is_quiet() -> bool:
-    return _verbosity == QUIET
+    def __post_init__(self) -> None:
+        if self.verbosity not in VERBOSITIES:
+            raise ValueError(f"verbosity must be one of {VERBOSITIES}, got {self.verbosity!r}")
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity == QUIET
 
 
 def is_terminal(out: TextIO) -> bool:
@@ -112,27 +112,28 @@ class StatusLine:
     """A status line that is rewritten in place on a terminal and silent elsewhere;
     ``log`` prints a permanent line (above the status line on a terminal)."""
 
-    def __init__(self, out: TextIO, *, live: bool | None = None,
-                 width: int | None = None) -> None:
+    def __init__(self, out: TextIO, *, live: bool | None = None, width: int | None = None,
+                 output: Output | None = None) -> None:
         self.out = out
         self.live = is_terminal(out) if live is None else live
         self.width = width
+        self.output = output if output is not None else Output()
         self._shown = False
         self._text = ""
         self.lock = threading.RLock()
-        """Held while anything writes around the status line (see ``LogAboveStatus``)."""
+        """Held while anything writes around the status line (``search.cli.output``'s log
+        handler too)."""
 
     def _columns(self) -> int:
         return self.width or shutil.get_terminal_size((100, 24)).columns
 
     def show(self, text: str) -> None:
-        global _active
-        if not self.live or is_quiet():
+        if not self.live or self.output.quiet:
             return
         with self.lock:
             self._text = text[: max(10, self._columns() - 1)]
             self._draw()
-            _active = self
+            self.output.status = self
 
     def _draw(self) -> None:
         self.out.write(f"\r{self._text}{CLEAR_TO_END}")
@@ -159,7 +160,7 @@ class StatusLine:
                     self._draw()
 
     def log(self, text: str) -> None:
-        if is_quiet():
+        if self.output.quiet:
             return
         with self.lock:
             self.clear()
@@ -192,68 +193,6 @@ class _ClearingStream(io.TextIOBase):
         return True
 
 
-class LogAboveStatus(logging.StreamHandler):
-    """A stream handler that lifts the live status line (``StatusLine.lifted``) around each
-    record, so the record starts on its own line and the status line comes back under it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        status = _active
-        if status is None:
-            super().emit(record)
-            return
-        with status.lifted():
-            super().emit(record)
-
-
-@contextlib.contextmanager
-def configured_output(verbosity: str = NORMAL, err: TextIO | None = None) -> Iterator[None]:
-    """Within the block: Optuna logs at the verbosity's level (WARNING by default, not INFO)
-    and, like cnnsearch's own loggers and Python warnings, through ``LogAboveStatus`` on
-    ``err`` (default: stderr); progress displays are silent when ``quiet``. Everything is
-    put back afterwards."""
-    global _verbosity, _active
-    import optuna.logging
-
-    if verbosity not in VERBOSITIES:
-        raise ValueError(f"verbosity must be one of {VERBOSITIES}, got {verbosity!r}")
-    level = LOG_LEVELS[verbosity]
-    stream = err if err is not None else sys.stderr
-    optuna_handler = LogAboveStatus(stream)
-    optuna_handler.setFormatter(logging.Formatter(OPTUNA_FORMAT))
-    own_handler = LogAboveStatus(stream)
-    own_handler.setFormatter(logging.Formatter("%(message)s"))
-    loggers = {name: logging.getLogger(name) for name in ("optuna", "cnnsearch", "py.warnings")}
-    saved = (_verbosity, optuna.logging.get_verbosity(),
-             {name: (logger.level, logger.propagate) for name, logger in loggers.items()})
-
-    optuna.logging.disable_default_handler()
-    optuna.logging.set_verbosity(level)
-    loggers["optuna"].addHandler(optuna_handler)
-    for name in ("cnnsearch", "py.warnings"):
-        loggers[name].setLevel(level)
-        loggers[name].propagate = False
-        loggers[name].addHandler(own_handler)
-    logging.captureWarnings(True)
-    _verbosity = verbosity
-    try:
-        with warnings.catch_warnings():
-            if verbosity == QUIET:
-                warnings.simplefilter("ignore")
-            yield
-    finally:
-        _active = None
-        logging.captureWarnings(False)
-        loggers["optuna"].removeHandler(optuna_handler)
-        for name in ("cnnsearch", "py.warnings"):
-            loggers[name].removeHandler(own_handler)
-        _verbosity, optuna_level, levels = saved
-        for name, (logger_level, propagate) in levels.items():
-            loggers[name].setLevel(logger_level)
-            loggers[name].propagate = propagate
-        optuna.logging.set_verbosity(optuna_level)
-        optuna.logging.enable_default_handler()
-
-
 class SearchProgress:
     """Progress of a search (or a worker): hand it to the objective (``objective.progress``)
     for the trial/epoch events and to ``study.optimize`` as a callback for finished trials.
@@ -266,8 +205,8 @@ class SearchProgress:
     def __init__(self, out: TextIO, *, total_trials: int | None = None,
                  timeout: float | None = None, shared: bool = False, finished_before: int = 0,
                  live: bool | None = None, clock: Clock = time.monotonic,
-                 width: int | None = None) -> None:
-        self.status = StatusLine(out, live=live, width=width)
+                 width: int | None = None, output: Output | None = None) -> None:
+        self.status = StatusLine(out, live=live, width=width, output=output)
         self.total = total_trials
         self.timeout = timeout
         self.shared = shared
@@ -403,8 +342,8 @@ class RangeTestProgress:
     ``progress``."""
 
     def __init__(self, out: TextIO, *, live: bool | None = None, clock: Clock = time.monotonic,
-                 width: int | None = None) -> None:
-        self.status = StatusLine(out, live=live, width=width)
+                 width: int | None = None, output: Output | None = None) -> None:
+        self.status = StatusLine(out, live=live, width=width, output=output)
         self.clock = clock
         self.name = ""
         self.started = clock()
@@ -430,8 +369,8 @@ class TrainProgress:
     line per epoch otherwise."""
 
     def __init__(self, out: TextIO, *, runs: int, epochs: int, live: bool | None = None,
-                 width: int | None = None) -> None:
-        self.status = StatusLine(out, live=live, width=width)
+                 width: int | None = None, output: Output | None = None) -> None:
+        self.status = StatusLine(out, live=live, width=width, output=output)
         self.runs, self.epochs = runs, epochs
         self.done = 0
         self.seconds = 0.0
@@ -466,13 +405,14 @@ class ProgressLine:
     """One line per finished trial, with its flags if any; the study's best so far at the
     end of each."""
 
-    def __init__(self, total: int | None, out: TextIO) -> None:
+    def __init__(self, total: int | None, out: TextIO, output: Output | None = None) -> None:
         self.total, self.out, self.started = total, out, time.perf_counter()
+        self.output = output if output is not None else Output()
         self.done = 0
 
     def __call__(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.done += 1
-        if is_quiet():
+        if self.output.quiet:
             return
         row = trial_row(trial)
         cells = format_row(row)

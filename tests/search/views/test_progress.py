@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
 import pty
 import re
@@ -12,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +19,14 @@ import pytest
 import torch
 
 from search.views.progress import (
+    Output,
     ProgressLine,
     RangeTestProgress,
     SearchProgress,
     StatusLine,
     TrainProgress,
-    configured_output,
     format_duration,
     format_eta,
-    get_verbosity,
 )
 from tests.conftest import ROOT, needs_fashion_mnist, tiny_config, write_config
 
@@ -253,11 +250,10 @@ def test_a_single_range_test_through_a_pipe_is_a_line_each_tenth_and_quiet_is_si
     assert lines[0] == "B1FL2SGD  LR range test 10% (16/160)  lr 0.001  loss 1.5000  test ETA 36s"
     assert lines[-1].startswith("B1FL2SGD  LR range test 100% (160/160)")
     for stream in (Terminal(), io.StringIO()):
-        with configured_output("quiet", err=io.StringIO()):
-            progress = RangeTestProgress(stream)
-            progress.start("B1FL2SGD")
-            progress(160, 160, 1e-3, 1.5)
-            progress.close()
+        progress = RangeTestProgress(stream, output=Output("quiet"))
+        progress.start("B1FL2SGD")
+        progress(160, 160, 1e-3, 1.5)
+        progress.close()
         assert stream.getvalue() == ""
 
 
@@ -317,66 +313,6 @@ def test_run_lrrt_passes_the_progress_through() -> None:
              progress=progress.lrrt_step)
     assert [line.split("  ")[1] for line in out.getvalue().splitlines()] == [
         "LR range test 50% (8/16)", "LR range test 100% (16/16)"]
-
-
-# --- log lines: Optuna's and ours, above the status line ------------------------------------
-
-
-def _live_trial(out: Terminal) -> SearchProgress:
-    progress = SearchProgress(out, total_trials=2, clock=FakeClock(), width=200)
-    progress.trial_started(0, "B1FL2SGD", epochs=2)
-    return progress
-
-
-STATUS = "\rtrial 1/2 (#0 B1FL2SGD)  LR range test ...  ETA ?\x1b[K"
-
-
-def test_by_default_optuna_info_is_silent_and_warnings_go_above_the_status_line() -> None:
-    out = Terminal()  # stdout and stderr on one terminal, as under `script` or a shell
-    before = optuna.logging.get_verbosity()
-    with configured_output(err=out):
-        assert get_verbosity() == "normal"
-        _live_trial(out)
-        optuna.create_study()  # "[I ...] A new study created in memory ..."
-        logging.getLogger("optuna.study").warning("careful")
-        logging.getLogger("cnnsearch.worker").warning("cnnsearch: storage unreachable")
-        warnings.warn("a library warning", UserWarning, stacklevel=1)
-    text = out.getvalue()
-    assert "A new study created" not in text
-    warning = re.escape(STATUS) + r"\r\x1b\[K\[W [^\]]+\] careful\n" + re.escape(STATUS)
-    assert re.match(warning, text), text
-    assert (STATUS + "\r\x1b[Kcnnsearch: storage unreachable\n" + STATUS) in text
-    assert "UserWarning: a library warning" in text
-    assert optuna.logging.get_verbosity() == before  # put back, whatever it was
-    assert get_verbosity() == "normal"
-
-
-def test_verbose_prints_optuna_info_lines_above_the_status_line() -> None:
-    out = Terminal()
-    with configured_output("verbose", err=out):
-        _live_trial(out)
-        optuna.create_study(study_name="loud")
-    text = out.getvalue()
-    assert re.match(re.escape(STATUS) + r"\r\x1b\[K\[I [^\]]+\] A new study created in memory "
-                    r"with name: loud\n" + re.escape(STATUS) + "$", text), text
-
-
-def test_quiet_keeps_errors_only() -> None:
-    out, err = Terminal(), io.StringIO()
-    study = optuna.create_study()
-    study.optimize(lambda trial: 1.0, n_trials=1)
-    with configured_output("quiet", err=err):
-        progress = _live_trial(out)
-        progress.epoch(1, 2, 0.01, 0.5)
-        ProgressLine(2, progress.stream)(study, study.trials[0])
-        TrainProgress(out, runs=1, epochs=1).run_finished(1, 0.5, 0.5, 1.0)
-        logging.getLogger("optuna.study").warning("careful")
-        logging.getLogger("optuna.study").error("optuna broke")
-        logging.getLogger("cnnsearch.trial").error("cnnsearch: broken")
-        warnings.warn("a library warning", UserWarning, stacklevel=1)
-    assert out.getvalue() == ""
-    assert re.fullmatch(r"\[E [^\]]+\] optuna broke\ncnnsearch: broken\n", err.getvalue())
-    assert get_verbosity() == "normal"
 
 
 def _under_script(command: list[str], tmp_path: Path) -> str:
