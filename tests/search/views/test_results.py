@@ -11,9 +11,6 @@ from optuna.trial import TrialState, create_trial
 from search.method.lrrt.result import summarise
 from search.record import (
     DEGRADED,
-    RANGE_TOO_NARROW,
-    TRAINED_TO_CHANCE,
-    DivergencePoint,
     LRRTSummary,
     TrialRecord,
     flag_notes,
@@ -66,42 +63,6 @@ def test_values_never_measured_are_a_dash() -> None:
     assert read.best_val_accuracy is None and read.max_epoch_accuracy is None
     row = format_row(trial_row(trial(TrialState.PRUNED, prune_reason="below_peers")))
     assert row[5] == "-" and "0.0000" not in row
-
-
-def test_a_trial_trained_to_chance_is_flagged() -> None:
-    record = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.1, epochs=2,
-                                           lr_bounds=[0.025, 0.1], val_curve=[0.1, 0.1]))
-    assert record.trained_to_chance and record.flags == (TRAINED_TO_CHANCE,)
-    good = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.61, epochs=2,
-                                         val_curve=[0.5, 0.61]))
-    assert not good.trained_to_chance and good.flags == ()
-    pruned = TrialRecord.from_frozen(trial(TrialState.PRUNED, epochs=1, val_curve=[0.1],
-                                           prune_reason="median"))
-    assert not pruned.trained_to_chance  # it did not end COMPLETE
-
-
-def test_a_range_that_found_no_upper_limit_is_flagged() -> None:
-    def flags(**summary: object) -> tuple[str, ...]:
-        return TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.6, epochs=1,
-                                             val_curve=[0.6], summary=summary)).flags
-
-    assert flags(limit_found=False) == (RANGE_TOO_NARROW,)
-    assert flags(best_accuracy_lr=0.091) == (RANGE_TOO_NARROW,)  # >= 0.9 x lr_max
-    assert flags(best_accuracy_lr=0.05) == ()
-    assert flags(limit_found=False, diverged=True,
-                 divergence_point=DivergencePoint(5, 0.05, 9.0)) == ()  # it found its limit
-    # an older trial: no limit_found, the peak read off the curve its attrs keep
-    curve = {"lr": [0.01, 0.05, 0.1], "accuracy": [0.1, 0.3, 0.5], "loss": [2.3, 2, 1.5]}
-    old = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.6, epochs=1,
-                                        summary={"limit_found": None}, lrrt_curve=curve))
-    assert old.lrrt.limit_found is None and old.flags == (RANGE_TOO_NARROW,)
-
-
-def test_the_summary_says_whether_the_test_found_its_limit() -> None:
-    result = make_result()  # a loss still falling at the end of the ramp
-    summary = result.summary
-    assert summary.limit_found is False
-    assert summary.best_accuracy_lr == pytest.approx(result.curve.lrs[-1])
 
 
 def test_flags_have_a_column_in_the_table() -> None:
