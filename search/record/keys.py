@@ -9,6 +9,8 @@ attrs are in ``search.record.study``.
 
 from __future__ import annotations
 
+from search.record.summary import CURVE_DIGITS, SHORT_CURVE_POINTS
+
 TRIAL_ATTRS: dict[str, str] = {}
 """Trial attr key -> what it holds (the range test's ``lrrt_*`` keys are
 ``search.record.summary.summary_attrs``)."""
@@ -32,9 +34,9 @@ N_PARAMS = _trial("n_params", "the network's parameter count")
 SECONDS = _trial("seconds", "wall time of the whole trial")
 
 # --- the range test beyond its summary -------------------------------------------------------
-LRRT_CURVE = _trial("lrrt_curve", "a short copy of the smoothed curve (`SHORT_CURVE_POINTS` "
-                    "points, 4 significant digits), kept until the curve artifact is uploaded "
-                    "(then null); studies written before kept 200 points here")
+LRRT_CURVE = _trial("lrrt_curve", f"a short copy of the smoothed curve ({SHORT_CURVE_POINTS} "
+                    f"points, {CURVE_DIGITS} significant digits), kept until the curve "
+                    "artifact is uploaded (then null); older studies kept 200 points here")
 LRRT_ARTIFACT = _trial("lrrt_artifact_id", "the artifact that holds the whole range test "
                        "(JSON)")
 LRRT_PLOT_ARTIFACT = _trial("lrrt_plot_artifact_id", "the artifact that holds its plot (SVG), "
