@@ -6,34 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from search.record.keys import (
-    BENCH_CUT,
-    BENCH_IMAGES,
-    BENCH_SECONDS,
-    CHECKPOINT_KEY,
-    CONFIG_NAME,
-    DEGRADED,
-    DEVICE,
-    FAIL_DETAIL,
-    FAIL_REASON,
-    LR_BOUNDS,
-    LR_CURVE,
-    LRRT_ARTIFACT,
-    LRRT_CURVE,
-    LRRT_PLOT_ARTIFACT,
-    LRRT_REUSED,
-    N_PARAMS,
-    PRUNE_DETAIL,
-    PRUNE_EVIDENCE,
-    PRUNE_REASON,
-    REPEAT_OF,
-    RESUMED_FROM_EPOCH,
-    RUN_SEED,
-    SECONDS,
-    TRIAL_CONFIG,
-    VAL_CURVE,
-    WORKER,
-)
+import search.record.keys as keys
 from search.record.summary import CurvePoints, LRRTSummary
 from search.record.trial import Verdict
 from search.record.values import Bounds
@@ -54,10 +27,10 @@ class TrialRecorder:
 
     # what a retried trial inherits from the failed attempt (Optuna copies user attrs)
     def inherited_seed(self, default: int) -> int:
-        return int(self.trial.user_attrs.get(RUN_SEED, default))
+        return int(self.trial.user_attrs.get(keys.RUN_SEED, default))
 
     def inherited_checkpoint_key(self, default: str) -> str:
-        return str(self.trial.user_attrs.get(CHECKPOINT_KEY, default))
+        return str(self.trial.user_attrs.get(keys.CHECKPOINT_KEY, default))
 
     def inherited_lrrt(self) -> LRRTSummary | None:
         """The range test a previous attempt of this trial already ran."""
@@ -65,63 +38,64 @@ class TrialRecorder:
 
     def started(self, *, config_name: str, run_seed: int, checkpoint_key: str, device: str,
                 worker: str, trial_config: Mapping[str, Any]) -> None:
-        self._set({CONFIG_NAME: config_name, RUN_SEED: run_seed,
-                   CHECKPOINT_KEY: checkpoint_key, DEVICE: device, WORKER: worker,
-                   TRIAL_CONFIG: dict(trial_config)})
+        self._set({keys.CONFIG_NAME: config_name, keys.RUN_SEED: run_seed,
+                   keys.CHECKPOINT_KEY: checkpoint_key, keys.DEVICE: device, keys.WORKER: worker,
+                   keys.TRIAL_CONFIG: dict(trial_config)})
 
     def range_test(self, summary: LRRTSummary, curve: CurvePoints, n_params: int) -> None:
         """The summary, flat, and a short copy of the smoothed curve (``CurvePoints
         .shortened``): the one a trial keeps when no artifact holds its curve."""
-        self._set({N_PARAMS: n_params, **summary.to_attrs(),
-                   LRRT_CURVE: curve.shortened().to_attr()})
+        self._set({keys.N_PARAMS: n_params, **summary.to_attrs(),
+                   keys.LRRT_CURVE: curve.shortened().to_attr()})
 
     def range_test_reused(self) -> None:
-        self._set({LRRT_REUSED: True})
+        self._set({keys.LRRT_REUSED: True})
 
     def artifacts(self, *, curve_id: str | None = None, plot_id: str | None = None) -> None:
         """The artifacts' ids. The curve artifact holds the whole curve, so the attrs' copy
         is dropped (Optuna cannot delete an attr: it becomes null)."""
-        values = {LRRT_ARTIFACT: curve_id, LRRT_PLOT_ARTIFACT: plot_id}
+        values = {keys.LRRT_ARTIFACT: curve_id, keys.LRRT_PLOT_ARTIFACT: plot_id}
         self._set({key: value for key, value in values.items() if value is not None})
-        if curve_id is not None and self.trial.user_attrs.get(LRRT_CURVE) is not None:
-            self._set({LRRT_CURVE: None})
+        if curve_id is not None and self.trial.user_attrs.get(keys.LRRT_CURVE) is not None:
+            self._set({keys.LRRT_CURVE: None})
 
     def bounds(self, bounds: Bounds) -> None:
-        self._set({LR_BOUNDS: list(bounds)})
+        self._set({keys.LR_BOUNDS: list(bounds)})
 
     def epochs(self, val_accuracies: list[float], lrs: list[float]) -> None:
-        self._set({VAL_CURVE: val_accuracies, LR_CURVE: lrs})
+        self._set({keys.VAL_CURVE: val_accuracies, keys.LR_CURVE: lrs})
 
     def resumed(self, epoch: int) -> None:
-        self._set({RESUMED_FROM_EPOCH: epoch})
+        self._set({keys.RESUMED_FROM_EPOCH: epoch})
 
     def pruned(self, verdict: Verdict) -> None:
-        values: dict[str, Any] = {PRUNE_REASON: verdict.reason}
+        values: dict[str, Any] = {keys.PRUNE_REASON: verdict.reason}
         if verdict.detail:
-            values[PRUNE_DETAIL] = verdict.detail
+            values[keys.PRUNE_DETAIL] = verdict.detail
         if verdict.evidence:
-            values[PRUNE_EVIDENCE] = dict(verdict.evidence)
+            values[keys.PRUNE_EVIDENCE] = dict(verdict.evidence)
         self._set(values)
 
     def failed(self, reason: str, detail: str = "") -> None:
-        self._set({FAIL_REASON: reason, **({FAIL_DETAIL: detail[:500]} if detail else {})})
+        self._set({keys.FAIL_REASON: reason,
+                   **({keys.FAIL_DETAIL: detail[:500]} if detail else {})})
 
     def degraded(self, problem: str) -> bool:
         """Add one problem the trial survived; False if it was already recorded."""
-        problems = list(self.trial.user_attrs.get(DEGRADED) or [])
+        problems = list(self.trial.user_attrs.get(keys.DEGRADED) or [])
         problem = problem[:200]
         if problem in problems:
             return False
-        self._set({DEGRADED: [*problems, problem]})
+        self._set({keys.DEGRADED: [*problems, problem]})
         return True
 
     def seconds(self, seconds: float) -> None:
-        self._set({SECONDS: round(seconds, 3)})
+        self._set({keys.SECONDS: round(seconds, 3)})
 
     def repeat(self, of: int) -> None:
         """This trial sampled the design of trial ``of`` again and takes its result."""
-        self._set({REPEAT_OF: of})
+        self._set({keys.REPEAT_OF: of})
 
     def bench(self, *, images: int, seconds: float, cut: bool = False) -> None:
-        self._set({BENCH_IMAGES: images, BENCH_SECONDS: round(seconds, 3),
-                   **({BENCH_CUT: True} if cut else {})})
+        self._set({keys.BENCH_IMAGES: images, keys.BENCH_SECONDS: round(seconds, 3),
+                   **({keys.BENCH_CUT: True} if cut else {})})

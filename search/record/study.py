@@ -10,29 +10,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from search.record.values import read_table
+
 if TYPE_CHECKING:
     import optuna
 
 ARTIFACT_ENV = "CNNSEARCH_ARTIFACT_DIR"
 DEFAULT_ARTIFACT_DIR = "cnnsearch-artifacts"
 
-STUDY_ATTRS: dict[str, str] = {}
-"""Study attr key -> what it holds."""
+STUDY_CONFIG = "cnnsearch_config"
+STUDY_FINGERPRINT = "cnnsearch_config_fingerprint"
+STUDY_ARTIFACT_DIR = "cnnsearch_artifact_dir"
+STUDY_PROCESSES = "cnnsearch_sampling_processes"
 
-
-def _study(key: str, meaning: str) -> str:
-    STUDY_ATTRS[key] = meaning
-    return key
-
-
-STUDY_CONFIG = _study("cnnsearch_config", "the YAML the study was made with (as JSON), with "
-                      "the seed it was made with: it fixes the study's images")
-STUDY_FINGERPRINT = _study("cnnsearch_config_fingerprint", "the hash of the settings that "
-                           "make the study what it is: another config is refused")
-STUDY_ARTIFACT_DIR = _study("cnnsearch_artifact_dir", "the artifact folder it was searched "
-                            "with (the report and the dashboard look there first)")
-STUDY_PROCESSES = _study("cnnsearch_sampling_processes", "how many searching processes have "
-                         "joined the study: each takes the next number (its sampler seed)")
+STUDY_ATTRS = read_table("""
+cnnsearch_config              the YAML the study was made with (as JSON), with the seed it
+                              was made with: it fixes the study's images
+cnnsearch_config_fingerprint  the hash of the settings that make the study what it is:
+                              another config is refused
+cnnsearch_artifact_dir        the artifact folder it was searched with (the report and the
+                              dashboard look there first)
+cnnsearch_sampling_processes  how many searching processes have joined the study: each takes
+                              the next number (its sampler seed)
+""")
+"""Study attr key -> what it holds (the trial-record page of the docs is checked against
+it)."""
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 the benchmarks read (``search.method.lrrt.result.LRRTResult`` pairs it with the per-batch
 curve it was read from).
 
-Each field is a fact with its attr key, its reader and its meaning written once, on the
-field: the attrs are written from the fields (``to_attrs``, one fact per ``lrrt_<field>``
-key, so optuna-dashboard shows them as columns) and read back from them (``from_attrs``),
-which also reads the nested ``lrrt`` summary of studies written before the record had one
-owner. The smoothed curve a view draws is ``CurvePoints``; where a test diverged,
-``DivergencePoint``.
+Each field is a fact with its attr key and its reader written once, on the field, and its
+meaning once, in ``MEANINGS``: the attrs are written from the fields (``to_attrs``, one fact
+per ``lrrt_<field>`` key, so optuna-dashboard shows them as columns) and read back from them
+(``from_attrs``), which also reads the nested ``lrrt`` summary of studies written before the
+record had one owner. The smoothed curve a view draws is ``CurvePoints``; where a test
+diverged, ``DivergencePoint``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from search.record.values import (
     read_float,
     read_pair,
     read_positive_int,
+    read_table,
     significant,
 )
 
 LRRT_PREFIX = "lrrt_"
 """Every fact of the summary is stored flat as ``lrrt_<field>`` (but ``num_classes``)."""
+LRRT_SCORE = "lrrt_score"
+"""The score's attr: its presence is what makes a summary exist."""
+LRRT_GROUP = "lrrt_group"
+NUM_CLASSES = "num_classes"
 UNKNOWN_GROUP = "?|?"
 """The group of a summary read where none was stored."""
 
@@ -142,62 +147,42 @@ def _limit(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def fact(default: Any = MISSING, *, meaning: str, read: Callable[[Any], Any] = _same,
-         key: str | None = None) -> Any:
-    """A field of the summary: its ``meaning``, how a stored value is ``read`` back, and its
-    attr ``key`` (``lrrt_<field>`` unless given). Absent from the attrs, it is ``default``."""
-    return field(default=default, metadata={"meaning": meaning, "read": read, "key": key})
+def fact(read: Callable[[Any], Any], default: Any = MISSING, *, key: str | None = None) -> Any:
+    """A field of the summary: how a stored value is ``read`` back, its default (what it is
+    when absent from the attrs), and its attr ``key`` (``lrrt_<field>`` unless given). What
+    it holds is in ``MEANINGS``."""
+    return field(default=default, metadata={"read": read, "key": key})
 
 
 @dataclass(frozen=True)
 class LRRTSummary:
     """What a range test found, without the per-batch arrays: enough for the gate, the
-    tables, the notes and the figures."""
+    tables, the notes and the figures (``MEANINGS`` says what each field holds)."""
 
-    score: float = fact(read=read_float, key="lrrt_score", meaning=(
-        "the range test's best smoothed training accuracy (only points whose smoothing window "
-        "is full): the value reported at step 0, the gate's score"))
-    group: str = fact(read=str, key="lrrt_group", meaning=(
-        "its peer group `dataset|lr_range` (the thesis' groups)"))
-    num_classes: int = fact(read=read_positive_int, key="num_classes", meaning=(
-        "the dataset's classes: chance is 1/num_classes"))
-    lr_range: Bounds | None = fact(None, read=read_pair, meaning="the tested LR range")
-    best_val_accuracy: float | None = fact(None, read=read_float, meaning=(
-        "best validation accuracy at the test's epoch ends (null: no epoch ended)"))
-    max_batch_accuracy: float | None = fact(None, read=read_float, meaning=(
-        "best batch accuracy during the test (the thesis' table column)"))
-    max_epoch_accuracy: float | None = fact(None, read=read_float, meaning=(
-        "best training accuracy at the test's epoch ends (the thesis' table column)"))
-    diverged: bool = fact(False, read=_flag, meaning="whether the test blew up")
-    divergence: str | None = fact(None, meaning="where and how it blew up, in words")
-    completed_fraction: float = fact(1.0, read=lambda v: read_float(v) or 0.0, meaning=(
-        "share of the planned ramp that ran before the test stopped"))
-    bound_rule: str | None = fact(None, meaning="the rule that chose the bounds")
-    bounds: Bounds | None = fact(None, read=read_pair, meaning=(
-        "the bounds it chose (null: the curve gave none)"))
-    compare_rule: str | None = fact(None, meaning="the second rule, for comparison")
-    compare_bounds: Bounds | None = fact(None, read=read_pair, meaning=(
-        "the bounds the second rule chose"))
-    disagreement: float | None = fact(None, read=read_float, meaning=(
-        "how far the two rules' upper bounds differ (a factor >= 1)"))
-    unstable: bool = fact(False, read=_flag, meaning=(
-        "whether that factor exceeds `lrrt.disagreement_factor`"))
-    peak_memory_bytes: int = fact(0, read=lambda v: int(v or 0), meaning=(
-        "peak memory of the test: CUDA peak allocation on a GPU, process RSS on CPU"))
-    memory_kind: str = fact("", read=lambda v: str(v or ""), meaning=(
-        "which of the two (`cuda_peak_allocated`, `process_rss`)"))
-    seconds: float | None = fact(None, read=read_float, meaning="wall time of the test")
-    divergence_point: DivergencePoint | None = fact(None, read=DivergencePoint.parse, meaning=(
-        "`[step, lr, smoothed loss]` where the test diverged (the curve stops before it)"))
-    limit_found: bool | None = fact(None, read=_limit, meaning=(
-        "whether the ramp reached an LR where training stops improving (false: the range "
-        "may be too narrow)"))
-    best_accuracy_lr: float | None = fact(None, read=read_float, meaning=(
-        "the LR of the best smoothed accuracy"))
-    weight_change: float | None = fact(None, read=read_float, meaning=(
-        "how far the ramp moved the weights, relative to their norm"))
-    ramp_steps: int | None = fact(None, read=read_positive_int, meaning=(
-        "batches the ramp ran (the weight movement is judged per hundred of them)"))
+    score: float = fact(read_float, key=LRRT_SCORE)
+    group: str = fact(str, key=LRRT_GROUP)
+    num_classes: int = fact(read_positive_int, key=NUM_CLASSES)
+    lr_range: Bounds | None = fact(read_pair, None)
+    best_val_accuracy: float | None = fact(read_float, None)
+    max_batch_accuracy: float | None = fact(read_float, None)
+    max_epoch_accuracy: float | None = fact(read_float, None)
+    diverged: bool = fact(_flag, False)
+    divergence: str | None = fact(_same, None)
+    completed_fraction: float = fact(lambda v: read_float(v) or 0.0, 1.0)
+    bound_rule: str | None = fact(_same, None)
+    bounds: Bounds | None = fact(read_pair, None)
+    compare_rule: str | None = fact(_same, None)
+    compare_bounds: Bounds | None = fact(read_pair, None)
+    disagreement: float | None = fact(read_float, None)
+    unstable: bool = fact(_flag, False)
+    peak_memory_bytes: int = fact(lambda v: int(v or 0), 0)
+    memory_kind: str = fact(lambda v: str(v or ""), "")
+    seconds: float | None = fact(read_float, None)
+    divergence_point: DivergencePoint | None = fact(DivergencePoint.parse, None)
+    limit_found: bool | None = fact(_limit, None)
+    best_accuracy_lr: float | None = fact(read_float, None)
+    weight_change: float | None = fact(read_float, None)
+    ramp_steps: int | None = fact(read_positive_int, None)
 
     @property
     def has_bounds(self) -> bool:
@@ -234,6 +219,42 @@ class LRRTSummary:
 
 _FACTS = fields(LRRTSummary)
 
+MEANINGS = read_table("""
+score                 the range test's best smoothed training accuracy (only points whose
+                      smoothing window is full): the value reported at step 0, the gate's
+                      score
+group                 its peer group `dataset|lr_range` (the thesis' groups)
+num_classes           the dataset's classes: chance is 1/num_classes
+lr_range              the tested LR range
+best_val_accuracy     best validation accuracy at the test's epoch ends (null: no epoch
+                      ended)
+max_batch_accuracy    best batch accuracy during the test (the thesis' table column)
+max_epoch_accuracy    best training accuracy at the test's epoch ends (the thesis' table
+                      column)
+diverged              whether the test blew up
+divergence            where and how it blew up, in words
+completed_fraction    share of the planned ramp that ran before the test stopped
+bound_rule            the rule that chose the bounds
+bounds                the bounds it chose (null: the curve gave none)
+compare_rule          the second rule, for comparison
+compare_bounds        the bounds the second rule chose
+disagreement          how far the two rules' upper bounds differ (a factor >= 1)
+unstable              whether that factor exceeds `lrrt.disagreement_factor`
+peak_memory_bytes     peak memory of the test: CUDA peak allocation on a GPU, process RSS on
+                      CPU
+memory_kind           which of the two (`cuda_peak_allocated`, `process_rss`)
+seconds               wall time of the test
+divergence_point      `[step, lr, smoothed loss]` where the test diverged (the curve stops
+                      before it)
+limit_found           whether the ramp reached an LR where training stops improving (false:
+                      the range may be too narrow)
+best_accuracy_lr      the LR of the best smoothed accuracy
+weight_change         how far the ramp moved the weights, relative to their norm
+ramp_steps            batches the ramp ran (the weight movement is judged per hundred of
+                      them)
+""")
+"""What each field of the summary holds."""
+
 
 def attr_key(fact_field: Any) -> str:
     """The attr a summary's field is stored under."""
@@ -242,7 +263,7 @@ def attr_key(fact_field: Any) -> str:
 
 def summary_attrs() -> dict[str, str]:
     """Each attr of the summary, with what it holds (the trial record's reference)."""
-    return {attr_key(f): f.metadata["meaning"] for f in _FACTS}
+    return {attr_key(f): MEANINGS[f.name] for f in _FACTS}
 
 
 _LEGACY_SUMMARY = "lrrt"

@@ -13,35 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+import search.record.keys as keys
 from search.record.design import design_key
-from search.record.keys import (
-    BENCH_CUT,
-    BENCH_IMAGES,
-    BENCH_SECONDS,
-    CHANCE_LEVEL,
-    CONFIG_NAME,
-    DEGRADED,
-    DEVICE,
-    FAIL_DETAIL,
-    FAIL_REASON,
-    LR_BOUNDS,
-    LR_CURVE,
-    LRRT_ARTIFACT,
-    LRRT_CURVE,
-    LRRT_PLOT_ARTIFACT,
-    LRRT_REUSED,
-    N_PARAMS,
-    PRUNE_DETAIL,
-    PRUNE_EVIDENCE,
-    PRUNE_REASON,
-    REPEAT,
-    REPEAT_OF,
-    RESUMED_FROM_EPOCH,
-    RUN_SEED,
-    SECONDS,
-    TRIAL_CONFIG,
-    VAL_CURVE,
-)
 from search.record.summary import CurvePoints, LRRTSummary, chance_threshold
 from search.record.values import (
     Bounds,
@@ -112,43 +85,44 @@ class TrialRecord:
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
         attrs = trial.user_attrs
-        config = attrs.get(TRIAL_CONFIG)
+        config = attrs.get(keys.TRIAL_CONFIG)
         pruned = failed = None
-        if PRUNE_REASON in attrs:
-            evidence = attrs.get(PRUNE_EVIDENCE)
-            pruned = Verdict(str(attrs[PRUNE_REASON]), str(attrs.get(PRUNE_DETAIL) or ""),
+        if keys.PRUNE_REASON in attrs:
+            evidence = attrs.get(keys.PRUNE_EVIDENCE)
+            pruned = Verdict(str(attrs[keys.PRUNE_REASON]),
+                             str(attrs.get(keys.PRUNE_DETAIL) or ""),
                              evidence if isinstance(evidence, dict) else {})
-        if FAIL_REASON in attrs:
-            failed = Verdict(str(attrs[FAIL_REASON]), str(attrs.get(FAIL_DETAIL) or ""))
+        if keys.FAIL_REASON in attrs:
+            failed = Verdict(str(attrs[keys.FAIL_REASON]), str(attrs.get(keys.FAIL_DETAIL) or ""))
         return cls(
             number=trial.number,
             state=trial.state,
             value=read_float(trial.values[0]) if trial.values else None,
-            config_name=str(attrs.get(CONFIG_NAME, "?")),
+            config_name=str(attrs.get(keys.CONFIG_NAME, "?")),
             trial_config=config if isinstance(config, dict) else {},
             params=trial.params,
-            run_seed=read_int(attrs.get(RUN_SEED)),
-            device=attrs.get(DEVICE),
-            n_params=read_int(attrs.get(N_PARAMS)),
-            seconds=read_float(attrs.get(SECONDS)),
+            run_seed=read_int(attrs.get(keys.RUN_SEED)),
+            device=attrs.get(keys.DEVICE),
+            n_params=read_int(attrs.get(keys.N_PARAMS)),
+            seconds=read_float(attrs.get(keys.SECONDS)),
             lrrt=LRRTSummary.from_attrs(attrs),
-            lrrt_curve=CurvePoints.from_attr(attrs.get(LRRT_CURVE)),
-            lrrt_artifact_id=attrs.get(LRRT_ARTIFACT),
-            lrrt_plot_artifact_id=attrs.get(LRRT_PLOT_ARTIFACT),
-            lrrt_reused=bool(attrs.get(LRRT_REUSED, False)),
-            lr_bounds=read_pair(attrs.get(LR_BOUNDS)),
-            val_curve=read_floats(attrs.get(VAL_CURVE)),
-            lr_curve=read_floats(attrs.get(LR_CURVE)),
-            resumed_from_epoch=read_int(attrs.get(RESUMED_FROM_EPOCH)),
+            lrrt_curve=CurvePoints.from_attr(attrs.get(keys.LRRT_CURVE)),
+            lrrt_artifact_id=attrs.get(keys.LRRT_ARTIFACT),
+            lrrt_plot_artifact_id=attrs.get(keys.LRRT_PLOT_ARTIFACT),
+            lrrt_reused=bool(attrs.get(keys.LRRT_REUSED, False)),
+            lr_bounds=read_pair(attrs.get(keys.LR_BOUNDS)),
+            val_curve=read_floats(attrs.get(keys.VAL_CURVE)),
+            lr_curve=read_floats(attrs.get(keys.LR_CURVE)),
+            resumed_from_epoch=read_int(attrs.get(keys.RESUMED_FROM_EPOCH)),
             pruned_because=pruned,
             failed_because=failed,
-            bench_images=int(attrs.get(BENCH_IMAGES, 0) or 0),
-            bench_seconds=read_float(attrs.get(BENCH_SECONDS)) or 0.0,
-            bench_cut=bool(attrs.get(BENCH_CUT, False)),
-            degraded=read_strings(attrs.get(DEGRADED)),
+            bench_images=int(attrs.get(keys.BENCH_IMAGES, 0) or 0),
+            bench_seconds=read_float(attrs.get(keys.BENCH_SECONDS)) or 0.0,
+            bench_cut=bool(attrs.get(keys.BENCH_CUT, False)),
+            degraded=read_strings(attrs.get(keys.DEGRADED)),
             last_step=trial.last_step,
             values=tuple(read_float(v) for v in trial.values or ()),
-            repeat_of=read_int(attrs.get(REPEAT_OF)),
+            repeat_of=read_int(attrs.get(keys.REPEAT_OF)),
         )
 
     @property
@@ -156,7 +130,7 @@ class TrialRecord:
         """Why the trial ended as it did: the prune or fail reason, '' when it completed
         (or still runs); ``repeat of N`` for a repeat, complete or pruned."""
         if self.repeat_of is not None:
-            return f"{REPEAT} of {self.repeat_of}"
+            return f"{keys.REPEAT} of {self.repeat_of}"
         if self.state == TrialState.PRUNED:
             return self.pruned_because.reason if self.pruned_because else "pruned"
         if self.state == TrialState.FAIL:
@@ -207,7 +181,7 @@ class TrialRecord:
     @property
     def chance_gap(self) -> tuple[float, float] | None:
         """``(score, threshold)`` of a design rejected as ``chance_level``."""
-        if self.reason != CHANCE_LEVEL or self.lrrt is None:
+        if self.reason != keys.CHANCE_LEVEL or self.lrrt is None:
             return None
         threshold = self.chance_threshold
         evidence = self.pruned_because.evidence if self.pruned_because else {}
@@ -295,8 +269,8 @@ def _range_too_narrow_note(record: TrialRecord) -> str:
 
 
 def _degraded_note(record: TrialRecord) -> str:
-    return (f"{DEGRADED}: {'; '.join(record.degraded)} (the trial went on without what failed "
-            "to be written)")
+    return (f"{keys.DEGRADED}: {'; '.join(record.degraded)} (the trial went on without what "
+            "failed to be written)")
 
 
 FLAGS = (
@@ -304,7 +278,7 @@ FLAGS = (
          lambda record: record.trained_to_chance, _trained_to_chance_note),
     Flag(RANGE_TOO_NARROW, "the range test found no upper limit: a better LR may lie above "
          "the range", lambda record: record.range_too_narrow, _range_too_narrow_note),
-    Flag(DEGRADED, "a checkpoint or artifact write failed: the trial went on without it",
+    Flag(keys.DEGRADED, "a checkpoint or artifact write failed: the trial went on without it",
          lambda record: bool(record.degraded), _degraded_note),
 )
 """Every flag, in the order a record lists them."""

@@ -54,3 +54,20 @@ def read_strings(values: Any) -> tuple[str, ...]:
 def significant(value: float | None, digits: int) -> float | None:
     """``value`` to ``digits`` significant digits (None stays None)."""
     return None if value is None else float(f"{value:.{digits}g}")
+
+
+def read_table(text: str, **values: Any) -> dict[str, str]:
+    """A reference table written as text, one entry a line (``key  what it holds``, the
+    meaning continued on indented lines), as ``{key: meaning}``; ``values`` fill its
+    ``{placeholders}``."""
+    table: dict[str, str] = {}
+    key = ""
+    for line in text.format(**values).splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            table[key] += " " + line.strip()
+        else:
+            key, _, meaning = line.partition(" ")
+            table[key] = meaning.strip()
+    return table
