@@ -306,7 +306,7 @@ class DatasetSettings:
 class SpaceSettings:
     """Choices per dimension; a dimension with one choice is fixed, not sampled. A
     dimension that does not apply to a design is not sampled for it either (``depth`` only
-    for vgg, ``momentum`` only for SGD: ``search.method.suggest``). Every dimension but
+    for vgg, ``momentum`` only for SGD: ``search.config.space``). Every dimension but
     ``optimizer`` and ``lr_range`` has a default: the thesis' block CNN and its training."""
 
     blocks: tuple[int, ...] = key(_choices(_int(1, 8)), (2,))
