@@ -54,7 +54,7 @@ clean-demo: ## remove the demo's database and artifacts
 	rm -f cnnsearch.db
 	rm -rf cnnsearch-artifacts
 
-# ---- many GPUs: docker compose (see README "Running on many GPUs") ----
+# ---- many GPUs: docker compose (see docs/distributed.md) ----
 COMPOSE ?= docker compose
 N ?= 2
 
