@@ -24,8 +24,7 @@ It has no authentication, like the dashboard: keep it on a private network.
 from __future__ import annotations
 
 import asyncio
-import copy
-import logging
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,17 +40,16 @@ from search.service.proxy_client import SERVICE, decode, encode
 from search.service.resilient_storage import ResilientRDBStorage, is_transient
 from search.service.trial_slots import TrialSlotLock
 
-LOGGER = logging.getLogger("cnnsearch.proxy")
-
 DEFAULT_THREADS = 8
 """Storage calls served at once, each on its own database connection."""
 POOL_OVERFLOW = 2
 LOCK_CONNECTIONS = 8
-"""Lock names held at once on the database (one connection each, kept between holds):
-a study's slot lock, and its ``#processes`` lock while workers start."""
+"""Lock names whose database connection is kept between holds (a study's slot lock, its
+``#processes`` lock while workers start); past it, the names nobody uses are closed."""
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
+    ("grpc.so_reuseport", 0),  # a second proxy on a port in use fails instead of sharing it
     # A worker that vanished without closing its connection (a lost node) is found by
     # keepalive pings: its locks are released within about 30 s.
     ("grpc.keepalive_time_ms", 20_000),
@@ -128,12 +126,14 @@ class Coordination:
         return {"trial_ids": ids}
 
     def _with_grace(self, grace_period: int) -> ResilientRDBStorage:
-        """The storage with another grace period: a shallow copy sharing its engine and
-        sessions, so Optuna's own stale-trial query serves each worker's grace period."""
+        """The storage with another grace period, sharing its engine and sessions, so
+        Optuna's own stale-trial query serves each worker's grace period. (Not
+        ``copy.copy``: RDBStorage's ``__setstate__`` would open a second engine.)"""
         with self._graces_lock:
             view = self._graces.get(grace_period)
             if view is None:
-                view = copy.copy(self._storage)
+                view = object.__new__(type(self._storage))
+                view.__dict__.update(self._storage.__dict__)
                 view.grace_period = grace_period
                 view.heartbeat_interval = view.heartbeat_interval or grace_period
                 self._graces[grace_period] = view
@@ -202,6 +202,19 @@ def _handlers(coordination: Coordination) -> grpc.GenericRpcHandler:
     })
 
 
+def check_port_free(host: str, port: int) -> None:
+    """``OSError`` naming the address when it cannot be listened on (in use, not this
+    machine's), before gRPC tries and logs its own multi-line complaint."""
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
 async def serve(storage: ResilientRDBStorage, url: str, host: str, port: int, *,
                 threads: int = DEFAULT_THREADS, ready: Callable[[int], None] | None = None,
                 stopping: asyncio.Event | None = None) -> None:
@@ -212,7 +225,11 @@ async def serve(storage: ResilientRDBStorage, url: str, host: str, port: int, *,
     api_pb2_grpc.add_StorageServiceServicer_to_server(
         StorageService(optuna.storages.get_storage(storage)), server)
     server.add_generic_rpc_handlers((_handlers(Coordination(storage, url)),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    check_port_free(host, port)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
     if not bound:
         raise OSError(f"cannot listen on {host}:{port}")
     await server.start()
