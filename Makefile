@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # passes this value to the image build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup dataset demo test lint clean-demo help bench bench-rejection image up up-cpu scale scale-cpu \
+.PHONY: setup dataset tools demo test lint clean-demo help bench bench-rejection image up up-cpu scale scale-cpu bench-scale \
 	down logs dashboard
 
 help: ## list the targets
@@ -35,8 +35,12 @@ dataset: ## install Fashion-MNIST from Debian (dataset-fashion-mnist) if missing
 demo: setup dataset ## set up, then search configs/fashion-mnist.yaml into sqlite:///cnnsearch.db
 	$(BIN)/cnnsearch search --config configs/fashion-mnist.yaml
 
-test: setup dataset ## set up, then run the whole test suite
+test: setup dataset tools ## set up, then run the whole test suite
 	$(BIN)/python -m pytest -q
+
+tools: ## install shellcheck from Debian if missing (the Slurm script's test uses it)
+	@command -v shellcheck > /dev/null || { echo "installing Debian package shellcheck"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q shellcheck; }
 
 # Search strategies benchmark (issues 5 and 9), full mode as in BENCHMARKS.md: 7 strategies x 10 seeds (6 took 85 min beside other runs; ours_sh adds about a minute a seed).
 bench: setup dataset ## the search strategies benchmark, full mode (7 strategies x 10 seeds, ~1.5 h on 2 cores)
@@ -66,7 +70,7 @@ secrets/postgres_password.txt:
 image: secrets/postgres_password.txt ## build the one image, cnnsearch:local (torch from TORCH_PINS)
 	$(COMPOSE) build --build-arg TORCH_PINS='$(TORCH_PINS)' create-study
 
-up: image ## postgres + create-study + 1 GPU worker + dashboard (docker compose)
+up: image ## postgres + proxy + create-study + 1 GPU worker + dashboard (docker compose)
 	$(COMPOSE) up -d
 
 up-cpu: image ## the same with 1 CPU worker (compose profile `cpu`, no GPU needed)
@@ -83,6 +87,10 @@ down: ## stop and remove every container (volumes are kept)
 
 logs: ## follow the containers' logs
 	$(COMPOSE) --profile cpu logs -f --tail=100
+
+# The scale benchmark (issue 24): 16, 64 and 256 lightweight workers through one proxy.
+bench-scale: setup ## workers through one proxy: 16, 64, 256 processes, SIGKILLs, a database restart (~15 min)
+	$(BIN)/python -m benchmarks.scale.run --out benchmarks/out/scale
 
 dashboard: ## start the dashboard on http://127.0.0.1:8080 (no authentication)
 	@echo "optuna-dashboard: http://127.0.0.1:8080 (no authentication; loopback only)"

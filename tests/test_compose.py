@@ -60,6 +60,17 @@ def test_compose_rules() -> None:
         for value in (service.get("environment") or {}).values():
             assert not re.search(r"://[^/@]*:[^/@]*@", str(value)), "password in a URL"
     assert "secrets/postgres_password.txt" in text
+    # Only the proxy and PostgreSQL hold the password; every cnnsearch process goes through
+    # the proxy, so the database's connections do not grow with the workers.
+    assert sorted(n for n, s in SERVICES.items() if "secrets" in s) == ["postgres", "proxy"]
+    for name in ("create-study", "worker", "worker-cpu", "dashboard"):
+        assert SERVICES[name]["environment"]["CNNSEARCH_STORAGE"] == "grpc://proxy:13000"
+        assert "CNNSEARCH_STORAGE_PASSWORD_FILE" not in SERVICES[name]["environment"]
+    proxy = SERVICES["proxy"]
+    assert proxy["environment"]["CNNSEARCH_STORAGE"].startswith("postgresql")
+    assert "ports" not in proxy and proxy["depends_on"]["postgres"]["condition"] == (
+        "service_healthy")
+    assert SERVICES["create-study"]["depends_on"]["proxy"]["condition"] == "service_healthy"
 
 
 IMAGE = "cnnsearch:local"
@@ -67,7 +78,7 @@ OURS = [name for name in SERVICES if name != "postgres"]
 
 
 def test_one_image_built_once_and_used_by_every_service() -> None:
-    assert sorted(OURS) == ["create-study", "dashboard", "worker", "worker-cpu"]
+    assert sorted(OURS) == ["create-study", "dashboard", "proxy", "worker", "worker-cpu"]
     assert {SERVICES[name]["image"] for name in OURS} == {IMAGE}
     assert [name for name in OURS if "build" in SERVICES[name]] == ["create-study"]
     assert SERVICES["create-study"]["build"] == "."
@@ -105,7 +116,8 @@ def test_cpu_profile_worker_needs_no_gpu() -> None:
     assert cpu["environment"]["OMP_NUM_THREADS"] == "1"
     assert cpu["command"][cpu["command"].index("--threads") + 1] == "1"
     assert cpu["environment"]["MKL_NUM_THREADS"] == "1"
-    same = ("volumes", "secrets", "depends_on", "stop_grace_period", "restart", "image")
+    assert "secrets" not in cpu and "secrets" not in gpu  # the proxy holds the password
+    same = ("volumes", "depends_on", "stop_grace_period", "restart", "image")
     assert {key: cpu[key] for key in same} == {key: gpu[key] for key in same}
     assert {k: v for k, v in cpu["environment"].items() if "THREADS" not in k} == {
         k: v for k, v in gpu["environment"].items() if "THREADS" not in k}
@@ -185,9 +197,9 @@ class LocalService:
     `postgres` host becomes the test server, /shared, /data and /run/secrets become folders."""
 
     def __init__(self, name: str, settings: dict[str, str], server, database: str,
-                 folder: Path) -> None:
+                 folder: Path, proxy_port: int) -> None:
         self.name, self.settings, self.server = name, settings, server
-        self.database, self.folder = database, folder
+        self.database, self.folder, self.proxy_port = database, folder, proxy_port
         service = SERVICES[name]
         self.command = [self._local(_interpolate(part, settings)) for part in service["command"]]
         self.environment = {
@@ -198,6 +210,7 @@ class LocalService:
     def _local(self, value: str) -> str:
         value = value.replace("@postgres:5432/cnnsearch",
                               f"@127.0.0.1:{self.server.port}/{self.database}")
+        value = value.replace("grpc://proxy:13000", f"grpc://127.0.0.1:{self.proxy_port}")
         value = re.sub(r"^/run/secrets/", f"{self.folder}/secrets/", value)
         value = re.sub(r"^/data$", f"{self.folder}/data", value)
         return re.sub(r"^/shared\b", f"{self.folder}/shared", value)
@@ -220,10 +233,15 @@ def test_compose_services_run_as_local_processes(postgres_server, tmp_path: Path
     images = write_brightness_folder(tmp_path / "images")
     config = write_config(tmp_path / "c.yaml", worker_config(images, "compose"))
     settings = {"STUDY": "compose", "CONFIG": str(config), "MAX_TRIALS": "6", "DEVICE": "cpu"}
-    services = {name: LocalService(name, settings, postgres_server, database, tmp_path)
-                for name in ("create-study", "worker", "dashboard")}
+    proxy_port = _free_port()
+    services = {name: LocalService(name, settings, postgres_server, database, tmp_path,
+                                   proxy_port)
+                for name in ("proxy", "create-study", "worker", "dashboard")}
     assert PASSWORD not in " ".join(services["worker"].command)
 
+    proxy = services["proxy"].start(**{"13000": str(proxy_port)})
+    wait_until(lambda: any("served on" in p.read_text() for p in tmp_path.glob("proxy-*.log")),
+               timeout=120, message="the proxy did not start")
     assert services["create-study"].start().wait(timeout=120) == 0
     create_log = next(tmp_path.glob("create-study-*.log")).read_text()
     assert f"data: imagefolder:{images} ready in {images}" in create_log
@@ -248,9 +266,14 @@ def test_compose_services_run_as_local_processes(postgres_server, tmp_path: Path
 
         wait_until(dashboard_lists_study, timeout=60, message="dashboard does not list study")
         assert (tmp_path / "shared" / "artifacts").is_dir()
+        # Two workers, create-study and the dashboard, all through the proxy: the database
+        # served only the proxy's connections.
+        assert postgres_server.connection_count(database) <= 8 + 2 + 8
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=30)
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
+        proxy.terminate()
+        proxy.wait(timeout=30)

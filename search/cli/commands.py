@@ -27,7 +27,7 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
     from search.service.local_search import SearchInterrupted, run_search
     from search.service.stop_flag import StopFlag
     from search.service.storage import open_storage, redact, resolve_storage_url
-    from search.service.worker import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
+    from search.service.trial_loop import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
 
     config = load_config(args.config)
     if args.seed is not None:
@@ -208,12 +208,8 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     from search.service.folders import check_writable_folder
     from search.service.stop_flag import StopFlag
     from search.service.storage import resolve_storage_url
-    from search.service.worker import (
-        DEFAULT_GRACE_SECONDS,
-        DEFAULT_HEARTBEAT_SECONDS,
-        WorkerOptions,
-        run_worker,
-    )
+    from search.service.trial_loop import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
+    from search.service.worker import WorkerOptions, run_worker
 
     stop = StopFlag().install()
     config = load_config(args.config)
@@ -262,7 +258,7 @@ def _prepare_data(config: SearchConfig) -> None:
 def cmd_reap(args: argparse.Namespace, output: Output) -> None:
     from search.service.reaper import reap
     from search.service.storage import load_study, open_storage, resolve_storage_url
-    from search.service.worker import DEFAULT_GRACE_SECONDS
+    from search.service.trial_loop import DEFAULT_GRACE_SECONDS
 
     url = resolve_storage_url(args.storage)
     grace = args.grace_period or DEFAULT_GRACE_SECONDS
@@ -272,6 +268,44 @@ def cmd_reap(args: argparse.Namespace, output: Output) -> None:
     failed = reap(study)
     print(f"reaped {len(failed)} stale trial(s)"
           + (f": {', '.join(map(str, failed))} (retries queued)" if failed else ""))
+
+
+def cmd_proxy(args: argparse.Namespace, output: Output) -> None:
+    import asyncio
+    import signal
+
+    from search.errors import UserError
+    from search.service.proxy import LOCK_CONNECTIONS, POOL_OVERFLOW, serve
+    from search.service.proxy_address import is_proxy_url
+    from search.service.storage import open_storage, redact, resolve_storage_url
+    from search.service.trial_loop import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
+
+    url = resolve_storage_url(args.storage)
+    if is_proxy_url(url):
+        raise UserError(f"the proxy needs a database URL, not another proxy ('{url}'): set "
+                        "--storage or $CNNSEARCH_STORAGE to postgresql://...")
+    storage = open_storage(url, wait_seconds=60.0, heartbeat_interval=DEFAULT_HEARTBEAT_SECONDS,
+                           grace_period=DEFAULT_GRACE_SECONDS, pool_size=args.threads,
+                           pool_overflow=POOL_OVERFLOW)
+
+    def ready(port: int) -> None:
+        print(f"cnnsearch proxy: {redact(url)} served on grpc://{args.host}:{port} "
+              f"(at most {args.threads + POOL_OVERFLOW} storage + {LOCK_CONNECTIONS} lock "
+              "connections; no authentication: keep it on a private network)", flush=True)
+
+    async def run() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, stopping.set)
+        await serve(storage, url, args.host, args.port, threads=args.threads, ready=ready,
+                    stopping=stopping)
+
+    try:
+        asyncio.run(run())
+    except OSError as error:
+        raise UserError(str(error)) from None
+    print("cnnsearch proxy: stopped", flush=True)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Output], None]] = {
@@ -285,4 +319,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Output], None]] = {
     "worker": cmd_worker,
     "create-study": cmd_create_study,
     "reap": cmd_reap,
+    "proxy": cmd_proxy,
 }

@@ -191,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="heartbeat age that makes a trial stale (default 60)")
     _add_storage(reap)
 
+    proxy = commands.add_parser(
+        "proxy", help="serve the storage to many workers on a bounded number of database "
+        "connections (workers: --storage grpc://HOST:PORT; no authentication)")
+    proxy.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; the proxy has no authentication, keep it "
+                       "on a private network (0.0.0.0 inside compose or a cluster)")
+    proxy.add_argument("--port", type=_port, default=13000, help="0 picks a free port")
+    proxy.add_argument("--threads", type=_positive_int, default=8,
+                       help="storage calls served at once, one database connection each")
+    _add_storage(proxy)
+
     trials = commands.add_parser("trials", help="the results table of a study")
     trials.add_argument("--study", required=True, help="study name")
     trials.add_argument("--format", choices=("table", "json"), default="table",

@@ -22,7 +22,7 @@ from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.reaper import queue_retries
 from search.service.repeats import RepeatGuard
-from search.service.resilient_storage import ResilientRDBStorage
+from search.service.resilient_storage import RetryingStorage
 from search.service.stop_flag import (
     StopFlag,
     WorkerInterrupted,
@@ -75,7 +75,7 @@ def run_search(
     checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
     objective = Objective(config, data, study.pruner, artifacts=artifacts,
                           checkpoints=checkpoints, stop=stop, progress=progress)
-    if stop is not None and isinstance(storage, ResilientRDBStorage):
+    if stop is not None and isinstance(storage, RetryingStorage):
         storage.stop = stop
 
     def stop_between_trials(study: optuna.study.Study, _trial: object) -> None:

@@ -32,6 +32,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
+from search.errors import first_line
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.objective_metrics import objective_values
@@ -55,15 +56,11 @@ from search.record import (
     Verdict,
     frozen_trial,
 )
-from search.service.checkpoints import (
-    CheckpointOwner,
-    config_hash,
-    first_line,
-    new_checkpoint_key,
-)
+from search.service.checkpoints import CheckpointOwner, config_hash, new_checkpoint_key
 from search.service.repeats import earlier_trial
 from search.service.resilient_storage import is_taken_over, is_transient
 from search.service.stop_flag import Interruption, StopFlag, WorkerInterrupted
+from search.service.trial_outcomes import TrialAbandoned, TrialFailed, TrialPaused
 
 if TYPE_CHECKING:
     from search.service.checkpoints import CheckpointStore
@@ -87,21 +84,6 @@ class Progress(Protocol):
     def epoch(self, epoch: int, epochs: int, lr: float, accuracy: float) -> None: ...
 
     def lrrt_step(self, step: int, total_steps: int, lr: float, loss: float) -> None: ...
-
-
-class TrialFailed(Exception):
-    """A trial that cannot finish (e.g. out of memory); the reason is in its record."""
-
-
-class TrialPaused(Exception):
-    """The database stayed away longer than the storage retries: the trial stopped where it
-    was, its checkpoint kept; it is recorded FAIL (``storage_unreachable``) once the database
-    is back, and its retry resumes from the checkpoint."""
-
-
-class TrialAbandoned(Exception):
-    """Another process (a reaper) finished this trial while this one was cut off from the
-    database; its retry, queued by that process, resumes from the checkpoint."""
 
 
 @dataclass

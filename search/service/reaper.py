@@ -14,9 +14,10 @@ import threading
 import warnings
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from search.service.resilient_storage import ResilientRDBStorage
+from search.service.resilient_storage import RetryingStorage
 from search.service.stop_flag import StopFlag
 from search.service.trial_slots import TrialSlotLock
 
@@ -30,7 +31,11 @@ def reap(study: optuna.study.Study, lock: TrialSlotLock | None = None) -> list[i
 
     With ``lock`` (the study's trial-slot lock) the failure and the queued retry happen
     while no worker is counting the budget: counted between the two, the failed trial
-    would look like room for a new trial, and the retry would then be left over."""
+    would look like room for a new trial, and the retry would then be left over. The lock
+    is taken only when some trial is stale: every worker's reaper runs every heartbeat
+    interval, and hundreds of them would otherwise queue on the lock for nothing."""
+    if lock is not None and not _any_stale(study):
+        return []
     if lock is not None:
         lock.acquire()
     try:
@@ -42,6 +47,15 @@ def reap(study: optuna.study.Study, lock: TrialSlotLock | None = None) -> list[i
         if lock is not None:
             lock.release()
     return sorted(before & after)
+
+
+def _any_stale(study: optuna.study.Study) -> bool:
+    """Whether any running trial's heartbeat is older than the grace period (Optuna's own
+    query, as ``fail_stale_trials`` makes it; it asks again under the lock)."""
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return False
+    return bool(storage._get_stale_trial_ids(study._study_id))  # type: ignore[attr-defined]
 
 
 def queue_retries(study: optuna.study.Study, numbers: list[int]) -> None:
@@ -102,8 +116,8 @@ class Reaper:
         trial_id = self._live.get() if self._live is not None else None
         if trial_id is None:
             return True
-        if isinstance(self._storage, ResilientRDBStorage):
-            return self._storage.beat(trial_id)
+        if isinstance(self._storage, RetryingStorage):
+            return self._storage.beat(trial_id)  # type: ignore[attr-defined]
         self._storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
         return True
 

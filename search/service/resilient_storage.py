@@ -58,6 +58,11 @@ _PERMANENT_MESSAGE = re.compile(
 )
 
 
+class StorageUnreachable(Exception):
+    """The storage could not be reached through something other than SQLAlchemy (the
+    storage proxy, ``search.service.proxy_client``): an outage like a lost connection."""
+
+
 def is_finished_trial_error(error: BaseException) -> bool:
     """Writing to, or telling, a trial that is already finished (e.g. reaped meanwhile)."""
     return isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or (
@@ -99,7 +104,7 @@ def is_transient(error: BaseException) -> bool:
     for seen in _chain(error):
         if is_finished_trial_error(seen):
             return False
-        if isinstance(seen, _TRANSIENT):
+        if isinstance(seen, _TRANSIENT + (StorageUnreachable,)):
             return True
         if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
             return True
@@ -123,8 +128,8 @@ def backoff_delays(first: float = 0.25, cap: float = 4.0):
         delay = min(cap, delay * 2)
 
 
-class ResilientRDBStorage(RDBStorage):
-    """``RDBStorage`` whose calls retry through connection loss for ``retry_seconds``.
+class RetryingStorage:
+    """Storage calls that retry through an outage (``is_transient``) for ``retry_seconds``.
 
     A worker sets ``retry_seconds`` to cover its grace period (``open_storage``), so an
     outage its heartbeats survive does not fail a write either; once ``stop`` is set (a
@@ -151,6 +156,43 @@ class ResilientRDBStorage(RDBStorage):
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def _set_state_retried(self, trial_id: int, state: TrialState, write: Callable[[], bool],
+                           read_state: Callable[[], TrialState]) -> bool:
+        """A state write, retried like the rest; a retry that finds the state already written
+        (the first attempt committed before the connection dropped) counts as success."""
+        attempts = 0
+
+        def call() -> bool:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return write()
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if attempts > 1 and read_state() == state:
+                    return True
+                raise
+
+        return self._with_retry("set_trial_state_values", call)
+
+    def _skip_missed_beat(self, trial_id: int, beat: Callable[[], None]) -> None:
+        """Record one heartbeat, or skip it while the storage is away (the next one catches
+        up); Optuna's heartbeat thread does not retry and would die on the error."""
+        try:
+            beat()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            if not self._beats_missed:  # once per outage, not every interval
+                LOGGER.warning("heartbeat for trial id %d skipped: storage unreachable",
+                               trial_id)
+            self._beats_missed += 1
+        else:
+            self._beats_missed = 0
+
+
+class ResilientRDBStorage(RetryingStorage, RDBStorage):
+    """``RDBStorage`` whose calls retry through connection loss (``RetryingStorage``)."""
+
     def reachable(self) -> bool:
         """One round trip to the database, no retry: False while it is away."""
         try:
@@ -175,47 +217,27 @@ class ResilientRDBStorage(RDBStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Any = None
     ) -> bool:
-        """Retried like the rest; a retry that finds the state already written (the first
-        attempt committed before the connection dropped) counts as success."""
-        attempts = 0
-
-        def call() -> bool:
-            nonlocal attempts
-            attempts += 1
-            try:
-                return RDBStorage.set_trial_state_values(self, trial_id, state, values)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                if attempts > 1 and RDBStorage.get_trial(self, trial_id).state == state:
-                    return True
-                raise
-
-        return self._with_retry("set_trial_state_values", call)
+        return self._set_state_retried(
+            trial_id, state,
+            lambda: RDBStorage.set_trial_state_values(self, trial_id, state, values),
+            lambda: RDBStorage.get_trial(self, trial_id).state)
 
     def record_heartbeat(self, trial_id: int) -> None:
         """Skip a beat while the database is away; the next one catches up. The grace period
         must exceed the longest outage to ride out, or live trials are reaped as stale."""
-        try:
-            RDBStorage.record_heartbeat(self, trial_id)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            if not self._beats_missed:  # once per outage, not every interval
-                LOGGER.warning("heartbeat for trial id %d skipped: storage unreachable",
-                               trial_id)
-            self._beats_missed += 1
-        else:
-            self._beats_missed = 0
+        self._skip_missed_beat(trial_id, lambda: RDBStorage.record_heartbeat(self, trial_id))
 
 
-def _retrying(name: str) -> Callable[..., Any]:
-    original = getattr(RDBStorage, name)
+def add_retries(cls: type, base: type, names: tuple[str, ...]) -> None:
+    """Make each of ``base``'s methods ``names`` on ``cls`` retry through outages."""
+    for name in names:
+        original = getattr(base, name)
 
-    @functools.wraps(original)
-    def method(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
-        return self._with_retry(name, lambda: original(self, *args, **kwargs))
+        def method(self: RetryingStorage, *args: Any, _original: Any = original,
+                   _name: str = name, **kwargs: Any) -> Any:
+            return self._with_retry(_name, lambda: _original(self, *args, **kwargs))
 
-    return method
+        setattr(cls, name, functools.wraps(original)(method))
 
 
-for _name in _RETRIED:
-    setattr(ResilientRDBStorage, _name, _retrying(_name))
+add_retries(ResilientRDBStorage, RDBStorage, _RETRIED)

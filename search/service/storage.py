@@ -19,6 +19,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from search.errors import UserError
+from search.service.proxy_address import is_proxy_url
 from search.service.resilient_storage import (
     DEFAULT_RETRY_SECONDS,
     ResilientRDBStorage,
@@ -49,11 +50,12 @@ def resolve_storage_url(flag: str | None) -> str:
 
     With ``$CNNSEARCH_STORAGE_PASSWORD_FILE`` (a Docker secret), the file's content becomes
     the URL's password, percent-encoded, so it never appears in an environment or a command
-    line and may hold any character.
+    line and may hold any character. A storage proxy URL (``grpc://HOST:PORT``) takes no
+    password: the proxy holds the database's.
     """
     url = flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
     password_file = os.environ.get(PASSWORD_FILE_ENV)
-    if password_file:
+    if password_file and not is_proxy_url(url):  # behind a proxy: the proxy's password
         url = with_password(url, read_password(password_file))
     return with_installed_driver(url)
 
@@ -112,6 +114,8 @@ def open_storage(
     grace_period: int | None = None,
     retry_stale: bool = False,
     wait_seconds: float = 0.0,
+    pool_size: int = POOL_SIZE,
+    pool_overflow: int = POOL_OVERFLOW,
 ) -> optuna.storages.BaseStorage:
     """Open an Optuna RDB storage; every failure becomes a one-line ``UserError``.
 
@@ -119,8 +123,15 @@ def open_storage(
     in a path does not leave an empty database behind). ``wait_seconds`` keeps trying a
     database that refuses connections (a worker starting while the server restarts); a
     wrong password or a missing role or database fails at once. Storage calls retry through
-    an outage for ``retry_window(grace_period)``.
+    an outage for ``retry_window(grace_period)``. ``grpc://HOST:PORT`` opens the storage
+    through ``cnnsearch proxy`` (``search.service.proxy_client``). ``pool_size`` and
+    ``pool_overflow`` are a database's connections (the proxy serves many workers on more).
     """
+    callback = (
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if retry_stale else None
+    )
+    if is_proxy_url(url):
+        return _open_proxy(url, heartbeat_interval, grace_period, callback, wait_seconds)
     url = with_installed_driver(url)
     try:
         parsed = make_url(url)
@@ -137,16 +148,13 @@ def open_storage(
         engine_kwargs: dict = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {
-            "pool_size": POOL_SIZE,
-            "max_overflow": POOL_OVERFLOW,
+            "pool_size": pool_size,
+            "max_overflow": pool_overflow,
             "pool_pre_ping": True,
             "pool_recycle": 300,
         }
         if parsed.get_backend_name() == "postgresql":
             engine_kwargs["connect_args"] = {"connect_timeout": 10}
-    callback = (
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if retry_stale else None
-    )
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -168,6 +176,18 @@ def open_storage(
             cause = getattr(error, "orig", None) or error.__cause__ or error
             detail = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
             raise UserError(f"cannot open storage '{redact(url)}': {detail}") from None
+
+
+def _open_proxy(url: str, heartbeat_interval: int | None, grace_period: int | None,
+                callback: object, wait_seconds: float) -> optuna.storages.BaseStorage:
+    from search.service.proxy_client import ProxyStorage  # grpc only where it is used
+
+    storage = ProxyStorage(url, heartbeat_interval=heartbeat_interval,
+                           grace_period=grace_period,
+                           heartbeat_stale_trial_callback=callback)  # type: ignore[arg-type]
+    storage.check(wait_seconds)
+    storage.retry_seconds = retry_window(grace_period)
+    return storage
 
 
 @contextlib.contextmanager

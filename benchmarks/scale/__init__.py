@@ -1,0 +1,2 @@
+"""Hundreds of lightweight workers on one PostgreSQL through ``cnnsearch proxy``
+(``python -m benchmarks.scale.run``)."""

@@ -1,0 +1,19 @@
+"""How a trial may end other than by returning a value, as exceptions the worker loop
+(``search.service.trial_loop``) tells apart without importing the objective (and torch)."""
+
+from __future__ import annotations
+
+
+class TrialFailed(Exception):
+    """A trial that cannot finish (e.g. out of memory); the reason is in its record."""
+
+
+class TrialPaused(Exception):
+    """The database stayed away longer than the storage retries: the trial stopped where it
+    was, its checkpoint kept; it is recorded FAIL (``storage_unreachable``) once the database
+    is back, and its retry resumes from the checkpoint."""
+
+
+class TrialAbandoned(Exception):
+    """Another process (a reaper) finished this trial while this one was cut off from the
+    database; its retry, queued by that process, resumes from the checkpoint."""
