@@ -233,7 +233,7 @@ def cmd_report(args: argparse.Namespace, output: Output) -> None:
     url = resolve_storage_url(args.storage)
     study = load_study(args.study, open_storage(url, must_exist=True), url)
     path = write_report(study, Path(args.output), source=redact(url),
-                        artifact_dir=args.artifact_dir)
+                        artifact_dir=args.artifact_dir, models=args.models)
     print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
 
 

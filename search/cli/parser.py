@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     report.add_argument("--artifact-dir", help="artifact folder (default: the one the study "
                         f"was searched with, else ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
+    report.add_argument("--models", action="append", default=[], metavar="DIR",
+                        help="a `cnnsearch train --out` folder, or a folder of them: the "
+                        "report links the model cards of this study's retrained designs "
+                        "(repeatable)")
     _add_storage(report)
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard with the LRRT plots "

@@ -30,6 +30,8 @@ def test_predict_package_and_train_options_parse() -> None:
     args = parser.parse_args(["package", "--model", "m"])
     assert args.format == "onnx" and args.seed is None
     assert parser.parse_args(["train", "--from", "x"]).portable == "onnx"
+    assert parser.parse_args(["report", "--study", "s", "--models", "a", "--models",
+                              "b"]).models == ["a", "b"]
     for bad in (["predict", "--model", "m", "--top", "0"],
                 ["package", "--model", "m", "--format", "tflite"],
                 ["train", "--from", "x", "--portable", "pickle"]):
