@@ -184,8 +184,8 @@ def cmd_predict(args: argparse.Namespace, output: Output) -> None:
 
 
 def cmd_package(args: argparse.Namespace, output: Output) -> None:
-    from search.trained.folder import add_portable
     from search.trained.manifest import read_manifest
+    from search.trained.portable import add_portable
 
     manifest = read_manifest(args.model)
     manifest, entry = add_portable(manifest, args.format, args.seed)

@@ -28,12 +28,12 @@ import torch
 
 from data.registry import resize_filter
 from models import count_parameters
+from search.jobs.model_folder import finish_folder
 from search.method.evaluation import evaluate
 from search.method.prepared_data import DataOnDevice, check_design_fits, load_data
 from search.method.recipe import training_run
 from search.method.training import EpochReport, TrainingState
 from search.method.trial_config import TrialConfig
-from search.trained.folder import finish_folder
 from search.trained.manifest import Manifest, Run, median_run
 from search.trained.preprocessing import Preprocessing
 from search.trained.weights import WEIGHTS_SUFFIX, save_weights
@@ -94,7 +94,7 @@ def retrain(
 ) -> dict[str, Any]:
     """Train ``repeats`` runs (seed, seed+1, ...); save each run's weights and one JSON
     summary; evaluate each run's final weights on the test split when there is one; then
-    the model folder around them (``search.trained.folder``). ``source`` is where the design
+    the model folder around them (``search.jobs.model_folder``). ``source`` is where the design
     came from (export file, rank, study, trial, ...), kept in the manifest; ``portable``
     the format of the portable file (None: none); ``output``: what its progress may print
     (the CLI's)."""

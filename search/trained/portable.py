@@ -11,6 +11,10 @@ Each is checked on a batch of real images (and on a single one: the batch dimens
 dynamic): its logits must equal torch's within ``TOLERANCE``; otherwise nothing is kept and
 the error says by how much it missed. Beside each file goes ``<file>.json``: the input it
 expects (colour, size, ``p / 255 - 0.5``, the resize filter), the class names, and the check.
+
+The check images are ``check_images.npy`` in the model folder (``train`` writes 32 images of
+the split its card is about; uint8, no pickle), else seeded random images of the model's
+shape: any input shows whether two runtimes compute the same.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from torch import nn
 
 from search.errors import UserError
 from search.trained.inference import logits_of
-from search.trained.manifest import Manifest
+from search.trained.manifest import Manifest, build_model
 
 FORMATS = ("onnx", "torchscript", "torch-export")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "torch-export": ".pt2"}
@@ -37,6 +41,8 @@ TOLERANCE = 1e-4
 """Largest absolute difference allowed between a portable file's logits and torch's."""
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 SCRIPT = "predict_onnx.py"
+CHECK_IMAGES = "check_images.npy"
+CHECK_COUNT = 32
 
 
 class PortableError(UserError):
@@ -89,6 +95,40 @@ def write_portable(manifest: Manifest, model: nn.Module, seed: int, fmt: str,
         shutil.copyfile(Path(__file__).with_name(SCRIPT), manifest.folder / SCRIPT)
         entry["script"] = SCRIPT
     return entry
+
+
+def write_check_images(manifest: Manifest, images: torch.Tensor) -> torch.Tensor:
+    """The first ``CHECK_COUNT`` of uint8 NCHW ``images`` as the folder's check images (for
+    ``package``, and a ready input for ``predict_onnx.py``); returns them."""
+    sample = images[:CHECK_COUNT].contiguous()
+    np.save(manifest.folder / CHECK_IMAGES, sample.numpy(), allow_pickle=False)
+    return sample
+
+
+def read_check_images(manifest: Manifest) -> torch.Tensor:
+    """The folder's check images, or (a folder without them) random images of the model's
+    shape from a fixed seed."""
+    path = manifest.folder / CHECK_IMAGES
+    shape = manifest.preprocessing.input_shape
+    try:
+        array = np.load(path, allow_pickle=False)
+        if array.dtype == np.uint8 and array.ndim == 4 and tuple(array.shape[1:]) == shape:
+            return torch.from_numpy(array.copy())
+    except (OSError, ValueError):
+        pass
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (CHECK_COUNT, *shape), generator=generator, dtype=torch.uint8)
+
+
+def add_portable(manifest: Manifest, fmt: str, seed: int | None = None,
+                 sample: torch.Tensor | None = None) -> tuple[Manifest, dict[str, Any]]:
+    """Write run ``seed``'s (default: the model's) portable ``fmt`` file, checked on
+    ``sample`` (default: the check images); return the manifest that lists it (not yet
+    written) and its entry."""
+    run, model = build_model(manifest, seed)
+    entry = write_portable(manifest, model, run.seed, fmt,
+                           read_check_images(manifest) if sample is None else sample)
+    return manifest.with_portable(entry), entry
 
 
 def _difference(got: np.ndarray, expected: torch.Tensor) -> float:

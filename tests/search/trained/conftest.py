@@ -14,7 +14,7 @@ from data.registry import RESIZE_TORCH
 from models import build_cnn
 from search.config import parse_config
 from search.method.normalisation import standardise_inputs
-from search.method.sampling import sample_trial_config
+from search.method.suggest import sample_trial_config
 from search.method.trial_config import TrialConfig
 from search.trained.manifest import Manifest, Run
 from search.trained.preprocessing import Preprocessing

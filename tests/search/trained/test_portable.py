@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from search.errors import UserError
-from search.trained.folder import add_portable
 from search.trained.manifest import read_manifest
-from search.trained.portable import SCRIPT, TOLERANCE, open_onnx, write_portable
+from search.trained.portable import SCRIPT, TOLERANCE, add_portable, open_onnx, write_portable
 from tests.search.trained.conftest import CLASSES, MakeFolder
 
 FAMILIES = {

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from search.trained.folder import CHECK_IMAGES
 from search.trained.inference import logits_of
 from search.trained.manifest import build_model, read_manifest
+from search.trained.portable import CHECK_IMAGES
 from tests.conftest import needs_fashion_mnist
 
 PACKAGES = ("onnxruntime", "numpy")

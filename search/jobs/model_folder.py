@@ -14,17 +14,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from data import ImageDataset
 from search.trained.card_data import CARD_HTML, CARD_JSON, card_data
 from search.trained.inference import logits_of
 from search.trained.manifest import Manifest, build_model
-from search.trained.portable import PortableError, write_portable
-
-CHECK_IMAGES = "check_images.npy"
-CHECK_COUNT = 32
+from search.trained.portable import PortableError, add_portable, write_check_images
 
 
 def evaluated_split(dataset: ImageDataset) -> tuple[str, torch.Tensor, torch.Tensor]:
@@ -51,41 +47,6 @@ def write_card(manifest: Manifest, dataset: ImageDataset,
     return card
 
 
-def write_check_images(manifest: Manifest, dataset: ImageDataset) -> torch.Tensor:
-    """The first ``CHECK_COUNT`` images of the evaluated split as a uint8 NCHW ``.npy``
-    (no pickle), for ``package`` to check portable files on and for people to try
-    ``predict_onnx.py`` with."""
-    _, images, _ = evaluated_split(dataset)
-    sample = images[:CHECK_COUNT].contiguous()
-    np.save(manifest.folder / CHECK_IMAGES, sample.numpy(), allow_pickle=False)
-    return sample
-
-
-def read_check_images(manifest: Manifest) -> torch.Tensor:
-    """``check_images.npy`` back, or (a folder without it) random images of the model's
-    shape from a fixed seed: any input checks that two runtimes compute the same."""
-    path = manifest.folder / CHECK_IMAGES
-    shape = manifest.preprocessing.input_shape
-    try:
-        array = np.load(path, allow_pickle=False)
-        if array.dtype == np.uint8 and array.ndim == 4 and tuple(array.shape[1:]) == shape:
-            return torch.from_numpy(array.copy())
-    except (OSError, ValueError):
-        pass
-    generator = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (CHECK_COUNT, *shape), generator=generator, dtype=torch.uint8)
-
-
-def add_portable(manifest: Manifest, fmt: str, seed: int | None = None,
-                 sample: torch.Tensor | None = None) -> tuple[Manifest, dict[str, Any]]:
-    """Write run ``seed``'s portable ``fmt`` file, checked on ``sample`` (default: the check
-    images); return the manifest that lists it (not yet written) and its entry."""
-    run, model = build_model(manifest, seed)
-    entry = write_portable(manifest, model, run.seed, fmt,
-                           read_check_images(manifest) if sample is None else sample)
-    return manifest.with_portable(entry), entry
-
-
 def finish_folder(manifest: Manifest, dataset: ImageDataset,
                   histories: dict[int, list[dict[str, Any]]], device: torch.device,
                   portable: str | None, warn: Callable[[str], None]) -> Manifest:
@@ -94,7 +55,7 @@ def finish_folder(manifest: Manifest, dataset: ImageDataset,
     and the card stand, and ``cnnsearch package`` can try again or another format."""
     manifest.write()  # first: build_model reads the folder through it
     write_card(manifest, dataset, histories, device)
-    sample = write_check_images(manifest, dataset)
+    sample = write_check_images(manifest, evaluated_split(dataset)[1])
     if portable is not None:
         try:
             manifest, _ = add_portable(manifest, portable, sample=sample)
