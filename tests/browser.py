@@ -148,10 +148,11 @@ def open_model_card(browser: Any, path: Path, screenshot: Path | None = None) ->
             route.abort()
 
     page.route("**/*", block)
-    page.goto(path.resolve().as_uri(), wait_until="load")
-    page.wait_for_selector("body[data-report-ready]", timeout=30_000)
+    # generous: parsing the inlined plotly.js takes long on a loaded machine
+    page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
+    page.wait_for_selector("body[data-report-ready]", timeout=60_000)
     heatmap = page.locator("#confusion-matrix .main-svg").first
-    heatmap.wait_for(state="visible", timeout=30_000)
+    heatmap.wait_for(state="visible", timeout=60_000)
     view = CardView(
         text=page.inner_text("body"),
         errors=errors,

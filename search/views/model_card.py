@@ -72,6 +72,7 @@ def training_figure(card: dict[str, Any]) -> go.Figure:
                                     mode="lines+markers", line=line, name=name,
                                     legendgroup=name, showlegend=False), row=1, col=2)
     figure.update_xaxes(title_text="epoch", dtick=1)
+    figure.update_yaxes(range=[0, 1], row=1, col=1)
     figure.update_layout(template="plotly_white", height=380,
                          margin={"l": 50, "r": 20, "t": 40, "b": 40})
     return figure

@@ -165,14 +165,24 @@ def test_predict_reads_jpeg_and_rgb_and_any_size(tiny_model_folder: dict,
     assert sum(p["probability"] for p in item["predictions"]) == pytest.approx(1.0)
 
 
-def test_package_makes_every_portable_format(tiny_model_folder: dict, tmp_path: Path) -> None:
+def test_package_makes_every_portable_format(tiny_model_folder: dict, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    """ONNX again through a real process; the torch formats through the CLI's entry point in
+    this process."""
+    from search.cli import main
+
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_folder["folder"], folder)
     for fmt, suffix in (("torchscript", ".torchscript.pt"), ("torch-export", ".pt2"),
                         ("onnx", ".onnx")):
-        result = run_cli("package", "--model", str(folder), "--format", fmt)
-        assert result.returncode == 0, result.stderr
-        assert "largest logit difference" in result.stdout
+        if fmt == "onnx":
+            result = run_cli("package", "--model", str(folder), "--format", fmt)
+            assert result.returncode == 0, result.stderr
+            printed = result.stdout
+        else:
+            assert main(["package", "--model", str(folder), "--format", fmt]) == 0
+            printed = capsys.readouterr().out
+        assert "largest logit difference" in printed
         manifest = read_manifest(folder)
         entry = manifest.portable_file(fmt, manifest.selected_seed)
         assert entry is not None and entry["file"].endswith(suffix)
@@ -240,22 +250,6 @@ BAD_MODEL_FOLDERS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_MODEL_FOLDERS))
-def test_a_bad_model_folder_is_one_line_exit_2(case: str, tiny_model_folder: dict,
-                                              fashion_test_folder: dict,
-                                              tmp_path: Path) -> None:
-    folder = tmp_path / "model"
-    shutil.copytree(tiny_model_folder["folder"], folder)
-    damage, flags, message = BAD_MODEL_FOLDERS[case]
-    damage(folder)
-    result = run_cli("predict", "--model", str(folder), *flags,
-                     str(fashion_test_folder["paths"][0]))
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cnnsearch: error:")
-    assert message in result.stderr and "Traceback" not in result.stderr
-    assert result.stdout == ""
-
-
 def _bad_inputs(tmp: Path, model: Path, fashion: dict) -> dict[str, tuple[list[str], str]]:
     (tmp / "not-an-image.png").write_text("hello, I am text")
     Image.new("L", (1, 1), 128).save(tmp / "one-pixel.png")
@@ -291,19 +285,59 @@ def _bad_inputs(tmp: Path, model: Path, fashion: dict) -> dict[str, tuple[list[s
     }
 
 
-def test_bad_inputs_are_one_line_exit_2(tiny_model_folder: dict, fashion_test_folder: dict,
-                                        tmp_path: Path) -> None:
-    cases = _bad_inputs(tmp_path, tiny_model_folder["folder"], fashion_test_folder)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: the machine's cores
-        results = dict(zip(cases, pool.map(lambda args: run_cli("predict", *args),
-                                           [args for args, _ in cases.values()])))
+def _damaged(template: Path, folder: Path, case: str) -> list[str]:
+    """A copy of the model folder damaged as ``BAD_MODEL_FOLDERS[case]`` says; its flags."""
+    shutil.copytree(template, folder)
+    damage, flags, _ = BAD_MODEL_FOLDERS[case]
+    damage(folder)
+    return ["--model", str(folder), *flags]
+
+
+def _all_cases(tmp: Path, model: Path, fashion: dict) -> dict[str, tuple[list[str], str]]:
+    """Every bad input: predict's arguments and a part of the message expected."""
+    cases = _bad_inputs(tmp, model, fashion)
+    image = str(fashion["paths"][0])
+    for index, (case, (_, _, message)) in enumerate(sorted(BAD_MODEL_FOLDERS.items())):
+        cases[case] = ([*_damaged(model, tmp / f"model-{index}", case), image], message)
+    return cases
+
+
+def test_every_bad_input_is_one_line_exit_2(tiny_model_folder: dict, fashion_test_folder: dict,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture
+                                            ) -> None:
+    """Through the CLI's entry point in this process (the same code as the command, without
+    a process start per case): each case prints one line and returns 2, nothing on stdout."""
+    from search.cli import main
+
     failures = []
-    for case, (_, message) in cases.items():
-        result = results[case]
-        ok = (result.returncode == 2 and result.stderr.count("\n") == 1
-              and message in result.stderr and "Traceback" not in result.stderr
-              and result.stdout == "")
-        if not ok:
+    for case, (args, message) in _all_cases(tmp_path, tiny_model_folder["folder"],
+                                            fashion_test_folder).items():
+        code = main(["predict", *args])
+        out, err = capsys.readouterr()
+        if not (code == 2 and err.count("\n") == 1 and err.startswith("cnnsearch: error: ")
+                and message in err and out == ""):
+            failures.append((case, code, err[-300:]))
+    assert not failures, failures
+
+
+ISSUE_CASES = ("missing model folder", "another dataset's shape", "a non-image", "a 1x1 image",
+               "corrupt onnx")
+"""The bad inputs the issue names: run as real processes too."""
+
+
+def test_the_named_bad_inputs_in_real_processes(tiny_model_folder: dict,
+                                                fashion_test_folder: dict,
+                                                tmp_path: Path) -> None:
+    cases = _all_cases(tmp_path, tiny_model_folder["folder"], fashion_test_folder)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: the machine's cores
+        results = dict(zip(ISSUE_CASES, pool.map(lambda case: run_cli("predict",
+                                                                      *cases[case][0]),
+                                                 ISSUE_CASES)))
+    failures = []
+    for case, result in results.items():
+        if not (result.returncode == 2 and result.stderr.count("\n") == 1
+                and cases[case][1] in result.stderr and "Traceback" not in result.stderr
+                and result.stdout == ""):
             failures.append((case, result.returncode, result.stderr[-300:]))
     assert not failures, failures
 
