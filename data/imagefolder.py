@@ -40,8 +40,8 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 16-bit PNGs and TIFFs also open as; read as 16-bit values (0..65535) and scaled to 8 bits."""
 _GRAYSCALE_MODES = frozenset({"1", "L"}) | _SIXTEEN_BIT_MODES
 
-# Pillow warns (on stderr) about images between MAX_IMAGE_PIXELS and twice that; _header refuses
-# them with an error naming the file instead, so the warning would only be noise.
+# Pillow warns (on stderr) about images between MAX_IMAGE_PIXELS and twice that; image_header
+# refuses them with an error naming the file instead, so the warning would only be noise.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _T = TypeVar("_T")
@@ -52,7 +52,7 @@ def _parallel_workers(count: int) -> int:
     return min(32, os.cpu_count() or 1, max(1, count // 64))
 
 
-def _parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+def parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     """Pillow releases the GIL while decoding, so threads speed up folders of many files."""
     workers = _parallel_workers(len(items))
     if workers == 1:
@@ -61,7 +61,7 @@ def _parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]
         return list(pool.map(function, items))
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     """Every image file under ``folder``, sub-folders included, sorted by relative path; names
     starting with a dot (files or folders) are skipped, folder links are not followed."""
     found = []
@@ -90,7 +90,7 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], torch.Tensor, tuple
     paths: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
-        files = _image_files(root / name)
+        files = image_files(root / name)
         if not files:
             raise DatasetError(
                 f"class folder {root / name} has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
@@ -100,8 +100,9 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], torch.Tensor, tuple
     return paths, torch.tensor(labels, dtype=torch.int64), classes
 
 
-def _header(path: Path) -> tuple[tuple[int, int], str]:
-    """(width, height) and mode, read without decoding the pixels."""
+def image_header(path: Path) -> tuple[tuple[int, int], str]:
+    """(width, height) and mode, read without decoding the pixels; a file Pillow cannot
+    identify, or one of more than ``MAX_IMAGE_PIXELS``, is a ``DatasetError``."""
     try:
         with Image.open(path) as image:
             size, mode = image.size, image.mode
@@ -126,12 +127,16 @@ def _to_8_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
 
 
-def _decode(path: Path, mode: str, image_size: int | None) -> np.ndarray:
+def decode_image(path: Path, mode: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image as uint8 pixels (H x W, or H x W x 3 for ``RGB``), exactly as a folder
+    dataset reads it: 16-bit grey scaled to 8 bits, converted to ``mode`` (``L`` or
+    ``RGB``), resized with Pillow's bilinear filter to ``size`` (width, height) when it
+    differs. ``cnnsearch predict`` reads new images through it, so they match training."""
     try:
         with Image.open(path) as image:
             image = _to_8_bit(image).convert(mode)
-            if image_size is not None and image.size != (image_size, image_size):
-                image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            if size is not None and image.size != size:
+                image = image.resize(size, Image.Resampling.BILINEAR)
             return np.asarray(image, dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise DatasetError(f"cannot decode image {path}: {exc}") from None
@@ -143,7 +148,7 @@ def read_images(paths: Sequence[Path], image_size: int | None = None) -> torch.T
     """Decode ``paths`` into one uint8 NCHW tensor: RGB, or L when every image is grayscale."""
     if image_size is not None and (isinstance(image_size, bool) or image_size <= 0):
         raise DatasetError(f"image_size must be a positive integer, got {image_size!r}")
-    headers = _parallel_map(_header, paths)
+    headers = parallel_map(image_header, paths)
     mode = "L" if all(m in _GRAYSCALE_MODES for _, m in headers) else "RGB"
     if image_size is None:
         first_size = headers[0][0]
@@ -167,10 +172,11 @@ def read_images(paths: Sequence[Path], image_size: int | None = None) -> torch.T
     images = np.empty((len(paths), height, width, channels), dtype=np.uint8)
 
     def fill(index: int) -> None:
-        pixels = _decode(paths[index], mode, image_size)
+        pixels = decode_image(paths[index], mode,
+                              None if image_size is None else (image_size, image_size))
         images[index] = pixels.reshape(height, width, channels)
 
-    _parallel_map(fill, range(len(paths)))
+    parallel_map(fill, range(len(paths)))
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 

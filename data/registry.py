@@ -90,6 +90,19 @@ def has_official_test(name: str) -> bool:
     return name in _FIXED_LOADERS
 
 
+RESIZE_PILLOW = "pillow-bilinear"
+"""Folder datasets resize each file with Pillow's bilinear filter while decoding it."""
+RESIZE_TORCH = "torch-bilinear-antialias"
+"""Tensor datasets (IDX, CIFAR) resize with torch's antialiased bilinear filter
+(``data.resize``)."""
+
+
+def resize_filter(name: str) -> str:
+    """How dataset ``name`` resizes its images (``dataset.image_size``): what a trained
+    model's new images must go through too, so that they match its training images."""
+    return RESIZE_TORCH if has_official_test(name) else RESIZE_PILLOW
+
+
 def split_plan(name: str, split: str = "holdout", val_fraction: float | None = None,
                test_fraction: float | None = None) -> SplitPlan:
     """The split of dataset ``name`` under protocol ``split``, the fractions left None taking

@@ -2,8 +2,9 @@
 Python package (its bundled driver; no browser download, ``executable_path`` only).
 
 The same functions take the README's screenshots: set ``CNNSEARCH_DOCS_SCREENSHOTS=docs/``
-when running ``tests/search/test_browser.py`` and they also write ``docs/report.png`` and
-``docs/dashboard-lrrt.png``.
+when running ``tests/search/test_browser.py`` and they also write ``docs/report.png``,
+``docs/dashboard-lrrt.png`` and (``tests/search/views/test_model_card.py``)
+``docs/model-card.png``.
 """
 
 from __future__ import annotations
@@ -109,6 +110,68 @@ def open_report(browser: Any, path: Path, screenshot: Path | None = None) -> Rep
     if screenshot is not None:
         page.screenshot(path=str(screenshot))
         _also_to_docs(screenshot, "report.png")
+    context.close()
+    return view
+
+
+@dataclass
+class CardView:
+    text: str
+    errors: list[str]
+    """Console errors and uncaught page errors (must stay empty)."""
+    offline_requests: list[str]
+    confusion: list[list[int]]
+    """The confusion matrix as the drawn heatmap holds it."""
+    confusion_visible: bool
+    wrong_images: int
+    """Images of the confident-mistakes grid that loaded (naturalWidth > 0)."""
+    per_class: list[list[str]]
+    """The per-class table's rows, as shown."""
+
+
+def open_model_card(browser: Any, path: Path, screenshot: Path | None = None) -> CardView:
+    """Open a model card from disk offline, every console error recorded; wait until its
+    confusion matrix is drawn."""
+    context = browser.new_context(viewport=REPORT_VIEWPORT, offline=True)
+    page = context.new_page()
+    blocked: list[str] = []
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def block(route: Any) -> None:
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", block)
+    # generous: parsing the inlined plotly.js takes long on a loaded machine
+    page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
+    page.wait_for_selector("body[data-report-ready]", timeout=60_000)
+    heatmap = page.locator("#confusion-matrix .main-svg").first
+    heatmap.wait_for(state="visible", timeout=60_000)
+    view = CardView(
+        text=page.inner_text("body"),
+        errors=errors,
+        offline_requests=blocked,
+        confusion=page.evaluate(
+            "() => document.getElementById('confusion-matrix').data[0].z"),
+        confusion_visible=heatmap.is_visible()
+        and page.locator("#confusion-matrix .heatmaplayer image, #confusion-matrix "
+                         ".hm").count() > 0,
+        wrong_images=page.evaluate(
+            "() => [...document.querySelectorAll('.wrong-grid img')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).length"),
+        per_class=page.evaluate(
+            "() => [...document.querySelectorAll('table.per-class tbody tr')]"
+            ".map(r => [...r.cells].map(c => c.innerText))"),
+    )
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot), full_page=True)
+        _also_to_docs(screenshot, "model-card.png")
     context.close()
     return view
 

@@ -23,6 +23,7 @@ PRODUCT: Diagram = (
     ("entry points", [["search.__main__", "search.cli"]]),
     ("programs", [["search.jobs"], ["search.service"]]),
     ("views", [["search.views"]]),
+    ("trained models", [["search.trained"]]),
     ("the trial", [["search.method.suggest", "search.method.trial_config",
                     "search.method.prepared_data", "search.method.recipe",
                     "search.method.lrrt.run"]]),

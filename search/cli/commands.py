@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from search.errors import UserError
 from search.record.study import artifact_folder
 from search.views.progress import Output
 
@@ -135,21 +136,64 @@ def cmd_export(args: argparse.Namespace, output: Output) -> None:
 
 def cmd_train(args: argparse.Namespace, output: Output) -> None:
     from search.jobs.export import load_export
-    from search.jobs.retrain import retrain, test_line, with_export_split
+    from search.jobs.retrain import model_line, retrain, test_line, with_export_split
     from search.service.devices import resolve_device
 
     config, bounds, entry = load_export(args.source, args.rank)
     config = with_export_split(config, entry)
     device = resolve_device(args.device)
+    source = {"export": str(args.source), "rank": args.rank,
+              **{key: entry[key] for key in ("study", "trial", "exported_at") if key in entry},
+              "search_score": entry.get("score")}
+    out = Path(args.out)
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
-                      repeats=args.repeats, device=device, out_dir=Path(args.out),
+                      repeats=args.repeats, device=device, out_dir=out, source=source,
+                      portable=None if args.portable == "none" else args.portable,
                       output=output)
     print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats", "split",
                                                 "median_best_val_accuracy",
                                                 "median_final_val_accuracy",
                                                 "median_test_accuracy")}))
     print(test_line(summary))
-    print(f"wrote {Path(args.out) / 'summary.json'} and {summary['repeats']} weight file(s)")
+    print(model_line(summary))
+    portable = "".join(f", {name}" for name in summary["portable"])
+    print(f"wrote {out / 'model.json'}, {summary['repeats']} weight file(s), "
+          f"{out / 'model_card.html'}{portable} and summary.json")
+    if not output.quiet:
+        print(f"next:\n  cnnsearch predict --model {out} IMAGE...")
+
+
+def cmd_predict(args: argparse.Namespace, output: Output) -> None:
+    from search.jobs.predict import FORMATTERS, folder_images, image_list, predict
+    from search.service.devices import resolve_device, use_threads
+    from search.trained.manifest import read_manifest
+
+    if bool(args.images) == bool(args.folder):
+        raise UserError("predict needs IMAGE files or --folder PATH (one of the two)")
+    if args.runtime == "onnx" and args.device not in ("auto", "cpu"):
+        raise UserError(f"--runtime onnx runs on the CPU: leave --device out or give cpu, "
+                        f"not {args.device}")
+    manifest = read_manifest(args.model)
+    images = folder_images(args.folder, manifest) if args.folder else image_list(args.images)
+    device = resolve_device("cpu" if args.runtime == "onnx" else args.device)
+    if args.threads:
+        use_threads(args.threads, device)
+    result = predict(manifest, images, top=args.top, seed=args.seed, device=device,
+                     runtime=args.runtime)
+    sys.stdout.write(FORMATTERS[args.format](result))
+
+
+def cmd_package(args: argparse.Namespace, output: Output) -> None:
+    from search.trained.manifest import read_manifest
+    from search.trained.portable import add_portable
+
+    manifest = read_manifest(args.model)
+    manifest, entry = add_portable(manifest, args.format, args.seed)
+    manifest.write()
+    check = entry["check"]
+    print(f"wrote {manifest.folder / entry['file']} and {entry['json']} (run seed "
+          f"{entry['seed']}; checked on {check['images']} images with {check['runtime']}: "
+          f"largest logit difference {check['max_abs_difference']:.2g})")
 
 
 def cmd_trials(args: argparse.Namespace, output: Output) -> None:
@@ -189,7 +233,7 @@ def cmd_report(args: argparse.Namespace, output: Output) -> None:
     url = resolve_storage_url(args.storage)
     study = load_study(args.study, open_storage(url, must_exist=True), url)
     path = write_report(study, Path(args.output), source=redact(url),
-                        artifact_dir=args.artifact_dir)
+                        artifact_dir=args.artifact_dir, models=args.models)
     print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
 
 
@@ -313,6 +357,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Output], None]] = {
     "lrrt": cmd_lrrt,
     "export": cmd_export,
     "train": cmd_train,
+    "predict": cmd_predict,
+    "package": cmd_package,
     "trials": cmd_trials,
     "report": cmd_report,
     "dashboard": cmd_dashboard,

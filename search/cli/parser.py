@@ -8,6 +8,11 @@ from pathlib import Path
 from search.record.study import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR
 from search.service.storage import DEFAULT_STORAGE, STORAGE_ENV
 
+PORTABLE_FORMATS = ("onnx", "torchscript", "torch-export")
+"""``search.trained.portable.FORMATS``, repeated so that parsing imports no torch."""
+PREDICT_FORMATS = ("table", "json", "csv")
+PREDICT_RUNTIMES = ("torch", "onnx")
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -153,8 +158,39 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training epochs (default: the search's train.epochs)")
     train.add_argument("--repeats", type=_positive_int, default=1,
                        help="runs with seeds seed, seed+1, ...; the median is reported")
-    train.add_argument("--out", default="runs", help="folder for weights and summary.json")
+    train.add_argument("--out", default="runs", help="the model folder: weights "
+                       "(safetensors), model.json, summary.json, the model card, the "
+                       "portable file")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--portable", choices=(*PORTABLE_FORMATS, "none"), default="onnx",
+                       help="portable file of the model run, checked against torch ('none': "
+                       "skip; `cnnsearch package` makes one later)")
+
+    predict = commands.add_parser("predict", help="a trained model on new images")
+    predict.add_argument("--model", required=True, help="a `cnnsearch train --out` folder")
+    predict.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
+    predict.add_argument("--folder", help="instead of IMAGEs: every image under this folder; "
+                         "sub-folders named after the classes make it labelled (accuracy)")
+    predict.add_argument("--top", type=_positive_int, default=1,
+                         help="classes shown per image, most probable first")
+    predict.add_argument("--format", choices=PREDICT_FORMATS, default="table",
+                         help="a table for people, JSON or CSV for scripts")
+    predict.add_argument("--seed", type=int, help="the run of `train --repeats` to use "
+                         "(default: the median run by final validation accuracy)")
+    predict.add_argument("--runtime", choices=PREDICT_RUNTIMES, default="torch",
+                         help="torch (the safetensors weights) or onnx (the ONNX file, with "
+                         "onnxruntime, on the CPU)")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    predict.add_argument("--threads", type=_positive_int,
+                         help="torch CPU threads (default: torch's, as train)")
+
+    package = commands.add_parser("package", help="(re)make a trained model's portable file")
+    package.add_argument("--model", required=True, help="a `cnnsearch train --out` folder")
+    package.add_argument("--format", choices=PORTABLE_FORMATS, default="onnx",
+                         help="onnx (onnxruntime, no torch), torchscript or torch-export "
+                         "(.pt2; both need torch)")
+    package.add_argument("--seed", type=int,
+                         help="the run to package (default: the model's median run)")
 
     worker = commands.add_parser("worker", help="a long-running worker of a shared study")
     worker.add_argument("--study", required=True, help="study name (shared by the workers)")
@@ -213,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     report.add_argument("--artifact-dir", help="artifact folder (default: the one the study "
                         f"was searched with, else ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
+    report.add_argument("--models", action="append", default=[], metavar="DIR",
+                        help="a `cnnsearch train --out` folder, or a folder of them: the "
+                        "report links the model cards of this study's retrained designs "
+                        "(repeatable)")
     _add_storage(report)
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard with the LRRT plots "

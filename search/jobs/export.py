@@ -120,7 +120,9 @@ def dump_export(document: dict[str, Any], fmt: str) -> str:
 
 
 def load_export(path: str | Path, rank: int) -> tuple[TrialConfig, tuple[float, float], dict]:
-    """Read one ranked entry of an export; anything else is a one-line ``UserError``."""
+    """Read one ranked entry of an export; anything else is a one-line ``UserError``. The
+    entry comes back with the export's ``study`` and ``exported_at`` added (where it has
+    none of its own), so a trained model can say where its design came from."""
     path = Path(path)
     text = read_text(path, "export", EXPORT_MAX_BYTES)
     try:
@@ -143,6 +145,10 @@ def load_export(path: str | Path, rank: int) -> tuple[TrialConfig, tuple[float, 
         low, high = check_one(SpaceSettings, "lr_range", "lr_bounds", entry["lr_bounds"])
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
+    entry = dict(entry)
+    for key in ("study", "exported_at"):
+        if isinstance(document.get(key), str):
+            entry.setdefault(key, document[key])
     return config, (low, high), entry
 
 

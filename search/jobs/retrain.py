@@ -7,6 +7,10 @@ Under ``dataset.split: holdout`` (the default) each run's final weights are also
 once, on the test split: images the search never saw, so that figure is the design's
 unbiased estimate; the validation figures selected the design and are optimistic. Under
 ``split: thesis`` there is no test split (the official one validated), and no test figure.
+
+The ``--out`` folder is a model folder (``search.trained``): each run's weights as
+safetensors, ``model.json`` (what ``predict`` needs: preprocessing, class names, input
+shape, provenance), the model card of the median run and, by default, its ONNX file.
 """
 
 from __future__ import annotations
@@ -16,17 +20,23 @@ import statistics
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 
+from data.registry import resize_filter
 from models import count_parameters
+from search.jobs.model_folder import finish_folder
 from search.method.evaluation import evaluate
 from search.method.prepared_data import DataOnDevice, check_design_fits, load_data
 from search.method.recipe import training_run
 from search.method.training import EpochReport, TrainingState
 from search.method.trial_config import TrialConfig
+from search.trained.manifest import Manifest, Run, median_run
+from search.trained.preprocessing import Preprocessing
+from search.trained.weights import WEIGHTS_SUFFIX, save_weights
 from search.views.progress import Output, TrainProgress
 
 
@@ -53,6 +63,17 @@ def test_line(summary: dict[str, Any]) -> str:
             f"{summary['repeats']} run(s) [{runs}]")
 
 
+def model_line(summary: dict[str, Any]) -> str:
+    """The line ``cnnsearch train`` prints about the run that is the model."""
+    seed = summary["model"]["selected_seed"]
+    run = next(r for r in summary["runs"] if r["seed"] == seed)
+    test = ("" if run["test_accuracy"] is None
+            else f", test accuracy {run['test_accuracy']:.4f}")
+    return (f"the model: run seed {seed} (median final validation accuracy "
+            f"{run['final_val_accuracy']:.4f}{test}); predict, package and the model card "
+            "use it")
+
+
 def _median(values: list[float | None]) -> float | None:
     present = [value for value in values if value is not None]
     return statistics.median(present) if present else None
@@ -67,17 +88,25 @@ def retrain(
     device: torch.device,
     out_dir: Path,
     log: TextIO = sys.stdout,
+    source: dict[str, Any] | None = None,
+    portable: str | None = "onnx",
     output: Output | None = None,
 ) -> dict[str, Any]:
-    """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary;
-    evaluate each run's final weights on the test split when there is one. ``output``: what
-    its progress may print (the CLI's)."""
+    """Train ``repeats`` runs (seed, seed+1, ...); save each run's weights and one JSON
+    summary; evaluate each run's final weights on the test split when there is one; then
+    the model folder around them (``search.jobs.model_folder``). ``source`` is where the design
+    came from (export file, rank, study, trial, ...), kept in the manifest; ``portable``
+    the format of the portable file (None: none); ``output``: what its progress may print
+    (the CLI's)."""
     dataset = load_data(config.dataset, config.data_seed, test=True)
     check_design_fits(config, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     n_test = data.test.num_samples if data.test is not None else 0
     runs = []
+    entries: list[Run] = []
+    histories: dict[int, list[dict[str, Any]]] = {}
+    preprocessing: Preprocessing | None = None
     progress = TrainProgress(log, runs=repeats, epochs=epochs, output=output)
     for repeat in range(repeats):
         seed = config.seed + repeat
@@ -97,8 +126,15 @@ def retrain(
         if test_accuracy is not None:
             progress.status.log(f"[run {repeat + 1}/{repeats}] test acc {test_accuracy:.4f} "
                                 f"(final weights, {n_test} held-out images)")
-        weights = out_dir / f"{config.name}-seed{seed}.pt"
-        torch.save(run.model.state_dict(), weights)
+        if preprocessing is None:
+            preprocessing = Preprocessing.of_training(dataset.input_shape,
+                                                      resize_filter(config.dataset.name),
+                                                      run.model)
+        weights = out_dir / f"{config.name}-seed{seed}{WEIGHTS_SUFFIX}"
+        digest = save_weights(run.model, weights, {"design": config.name, "seed": str(seed)})
+        entries.append(Run(seed, weights.name, digest, state.history[-1].val_accuracy,
+                           test_accuracy))
+        histories[seed] = state.to_dict()["history"]
         runs.append({
             "seed": seed,
             "best_val_accuracy": state.best_val_accuracy,
@@ -129,5 +165,22 @@ def retrain(
         "config": config.to_dict(),
         "runs": runs,
     }
+    assert preprocessing is not None  # repeats >= 1
+    selected = median_run(entries)
+    summary["model"] = {"manifest": "model.json", "selected_seed": selected.seed,
+                        "selected_by": "median final validation accuracy"}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))  # if the rest fails
+    provenance = {**(source or {}), "lr_bounds": list(bounds),
+                  "seeds": [r.seed for r in entries], "data_seed": config.data_seed,
+                  "epochs": epochs, "repeats": repeats, "images": summary["images"],
+                  "device": str(device),
+                  "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                  "torch": torch.__version__}
+    manifest = Manifest(out_dir, config.name, config.dataset.name, config.dataset.split,
+                        tuple(dataset.classes), preprocessing, config.train.eval_batch_size,
+                        config, provenance, tuple(entries), selected.seed)
+    manifest = finish_folder(manifest, dataset, histories, device, portable,
+                             progress.status.log)
+    summary["portable"] = [entry["file"] for entry in manifest.portable]
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -328,3 +328,25 @@ def test_a_folder_too_large_for_memory_is_refused_before_allocating(
     message = str(info.value)
     assert "6 images of 64x64x3" in message and "a test budget" in message
     assert "dataset.image_size" in message
+
+
+def test_decode_image_is_one_image_of_read_images(tmp_path: Path) -> None:
+    """The single-image reader (``cnnsearch predict``'s) gives what the folder reader gives,
+    at native size and resized."""
+    from data.imagefolder import decode_image, image_header
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)).save(path)
+    assert image_header(path) == ((13, 9), "RGB")
+    native = decode_image(path, "RGB")
+    assert native.shape == (9, 13, 3)
+    assert np.array_equal(native.transpose(2, 0, 1), read_images([path])[0].numpy())
+    assert decode_image(path, "L", (6, 6)).shape == (6, 6)
+    grey = tmp_path / "g.png"
+    Image.fromarray(rng.integers(0, 256, (9, 13), dtype=np.uint8)).save(grey)
+    assert np.array_equal(decode_image(grey, "L", (6, 6)),
+                          read_images([grey], image_size=6)[0, 0].numpy())
+    with pytest.raises(DatasetError, match="cannot read image"):
+        (tmp_path / "t.png").write_text("text")
+        image_header(tmp_path / "t.png")

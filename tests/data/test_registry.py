@@ -301,3 +301,13 @@ def test_resize_works_in_chunks_bounded_in_bytes() -> None:
     assert resize_working_bytes(torch.zeros((5000, 3, 64, 64), dtype=torch.uint8),
                                 512) <= 2 * _CHUNK_BYTES
     assert resize_images(images + 9, 3).unique().tolist() == [9]
+
+
+def test_each_dataset_names_its_resize_filter() -> None:
+    """What ``image_size`` resizes with: predict replays it on new images."""
+    from data.registry import RESIZE_PILLOW, RESIZE_TORCH, resize_filter
+
+    assert {name: resize_filter(name) for name in ("fashion-mnist", "mnist", "cifar10",
+                                                   "cifar100")} == dict.fromkeys(
+        ("fashion-mnist", "mnist", "cifar10", "cifar100"), RESIZE_TORCH)
+    assert resize_filter("eurosat") == resize_filter("imagefolder:/x") == RESIZE_PILLOW

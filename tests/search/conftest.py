@@ -88,3 +88,53 @@ def tiny_visual_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert result.returncode == 0, result.stderr
     return {"folder": folder, "url": url, "study": "visual", "stdout": result.stdout,
             "artifacts": folder / "artifacts"}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_folder(tiny_visual_study: dict, tmp_path_factory: pytest.TempPathFactory
+                      ) -> dict:
+    """The visual study's best design exported (``--top 1``) and trained one epoch through
+    the CLI: a real model folder (weights, model.json, card, ONNX) with its summary."""
+    import json
+
+    from tests.conftest import run_cli
+
+    folder = tmp_path_factory.mktemp("trained")
+    export = folder / "best.yaml"
+    result = run_cli("export", "--study", "visual", "--storage", tiny_visual_study["url"],
+                     "--top", "1", "-o", str(export))
+    assert result.returncode == 0, result.stderr
+    model = folder / "model"
+    result = run_cli("train", "--from", str(export), "--epochs", "1", "--out", str(model),
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    return {"folder": model, "export": export, "stdout": result.stdout,
+            "summary": json.loads((model / "summary.json").read_text()),
+            "manifest": json.loads((model / "model.json").read_text()),
+            "card": json.loads((model / "model_card.json").read_text()),
+            "study": tiny_visual_study}
+
+
+@pytest.fixture(scope="session")
+def fashion_test_folder(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The Fashion-MNIST test split (the 10,000 images ``train`` reports its test accuracy
+    on) written as PNGs, ``<class folder>/<index>.png``: a labelled folder for predict."""
+    from PIL import Image
+
+    from data.idx import load_fashion_mnist
+    from search.trained.manifest import folder_names
+    from tests.conftest import FASHION_DIR
+
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    dataset = load_fashion_mnist(None, False)  # its official test split is "val" here
+    root = tmp_path_factory.mktemp("fashion-test")
+    names = folder_names(dataset.classes)
+    for name in names:
+        (root / name).mkdir()
+    images, labels = dataset.val_images, dataset.val_labels.tolist()
+    for index, label in enumerate(labels):
+        Image.fromarray(images[index, 0].numpy()).save(root / names[label] / f"{index:05d}.png")
+    return {"root": root, "images": images, "labels": labels, "classes": dataset.classes,
+            "paths": [root / names[label] / f"{index:05d}.png"
+                      for index, label in enumerate(labels)]}

@@ -17,6 +17,7 @@ import torch
 import yaml
 from optuna.trial import TrialState
 from PIL import Image
+from safetensors.torch import load_file
 
 from models import build_cnn
 from search.method.trial_config import TrialConfig
@@ -47,6 +48,11 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> dict:
                      "--artifact-dir", str(folder / "artifacts"), cwd=folder)
     assert result.returncode == 0, result.stderr
     return {"folder": folder, "config": config, "url": url, "stdout": result.stdout}
+
+
+def json_line(stdout: str) -> dict:
+    """The JSON summary line ``cnnsearch train`` prints."""
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
 
 
 def snapshot(url: str) -> list:
@@ -162,7 +168,8 @@ def test_export_then_train_round_trips(searched: dict, tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     result = run_cli("train", "--from", str(export), "--rank", "1", "--epochs", "1",
-                     "--repeats", "2", "--out", str(out), "--device", "cpu")
+                     "--repeats", "2", "--out", str(out), "--device", "cpu",
+                     "--portable", "none")
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 1 and summary["repeats"] == 2
@@ -181,7 +188,7 @@ def test_export_then_train_round_trips(searched: dict, tmp_path: Path) -> None:
     assert all(0.0 <= value <= 1.0 for value in tests)
     assert all(run["test_loss"] > 0 for run in summary["runs"])
     assert summary["median_test_accuracy"] == pytest.approx(float(np.median(tests)))
-    printed = json.loads(result.stdout.splitlines()[-3])
+    printed = json_line(result.stdout)
     assert printed["median_test_accuracy"] == summary["median_test_accuracy"]
     assert printed["split"] == "holdout"
     assert (f"test accuracy (final weights, 10000 held-out images the search never saw): "
@@ -189,8 +196,12 @@ def test_export_then_train_round_trips(searched: dict, tmp_path: Path) -> None:
     assert result.stdout.count("test acc ") == 2  # one line per run
     config = TrialConfig.from_dict(document["configs"][0]["config"])
     model = build_cnn(config.architecture, (1, 28, 28), 10, seed=0)
-    state = torch.load(out / summary["runs"][0]["weights"], weights_only=True)
-    model.load_state_dict(state)
+    assert summary["runs"][0]["weights"].endswith(".safetensors")
+    model.load_state_dict(load_file(out / summary["runs"][0]["weights"]))
+    manifest = json.loads((out / "model.json").read_text())
+    assert [run["seed"] for run in manifest["runs"]] == [run["seed"] for run in summary["runs"]]
+    assert manifest["portable"] == [] and summary["portable"] == []
+    assert (out / "model_card.html").is_file()
 
     as_json = tmp_path / "best.json"
     result = run_cli("export", "--study", "tiny", "--storage", searched["url"],
@@ -215,7 +226,10 @@ def test_train_from_an_export_made_before_the_split_uses_the_thesis_split(
     assert summary["median_test_accuracy"] is None
     assert summary["runs"][0]["test_accuracy"] is None
     assert "no test split (dataset.split: thesis)" in result.stdout
-    assert json.loads(result.stdout.splitlines()[-3])["median_test_accuracy"] is None
+    assert json_line(result.stdout)["median_test_accuracy"] is None
+    card = json.loads((out / "model_card.json").read_text())  # on the validation images
+    assert card["evaluated_on"] == "validation" and card["images"] == 200
+    assert json.loads((out / "model.json").read_text())["portable"][0]["format"] == "onnx"
 
 
 def test_the_search_never_holds_the_test_split() -> None:

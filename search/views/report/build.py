@@ -8,7 +8,9 @@
 - the LR schedule (triangular2, or a fixed-LR one) and validation curve of the best trials;
 - in a multi-objective study, the Pareto front: every completed trial by its objectives,
   the front highlighted, and a table of the designs on it;
-- Optuna's own plotly views (``optuna.visualization``).
+- Optuna's own plotly views (``optuna.visualization``);
+- with ``--models DIR``, the designs ``cnnsearch train`` retrained, linked to their model
+  cards (``search.views.report.models``).
 
 plotly.js, the style (``report.css``) and the table sorter (``report.js``, package data next
 to this module) are inlined, so the file opens with no network. Everything is read through
@@ -39,6 +41,7 @@ from search.views.report.figures import (
     optuna_views,
     pareto_front_figure,
 )
+from search.views.report.models import FoundModels, find_models, models_section
 from search.views.report.trials import (
     GroupKey,
     ReportTrial,
@@ -170,8 +173,10 @@ def report_artifacts(study: optuna.study.Study, artifact_dir: str | None = None
 
 
 def build_report(study: optuna.study.Study, *, source: str = "",
-                 artifact_dir: str | None = None) -> str:
-    """The whole HTML document as a string (``artifact_dir``: see ``report_artifacts``)."""
+                 artifact_dir: str | None = None, models: FoundModels | None = None,
+                 path: Path | None = None) -> str:
+    """The whole HTML document as a string (``artifact_dir``: see ``report_artifacts``);
+    ``models``, the retrained designs to link, relative to ``path`` (the report file)."""
     frozen = study.get_trials(deepcopy=False)
     store = report_artifacts(study, artifact_dir)
     trials = [report_trial(t, store) for t in frozen]
@@ -194,6 +199,7 @@ def build_report(study: optuna.study.Study, *, source: str = "",
     sections.append('<nav><a href="#results">results</a><a href="#lrrt">LRRT curves</a>'
                     '<a href="#best">best trials</a>'
                     + ('<a href="#pareto">Pareto front</a>' if multi else "")
+                    + ('<a href="#models">retrained models</a>' if models else "")
                     + '<a href="#optuna">Optuna views</a></nav>')
 
     sections.append('<section id="results"><h2>Results</h2>'
@@ -245,6 +251,9 @@ def build_report(study: optuna.study.Study, *, source: str = "",
     if multi:
         sections.append(pareto_section(study))
 
+    if models is not None:
+        sections.append(models_section(models, path or Path("report.html")))
+
     sections.append('<section id="optuna"><h2>Optuna views</h2>')
     for title, view, note in optuna_views(study):
         sections.append(f"<h3>{html.escape(title)}</h3>")
@@ -260,8 +269,10 @@ def build_report(study: optuna.study.Study, *, source: str = "",
 
 
 def write_report(study: optuna.study.Study, path: Path, *, source: str = "",
-                 artifact_dir: str | None = None) -> Path:
+                 artifact_dir: str | None = None, models: list[str] | None = None) -> Path:
+    """Write the report; ``models``: the ``--models`` folders (none: no such section)."""
+    found = find_models(models, study.study_name) if models else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_report(study, source=source, artifact_dir=artifact_dir),
-                    encoding="utf-8")
+    path.write_text(build_report(study, source=source, artifact_dir=artifact_dir,
+                                 models=found, path=path), encoding="utf-8")
     return path
