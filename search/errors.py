@@ -14,6 +14,14 @@ def one_line(message: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """An exception's first line (its type's name when it has no message), cut to
+    ``limit`` characters: how a library's error is quoted in a one-line message."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 class UserError(Exception):
     """Bad input from the user (config, flags, files, storage URL): never a traceback.
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from search.errors import first_line
+
 LOGGER = logging.getLogger("cnnsearch.checkpoints")
 
 
@@ -49,12 +51,6 @@ class CheckpointOwner:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
-
-
-def first_line(error: BaseException, limit: int = 160) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 class CheckpointStore:

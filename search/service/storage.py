@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import optuna
 import sqlalchemy.exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from search.errors import UserError
 from search.service.resilient_storage import (
@@ -90,18 +90,49 @@ def with_password(url: str, password: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password, for messages and logs (a URL that does not parse is
+    shown as given, its ``user:password@`` part hidden all the same)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        scheme, sep, rest = url.partition("://")
+        userinfo, at, location = rest.rpartition("@")
+        if sep and at and ":" in userinfo:
+            return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{location}"
         return url
 
 
-def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
+_IN_MEMORY = (":memory:", "file::memory:")
+
+
+def parse_storage_url(url: str) -> URL:
+    """The parsed URL of a storage cnnsearch can keep studies in; ``UserError`` (one line)
+    for one that does not parse (a malformed IPv6 host, a port that is no number), names a
+    port outside 1-65535, or is an SQLite database in memory, which every command would
+    lose when it ends (``sqlite://``, ``sqlite:///:memory:``)."""
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise UserError(f"invalid storage URL '{redact(url)}': expected e.g. {DEFAULT_STORAGE} "
+                        "or postgresql://user:password@host:5432/db (an IPv6 host in "
+                        "brackets: postgresql://user@[::1]:5432/db)") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise UserError(f"invalid storage URL '{redact(url)}': port {port} is not in "
+                        "1-65535")
+    if parsed.get_backend_name() == "sqlite" and (
+            not parsed.database or parsed.database in _IN_MEMORY
+            or parsed.query.get("mode") == "memory"):
+        raise UserError(f"storage '{url}' is an SQLite database in memory, lost when the "
+                        f"command ends: give a file, e.g. {DEFAULT_STORAGE}")
+    return parsed
+
+
+def _sqlite_path(parsed: URL) -> Path | None:
+    """The database file of an SQLite URL; None for any other database."""
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
-    return None if parsed.database == ":memory:" else Path(parsed.database)
+    return None if parsed.database in _IN_MEMORY else Path(parsed.database)
 
 
 def open_storage(
@@ -122,12 +153,8 @@ def open_storage(
     an outage for ``retry_window(grace_period)``.
     """
     url = with_installed_driver(url)
-    try:
-        parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        raise UserError(f"invalid storage URL '{url}': expected e.g. {DEFAULT_STORAGE} "
-                        "or postgresql://user:password@host/db") from None
-    sqlite_path = _sqlite_path(url)
+    parsed = parse_storage_url(url)
+    sqlite_path = _sqlite_path(parsed)
     if sqlite_path is not None:
         if must_exist and not sqlite_path.exists():
             raise UserError(f"storage file {sqlite_path} does not exist")
@@ -161,7 +188,7 @@ def open_storage(
             storage.retry_seconds = retry_window(grace_period)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError,
-                ImportError, ValueError, RuntimeError) as error:
+                ImportError, ValueError, RuntimeError, TypeError) as error:
             if is_transient(error) and time.monotonic() < deadline:
                 time.sleep(1.0)
                 continue

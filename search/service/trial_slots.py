@@ -33,7 +33,9 @@ class TrialSlotLock:
         self._connection: Any = None
         self._file: Any = None
         if self._backend == "postgresql":
-            self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            # As the storage's own engine: an unreachable host fails in seconds, not never.
+            self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                                    connect_args={"connect_timeout": 10})
         elif self._backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             self._lock_path = Path(f"{parsed.database}.slots.lock")
         else:
