@@ -199,7 +199,7 @@ def cmd_dashboard(args: argparse.Namespace, output: Output) -> None:
 
     url = resolve_storage_url(args.storage)
     serve(open_storage(url, must_exist=True), redact(url), args.artifact_dir, args.host,
-          args.port)
+          args.port, args.allowed_host)
 
 
 def cmd_worker(args: argparse.Namespace, output: Output) -> None:

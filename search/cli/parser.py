@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
+from typing import NoReturn
 
 from search.record.study import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR
 from search.service.storage import DEFAULT_STORAGE, STORAGE_ENV
@@ -35,6 +37,18 @@ def _port(text: str) -> int:
     return int(text)
 
 
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?", re.IGNORECASE)
+
+
+def _host_name(text: str) -> str:
+    """A DNS name (letters, digits, hyphens, dots; at most 253 characters)."""
+    if len(text) > 253 or not _HOST_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a host name such as dashboard.example.org, got {ascii(text)[:80]}")
+    return text
+
+
 def package_version() -> str:
     """The installed distribution's version, else the one in the source tree's pyproject."""
     from importlib.metadata import PackageNotFoundError, version
@@ -63,11 +77,19 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Every (sub)command parser shows the defaults in its help."""
+    """Every (sub)command parser shows the defaults in its help, and reports a bad argument
+    as every other error is reported: one line, exit code 2 (no usage block)."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        from search.errors import one_line
+
+        command = self.prog.partition(" ")[2]  # "search" of "cnnsearch search"
+        self.exit(2, f"cnnsearch: error: {one_line(f'{command}: ' * bool(command) + message)}"
+                     f" (see {self.prog} --help)\n")
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
@@ -213,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="address to listen on; the dashboard has no authentication, "
                            "keep it on the loopback")
     dashboard.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
+    dashboard.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                           type=_host_name,
+                           help="a host name the dashboard answers to besides localhost, IP "
+                           "addresses and, with --host 0.0.0.0, this machine's names (e.g. "
+                           "the name a reverse proxy forwards); repeatable. Requests naming "
+                           "any other host get 403 (no DNS rebinding)")
     _add_storage(dashboard)
     for command in commands.choices.values():
         _add_verbosity(command, argparse.SUPPRESS)
