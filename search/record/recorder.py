@@ -41,6 +41,9 @@ from search.record.values import Bounds
 if TYPE_CHECKING:
     import optuna
 
+MAX_DEGRADED = 20
+"""Most problems one trial's ``degraded`` attr lists."""
+
 
 class TrialRecorder:
     """The one writer: each method stores one step of a trial's life in its user attrs."""
@@ -107,10 +110,11 @@ class TrialRecorder:
         self._set({FAIL_REASON: reason, **({FAIL_DETAIL: detail[:500]} if detail else {})})
 
     def degraded(self, problem: str) -> bool:
-        """Add one problem the trial survived; False if it was already recorded."""
+        """Add one problem the trial survived; False if it was already recorded, or
+        ``MAX_DEGRADED`` problems already are (the attr stays small however long it trains)."""
         problems = list(self.trial.user_attrs.get(DEGRADED) or [])
         problem = problem[:200]
-        if problem in problems:
+        if problem in problems or len(problems) >= MAX_DEGRADED:
             return False
         self._set({DEGRADED: [*problems, problem]})
         return True

@@ -12,7 +12,9 @@ fact about the trial goes through ``TrialRecorder``; every pruning decision come
 
 What may go wrong around a trial does not crash it: a checkpoint that cannot be used is
 discarded (training restarts from epoch 0); a checkpoint or artifact that cannot be written
-makes the trial ``degraded``; a database away longer than the storage retries pauses it
+makes the trial ``degraded``, whatever the writer raised (``OSError`` for a full disk, but
+``torch.save`` raises ``RuntimeError`` when the disk fills mid-file); a database away
+longer than the storage retries pauses it
 (``TrialPaused``: checkpoint kept, retried later); a trial a reaper took over while this
 process was cut off is given up (``TrialAbandoned``).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -62,7 +65,7 @@ from search.service.checkpoints import (
     new_checkpoint_key,
 )
 from search.service.repeats import earlier_trial
-from search.service.resilient_storage import is_taken_over, is_transient
+from search.service.resilient_storage import is_storage_error, is_taken_over, is_transient
 from search.service.stop_flag import Interruption, StopFlag, WorkerInterrupted
 
 if TYPE_CHECKING:
@@ -291,8 +294,10 @@ class Objective:
             return
         try:
             self.artifacts.upload(trial, result, verdict)
-        except OSError as error:  # disk full, folder gone: the trial goes on without
-            self._degraded(trial, record, f"artifact: {error.strerror or error}")
+        except Exception as error:  # disk full, folder gone: the trial goes on without
+            if is_storage_error(error):
+                raise  # the database, not the file: paused or given up by __call__
+            self._degraded(trial, record, f"artifact: {write_problem(error)}")
 
     def _verdict(self, trial: optuna.Trial, value: float, step: int) -> Verdict | None:
         """Report ``value`` at ``step`` and ask the pruner: its verdict, None to go on.
@@ -347,8 +352,8 @@ class Objective:
             return
         try:
             self.checkpoints.save(owner, _checkpoint_payload(run, state))
-        except OSError as error:  # disk full, read-only folder: train on without it
-            self._degraded(trial, record, f"checkpoint: {error.strerror or error}")
+        except Exception as error:  # disk full, read-only folder: train on without it
+            self._degraded(trial, record, f"checkpoint: {write_problem(error)}")
             return
         assert self._running is not None
         self._running.checkpoint_epoch = state.epochs_done
@@ -382,6 +387,16 @@ class Objective:
     def _forget(self, key: str) -> None:
         if self.checkpoints is not None:
             self.checkpoints.delete(key)
+
+
+def write_problem(error: BaseException) -> str:
+    """What went wrong with a file write, in a few words: the OS's words for an ``OSError``
+    (``No space left on device``), else the error's type and first line (``torch.save``'s
+    ``RuntimeError: ... unexpected pos ...`` on a disk that filled mid-file)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    # Digits out: "unexpected pos 81920" and "... 86016" are one problem, recorded once.
+    return f"{type(error).__name__}: {re.sub(r'[0-9]+', '#', first_line(error, 120))}"
 
 
 def _checkpoint_payload(run: TrainingRun, state: TrainingState) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import (
+    ROOT,
     run_cli,
     worker_config,
     write_brightness_folder,
@@ -22,7 +23,8 @@ from tests.conftest import (
 )
 from tests.postgres import wait_until
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": "", "PYTHONUNBUFFERED": "1"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": "", "PYTHONUNBUFFERED": "1",
+       "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(scope="module")
