@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from search.errors import UserError
 from search.record.study import artifact_folder
 from search.views.progress import Output
 
@@ -68,14 +69,16 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
 def cmd_lrrt(args: argparse.Namespace, output: Output) -> None:
     from search.config import load_config
     from search.jobs.single_lrrt import fix_space, single_range_test
-    from search.service.devices import resolve_device
+    from search.service.devices import resolve_device, use_threads
     from search.views.progress import RangeTestProgress
 
     config = load_config(args.config)
     if not output.quiet:
         print(_choices_line(config, fix_space(config, args.set), args.set), flush=True)
+    device = resolve_device(args.device)
+    use_threads(args.threads, device)
     trial_config, result, json_path, html_path = single_range_test(
-        config, args.set, resolve_device(args.device), Path(args.out),
+        config, args.set, device, Path(args.out),
         progress=RangeTestProgress(sys.stdout, output=output),
     )
     summary = result.summary
@@ -136,11 +139,12 @@ def cmd_export(args: argparse.Namespace, output: Output) -> None:
 def cmd_train(args: argparse.Namespace, output: Output) -> None:
     from search.jobs.export import load_export
     from search.jobs.retrain import retrain, test_line, with_export_split
-    from search.service.devices import resolve_device
+    from search.service.devices import resolve_device, use_threads
 
     config, bounds, entry = load_export(args.source, args.rank)
     config = with_export_split(config, entry)
     device = resolve_device(args.device)
+    use_threads(args.threads, device)
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
                       repeats=args.repeats, device=device, out_dir=Path(args.out),
                       output=output)
@@ -215,6 +219,11 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
         run_worker,
     )
 
+    heartbeat = args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS
+    grace = args.grace_period or DEFAULT_GRACE_SECONDS
+    if grace <= heartbeat:  # checked together: each flag alone has its own bounds
+        raise UserError(f"--grace-period ({grace} s) must be longer than --heartbeat-interval "
+                        f"({heartbeat} s), or every live trial is reaped between two beats")
     stop = StopFlag().install()
     config = load_config(args.config)
     artifact_dir = artifact_folder(args.artifact_dir)
@@ -223,8 +232,7 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     options = WorkerOptions(
         study_name=args.study, max_trials=args.max_trials, timeout=args.timeout,
         artifact_dir=artifact_dir, checkpoint_dir=args.checkpoint_dir or None,
-        heartbeat_interval=args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS,
-        grace_period=args.grace_period or DEFAULT_GRACE_SECONDS,
+        heartbeat_interval=heartbeat, grace_period=grace,
     )
     device = resolve_device(args.device)
     use_threads(args.threads, device)

@@ -4,37 +4,69 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from search.config.checkers import (
+    DESIGN_COUNT,
+    EPOCHS,
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    OPTIONAL_PATH,
+    PATH,
+    PORT,
+    REPEATS,
+    SEED,
+    STUDY_NAME,
+    TIMEOUT,
+    TRIAL_COUNT,
+    Checker,
+    ValueRefused,
+    threads,
+)
+from search.config.documents import short_repr
 from search.record.study import ARTIFACT_ENV, DEFAULT_ARTIFACT_DIR
 from search.service.storage import DEFAULT_STORAGE, STORAGE_ENV
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return value
+def _flag(check: Checker, parse: Callable[[str], object] = str
+          ) -> Callable[[str], object]:
+    """An argparse type: the text parsed (``int``, ``float`` or kept as text), then checked
+    by ``check``, the checker the same value meets in a config, so a flag takes exactly what
+    its config key takes."""
+    kind = {int: "an integer", float: "a number"}.get(parse, "a value")
+
+    def convert(text: str) -> object:
+        try:
+            value = parse(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {short_repr(text)}"
+                                             ) from None
+        try:
+            return check("", value)
+        except ValueRefused as refused:
+            raise argparse.ArgumentTypeError(f"expected {refused.expected}, got "
+                                             f"{short_repr(refused.value)}") from None
+
+    convert.__name__ = getattr(check, "__name__", "value")  # argparse's "invalid X value"
+    convert.check = check  # type: ignore[attr-defined]  # its bounds, for the tests
+    return convert
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
-    return value
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
-    return int(text)
+_study = _flag(STUDY_NAME)
+_seed = _flag(SEED, int)
+_trial_count = _flag(TRIAL_COUNT, int)
+_epochs = _flag(EPOCHS, int)
+_timeout = _flag(TIMEOUT, float)
+_threads = _flag(threads, int)
+_designs = _flag(DESIGN_COUNT, int)
+_repeats = _flag(REPEATS, int)
+_heartbeat = _flag(HEARTBEAT_SECONDS, int)
+_grace = _flag(GRACE_SECONDS, int)
+_port = _flag(PORT, int)
+_path = _flag(PATH)
+_optional_path = _flag(OPTIONAL_PATH)
 
 
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -112,7 +144,7 @@ def _add_placement(parser: argparse.ArgumentParser) -> None:
     """Where a searching process computes (``search.service.devices``)."""
     parser.add_argument("--device", default="auto",
                         help="auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=_positive_int,
+    parser.add_argument("--threads", type=_threads,
                         help="torch CPU threads (default: the cores shared among the "
                         "cnnsearch processes on this machine; 1 on a GPU)")
 
@@ -130,77 +162,87 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
 
     search = commands.add_parser("search", help="run a search in this process")
-    search.add_argument("--config", required=True, help="search space YAML")
-    search.add_argument("--study", help="study name (default: the config's `study`)")
-    search.add_argument("--n-trials", type=_positive_int,
+    search.add_argument("--config", required=True, type=_path, help="search space YAML")
+    search.add_argument("--study", type=_study,
+                        help="study name (default: the config's `study`)")
+    search.add_argument("--n-trials", type=_trial_count,
                         help="trials to run (default: the config's n_trials, else 10)")
-    search.add_argument("--timeout", type=_positive_float,
+    search.add_argument("--timeout", type=_timeout,
                         help="stop after S seconds (default: no limit)")
     _add_placement(search)
-    search.add_argument("--seed", type=int,
+    search.add_argument("--seed", type=_seed,
                         help="override the config's seed (default: the config's seed)")
-    search.add_argument("--artifact-dir", help=f"where LRRT curves are stored as Optuna "
-                        f"artifacts (default: ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR}; "
-                        "'' disables)")
+    search.add_argument("--artifact-dir", type=_optional_path,
+                        help=f"where LRRT curves are stored as Optuna artifacts (default: "
+                        f"${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR}; '' disables)")
     search.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
+                        type=_optional_path,
                         help="per-trial checkpoints, so a search stopped by Ctrl-C resumes "
                         "its trial next time ('' disables)")
     _add_storage(search)
 
     lrrt = commands.add_parser("lrrt", help="one LR range test of one design")
-    lrrt.add_argument("--config", required=True, help="search space YAML; each dimension not "
-                      "fixed by --set takes its first choice")
+    lrrt.add_argument("--config", required=True, type=_path,
+                      help="search space YAML; each dimension not fixed by --set takes its "
+                      "first choice")
     lrrt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2]")
-    lrrt.add_argument("--out", default="lrrt-out", help="output folder (JSON + HTML)")
-    lrrt.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    lrrt.add_argument("--out", default="lrrt-out", type=_path,
+                      help="output folder (JSON + HTML)")
+    _add_placement(lrrt)
 
     export = commands.add_parser("export", help="the best completed trials, ready to retrain")
-    export.add_argument("--study", required=True, help="study name")
-    export.add_argument("--top", type=_positive_int, default=3,
+    export.add_argument("--study", required=True, type=_study, help="study name")
+    export.add_argument("--top", type=_designs, default=3,
                         help="how many of the best completed trials")
     export.add_argument("--pareto", action="store_true",
                         help="instead of --top: the Pareto front of a multi-objective study, "
                         "each design once, best validation accuracy first")
     export.add_argument("--format", choices=("yaml", "json"), default="yaml",
                         help="file format")
-    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    export.add_argument("-o", "--output", type=_path, help="file to write (default: stdout)")
     _add_storage(export)
 
     train = commands.add_parser("train", help="extended training of an exported design")
-    train.add_argument("--from", dest="source", required=True, help="a `cnnsearch export` file")
-    train.add_argument("--rank", type=_positive_int, default=1,
+    train.add_argument("--from", dest="source", required=True, type=_path,
+                       help="a `cnnsearch export` file")
+    train.add_argument("--rank", type=_designs, default=1,
                        help="which design of the export, 1 = the best")
-    train.add_argument("--epochs", type=_positive_int,
+    train.add_argument("--epochs", type=_epochs,
                        help="training epochs (default: the search's train.epochs)")
-    train.add_argument("--repeats", type=_positive_int, default=1,
+    train.add_argument("--repeats", type=_repeats, default=1,
                        help="runs with seeds seed, seed+1, ...; the median is reported")
-    train.add_argument("--out", default="runs", help="folder for weights and summary.json")
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--out", default="runs", type=_path,
+                       help="folder for weights and summary.json")
+    _add_placement(train)
 
     worker = commands.add_parser("worker", help="a long-running worker of a shared study")
-    worker.add_argument("--study", required=True, help="study name (shared by the workers)")
-    worker.add_argument("--config", required=True, help="search space YAML")
-    worker.add_argument("--max-trials", type=_positive_int,
+    worker.add_argument("--study", required=True, type=_study,
+                        help="study name (shared by the workers)")
+    worker.add_argument("--config", required=True, type=_path, help="search space YAML")
+    worker.add_argument("--max-trials", type=_trial_count,
                         help="stop when the study holds N finished trials (all workers; "
                         "default: no limit)")
-    worker.add_argument("--timeout", type=_positive_float,
+    worker.add_argument("--timeout", type=_timeout,
                         help="stop after S seconds (default: no limit)")
     _add_placement(worker)
-    worker.add_argument("--artifact-dir", help="as for search (a shared folder)")
+    worker.add_argument("--artifact-dir", type=_optional_path,
+                        help="as for search (a shared folder)")
     worker.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",
+                        type=_optional_path,
                         help="per-trial checkpoints for resuming retries ('' disables)")
-    worker.add_argument("--heartbeat-interval", type=_positive_int, default=None,
+    worker.add_argument("--heartbeat-interval", type=_heartbeat, default=None,
                         help="seconds between heartbeats (default 10)")
-    worker.add_argument("--grace-period", type=_positive_int, default=None,
+    worker.add_argument("--grace-period", type=_grace, default=None,
                         help="heartbeat age that makes a trial stale (default 60)")
     _add_storage(worker)
 
     create = commands.add_parser("create-study", help="create a study (one-shot, idempotent)")
-    create.add_argument("--study", required=True, help="study name")
-    create.add_argument("--config", required=True, help="search space YAML")
-    create.add_argument("--artifact-dir", help="artifact folder the study records for "
-                        f"the dashboard (default: ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
+    create.add_argument("--study", required=True, type=_study, help="study name")
+    create.add_argument("--config", required=True, type=_path, help="search space YAML")
+    create.add_argument("--artifact-dir", type=_optional_path,
+                        help=f"artifact folder the study records for the dashboard (default: "
+                        f"${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
     create.add_argument("--prepare-data", action="store_true",
                         help="load the config's dataset once first (downloading it when the "
                         "config says download: true), so workers sharing the data directory "
@@ -208,29 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(create)
 
     reap = commands.add_parser("reap", help="fail and retry trials whose worker died")
-    reap.add_argument("--study", required=True, help="study name")
-    reap.add_argument("--grace-period", type=_positive_int, default=None,
+    reap.add_argument("--study", required=True, type=_study, help="study name")
+    reap.add_argument("--grace-period", type=_grace, default=None,
                       help="heartbeat age that makes a trial stale (default 60)")
     _add_storage(reap)
 
     trials = commands.add_parser("trials", help="the results table of a study")
-    trials.add_argument("--study", required=True, help="study name")
+    trials.add_argument("--study", required=True, type=_study, help="study name")
     trials.add_argument("--format", choices=("table", "json"), default="table",
                         help="a table for people, or a JSON list of rows (same fields)")
     _add_storage(trials)
 
     report = commands.add_parser("report", help="a self-contained HTML report of a study")
-    report.add_argument("--study", required=True, help="study name")
-    report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
-    report.add_argument("--artifact-dir", help="artifact folder (default: the one the study "
-                        f"was searched with, else ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
+    report.add_argument("--study", required=True, type=_study, help="study name")
+    report.add_argument("-o", "--output", default="report.html", type=_path,
+                        help="HTML file to write")
+    report.add_argument("--artifact-dir", type=_optional_path,
+                        help=f"artifact folder (default: the one the study was searched with, "
+                        f"else ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
     _add_storage(report)
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard with the LRRT plots "
                                     "(no authentication)")
-    dashboard.add_argument("--artifact-dir", help="artifact folder (default: the one the "
-                           f"studies were searched with, else ${ARTIFACT_ENV}, else "
-                           f"{DEFAULT_ARTIFACT_DIR})")
+    dashboard.add_argument("--artifact-dir", type=_optional_path,
+                           help=f"artifact folder (default: the one the studies were searched "
+                           f"with, else ${ARTIFACT_ENV}, else {DEFAULT_ARTIFACT_DIR})")
     dashboard.add_argument("--host", default="127.0.0.1",
                            help="address to listen on; the dashboard has no authentication, "
                            "keep it on the loopback")

@@ -21,7 +21,9 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from models import ArchitectureError
 from search.config import short_repr
+from search.config.checkers import MAX_DESIGNS
 from search.config.documents import (
     EXPORT_MAX_BYTES,
     EXPORT_MAX_NODES,
@@ -30,12 +32,13 @@ from search.config.documents import (
     yaml_problem,
 )
 from search.config.settings import SpaceSettings, check_one
+from search.config.shapes import check_translate, known_input_shape
 from search.errors import UserError
 from search.method.trial_config import TrialConfig
 from search.record import TrialRecord, read_trials
 
 EXPORT_FORMAT = "cnnsearch-export/1"
-MAX_TOP = 1000
+MAX_TOP = MAX_DESIGNS
 """Most designs one export holds, so that ``train --from`` can always read it back."""
 
 
@@ -141,9 +144,23 @@ def load_export(path: str | Path, rank: int) -> tuple[TrialConfig, tuple[float, 
     try:
         config = TrialConfig.from_dict(entry["config"])
         low, high = check_one(SpaceSettings, "lr_range", "lr_bounds", entry["lr_bounds"])
+        _check_shape(config)
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     return config, (low, high), entry
+
+
+def _check_shape(config: TrialConfig) -> None:
+    """The design fits its dataset's images and its translation is narrower than them, when
+    their shape is known before reading them (a folder's is checked once it is loaded)."""
+    shape = known_input_shape(config.dataset)
+    if shape is None:
+        return
+    check_translate(config.translate, shape, "translate")
+    try:
+        config.architecture.check_fits(shape)
+    except ArchitectureError as error:
+        raise UserError(f"config key 'architecture': {error}") from None
 
 
 def _entry(path: Path, configs: Any, rank: int) -> dict[str, Any]:
