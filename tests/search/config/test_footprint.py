@@ -42,9 +42,9 @@ TOO_LARGE = {
 
 @pytest.fixture
 def six_gib(monkeypatch: pytest.MonkeyPatch) -> None:
-    import data.memory
+    import data.memory_budget
 
-    monkeypatch.setattr(data.memory, "_budget", lambda: (SIX_GIB, "a 6 GiB test budget"))
+    monkeypatch.setattr(data.memory_budget, "_budget", lambda: (SIX_GIB, "a 6 GiB test budget"))
 
 
 @pytest.mark.parametrize("family", sorted(TOO_LARGE))
