@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from search.errors import UserError
 from search.record.study import artifact_folder
+from search.views.output_files import output_file, output_folder, write_output
 from search.views.progress import Output
 
 if TYPE_CHECKING:
@@ -75,10 +76,11 @@ def cmd_lrrt(args: argparse.Namespace, output: Output) -> None:
     config = load_config(args.config)
     if not output.quiet:
         print(_choices_line(config, fix_space(config, args.set), args.set), flush=True)
+    out_dir = output_folder(args.out, "--out")  # before the range test runs
     device = resolve_device(args.device)
     use_threads(args.threads, device)
     trial_config, result, json_path, html_path = single_range_test(
-        config, args.set, device, Path(args.out),
+        config, args.set, device, out_dir,
         progress=RangeTestProgress(sys.stdout, output=output),
     )
     summary = result.summary
@@ -125,13 +127,14 @@ def cmd_export(args: argparse.Namespace, output: Output) -> None:
     from search.jobs.export import dump_export, export_best, export_pareto
     from search.service.storage import load_study, open_storage, resolve_storage_url
 
+    target = output_file(args.output, "-o") if args.output else None  # before any work
     url = resolve_storage_url(args.storage)
-    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    study = load_study(args.study, open_storage(url, read_only=True), url)
     document = export_pareto(study) if args.pareto else export_best(study, args.top)
     text = dump_export(document, args.format)
-    if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+    if target is not None:
+        write_output(target, text, "-o")
+        print(f"wrote {target}")
     else:
         sys.stdout.write(text)
 
@@ -143,10 +146,11 @@ def cmd_train(args: argparse.Namespace, output: Output) -> None:
 
     config, bounds, entry = load_export(args.source, args.rank)
     config = with_export_split(config, entry)
+    out_dir = output_folder(args.out, "--out")  # before any epoch is trained
     device = resolve_device(args.device)
     use_threads(args.threads, device)
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
-                      repeats=args.repeats, device=device, out_dir=Path(args.out),
+                      repeats=args.repeats, device=device, out_dir=out_dir,
                       output=output)
     print(json.dumps({k: summary[k] for k in ("name", "epochs", "repeats", "split",
                                                 "median_best_val_accuracy",
@@ -167,7 +171,7 @@ def cmd_trials(args: argparse.Namespace, output: Output) -> None:
     )
 
     url = resolve_storage_url(args.storage)
-    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    study = load_study(args.study, open_storage(url, read_only=True), url)
     if args.format == "json":  # the table's rows, for scripts: one object per trial
         names = objective_names(study)
         rows = [row_fields(trial_row(t, names)) for t in study.get_trials(deepcopy=False)]
@@ -190,20 +194,30 @@ def cmd_report(args: argparse.Namespace, output: Output) -> None:
     from search.service.storage import load_study, open_storage, redact, resolve_storage_url
     from search.views.report import write_report
 
+    target = output_file(args.output, "-o")  # before the report is built
     url = resolve_storage_url(args.storage)
-    study = load_study(args.study, open_storage(url, must_exist=True), url)
-    path = write_report(study, Path(args.output), source=redact(url),
-                        artifact_dir=args.artifact_dir)
+    study = load_study(args.study, open_storage(url, read_only=True), url)
+    path = write_report(study, target, source=redact(url), artifact_dir=args.artifact_dir)
     print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
 
 
 def cmd_dashboard(args: argparse.Namespace, output: Output) -> None:
-    from search.service.storage import open_storage, redact, resolve_storage_url
+    from search.service.storage import (
+        open_storage,
+        redact,
+        resolve_storage_url,
+        sqlite_write_problem,
+    )
     from search.views.dashboard import serve
 
     url = resolve_storage_url(args.storage)
-    serve(open_storage(url, must_exist=True), redact(url), args.artifact_dir, args.host,
-          args.port, args.allowed_host)
+    # A database nobody may write is still shown; the dashboard's edits then fail there.
+    read_only = sqlite_write_problem(url) is not None
+    if read_only:
+        print(f"note: storage {redact(url)} is read-only here: the dashboard shows it, and "
+              "cannot save changes to it", file=sys.stderr, flush=True)
+    serve(open_storage(url, must_exist=True, read_only=read_only), redact(url),
+          args.artifact_dir, args.host, args.port, args.allowed_host)
 
 
 def cmd_worker(args: argparse.Namespace, output: Output) -> None:

@@ -27,6 +27,7 @@ from search.method.prepared_data import DataOnDevice, check_design_fits, load_da
 from search.method.recipe import training_run
 from search.method.training import EpochReport, TrainingState
 from search.method.trial_config import TrialConfig
+from search.views.output_files import output_folder, write_output
 from search.views.progress import Output, TrainProgress
 
 
@@ -72,9 +73,9 @@ def retrain(
     """Train ``repeats`` runs (seed, seed+1, ...); save each state dict and one JSON summary;
     evaluate each run's final weights on the test split when there is one. ``output``: what
     its progress may print (the CLI's)."""
+    out_dir = output_folder(out_dir, "--out")  # a folder that takes files, before training
     dataset = load_data(config.dataset, config.data_seed, test=True)
     check_design_fits(config, dataset)
-    out_dir.mkdir(parents=True, exist_ok=True)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     n_test = data.test.num_samples if data.test is not None else 0
     runs = []
@@ -98,7 +99,7 @@ def retrain(
             progress.status.log(f"[run {repeat + 1}/{repeats}] test acc {test_accuracy:.4f} "
                                 f"(final weights, {n_test} held-out images)")
         weights = out_dir / f"{config.name}-seed{seed}.pt"
-        torch.save(run.model.state_dict(), weights)
+        write_output(weights, lambda handle: torch.save(run.model.state_dict(), handle), "--out")
         runs.append({
             "seed": seed,
             "best_val_accuracy": state.best_val_accuracy,
@@ -129,5 +130,5 @@ def retrain(
         "config": config.to_dict(),
         "runs": runs,
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_output(out_dir / "summary.json", json.dumps(summary, indent=2), "--out")
     return summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,10 +136,37 @@ def _sqlite_path(parsed: URL) -> Path | None:
     return None if parsed.database in _IN_MEMORY else Path(parsed.database)
 
 
+def sqlite_write_problem(url: str) -> str | None:
+    """Why an SQLite storage cannot be written (its file or its folder, where SQLite puts its
+    journal, is read-only), or None: it can, or it is no SQLite file. Proven by opening the
+    file for writing and creating a file beside it, the only test that holds for read-only
+    mounts, ACLs and root alike."""
+    path = _sqlite_path(parse_storage_url(with_installed_driver(url)))
+    if path is None or not path.parent.is_dir():
+        return None
+    try:
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+        handle, probe = tempfile.mkstemp(prefix=".cnnsearch-write-test-", dir=path.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def _read_only_url(path: Path) -> str:
+    """An SQLite URL that opens ``path`` for reading only: SQLite itself refuses any write,
+    and creates no journal beside it."""
+    return f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
+
+
 def open_storage(
     url: str,
     *,
     must_exist: bool = False,
+    read_only: bool = False,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     retry_stale: bool = False,
@@ -147,20 +175,32 @@ def open_storage(
     """Open an Optuna RDB storage; every failure becomes a one-line ``UserError``.
 
     ``must_exist`` refuses to create a new SQLite file (read-only commands use it so a typo
-    in a path does not leave an empty database behind). ``wait_seconds`` keeps trying a
-    database that refuses connections (a worker starting while the server restarts); a
-    wrong password or a missing role or database fails at once. Storage calls retry through
-    an outage for ``retry_window(grace_period)``.
+    in a path does not leave an empty database behind). ``read_only`` (``trials``,
+    ``report``, ``export``): an SQLite file is opened so that nothing can be written to it
+    or beside it, so these commands work on a database in a read-only folder and change
+    nothing; any other command must be able to write it, or says in one line why it
+    cannot. ``wait_seconds`` keeps trying a database that refuses connections (a worker
+    starting while the server restarts); a wrong password or a missing role or database
+    fails at once. Storage calls retry through an outage for ``retry_window(grace_period)``.
     """
     url = with_installed_driver(url)
     parsed = parse_storage_url(url)
     sqlite_path = _sqlite_path(parsed)
+    engine_url = url
     if sqlite_path is not None:
-        if must_exist and not sqlite_path.exists():
+        if (must_exist or read_only) and not sqlite_path.exists():
             raise UserError(f"storage file {sqlite_path} does not exist")
         if not sqlite_path.parent.exists():
             raise UserError(f"cannot open storage '{url}': folder {sqlite_path.parent} "
                             "does not exist")
+        if read_only:
+            engine_url = _read_only_url(sqlite_path)
+        else:
+            problem = sqlite_write_problem(url)
+            if problem is not None:
+                raise UserError(f"storage {sqlite_path} cannot be written ({problem}): this "
+                                "command records to it; trials, report, export and "
+                                "dashboard can still read it")
         engine_kwargs: dict = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {
@@ -177,9 +217,9 @@ def open_storage(
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            with _schema_lock(url):
+            with _schema_lock(url) if not read_only else contextlib.nullcontext():
                 storage = ResilientRDBStorage(
-                    url,
+                    engine_url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,

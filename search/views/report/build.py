@@ -31,6 +31,7 @@ from plotly.offline import get_plotlyjs
 
 from search.record import StudyRecord, TrialRecord, flags_legend
 from search.record.study import artifact_folder
+from search.views.output_files import write_output
 from search.views.report.figures import (
     best_trials_figure,
     is_multi_objective,
@@ -261,7 +262,5 @@ def build_report(study: optuna.study.Study, *, source: str = "",
 
 def write_report(study: optuna.study.Study, path: Path, *, source: str = "",
                  artifact_dir: str | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_report(study, source=source, artifact_dir=artifact_dir),
-                    encoding="utf-8")
-    return path
+    return write_output(path, build_report(study, source=source, artifact_dir=artifact_dir),
+                        "-o")
