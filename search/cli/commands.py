@@ -124,13 +124,18 @@ def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[s
 
 
 def cmd_export(args: argparse.Namespace, output: Output) -> None:
-    from search.jobs.export import dump_export, export_best, export_pareto
+    from search.jobs.export import dump_export, export_best, export_pareto, untrusted_trials
     from search.service.storage import load_study, open_storage, resolve_storage_url
 
     target = output_file(args.output, "-o") if args.output else None  # before any work
     url = resolve_storage_url(args.storage)
     study = load_study(args.study, open_storage(url, read_only=True), url)
     document = export_pareto(study) if args.pareto else export_best(study, args.top)
+    left_out = untrusted_trials(study)
+    if left_out:
+        print(f"note: left out trial(s) {', '.join(map(str, left_out[:20]))}: their values "
+              "were not recorded by cnnsearch (told from outside, e.g. the dashboard)",
+              file=sys.stderr, flush=True)
     text = dump_export(document, args.format)
     if target is not None:
         write_output(target, text, "-o")

@@ -35,7 +35,7 @@ from search.config.settings import SpaceSettings, check_one
 from search.config.shapes import check_translate, known_input_shape
 from search.errors import UserError
 from search.method.trial_config import TrialConfig
-from search.record import TrialRecord, read_trials
+from search.record import TrialRecord, pareto_front, read_trials, trusted
 
 EXPORT_FORMAT = "cnnsearch-export/1"
 MAX_TOP = MAX_DESIGNS
@@ -47,7 +47,7 @@ def export_best(study: optuna.study.Study, top: int) -> dict[str, Any]:
     them, each its best trial (the first of equals)."""
     if not 1 <= top <= MAX_TOP:
         raise UserError(f"--top must be between 1 and {MAX_TOP}, got {top}")
-    complete = [record for record in read_trials(study, (TrialState.COMPLETE,))
+    complete = [record for record in trusted(read_trials(study, (TrialState.COMPLETE,)))
                 if record.trial_config and record.lr_bounds is not None]
     if not complete:
         raise UserError(f"study '{study.study_name}' has no completed trial to export")
@@ -64,7 +64,8 @@ def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
         raise UserError(f"study '{study.study_name}' has a single objective: it has no Pareto "
                         "front (export its best trials with --top)")
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
-    front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
+    front = sorted(pareto_front(trusted(read_trials(study, (TrialState.COMPLETE,))),
+                                study.directions),
                    key=lambda r: (-(r.value or 0.0), r.number))
     designs = _each_design_once([record for record in front
                                  if record.trial_config and record.lr_bounds is not None])
@@ -76,6 +77,13 @@ def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
         entry["objectives"] = dict(zip(names, record.values, strict=False))
         entries.append(entry)
     return _document(study, entries)
+
+
+def untrusted_trials(study: optuna.study.Study) -> list[int]:
+    """The COMPLETE trials an export leaves out: their values were not recorded by
+    cnnsearch (``TrialRecord.untrusted``: told from outside, e.g. the dashboard)."""
+    return [record.number for record in read_trials(study, (TrialState.COMPLETE,))
+            if record.untrusted]
 
 
 def _each_design_once(records: list[TrialRecord]) -> list[TrialRecord]:

@@ -52,6 +52,7 @@ from search.record.keys import (
     RUN_SEED,
     SECONDS,
     STORAGE_UNREACHABLE,
+    TOLD_VALUES,
     TRIAL_ATTRS,
     TRIAL_CONFIG,
     UNSTABLE,
@@ -86,12 +87,15 @@ from search.record.trial import (
     NARROW_PEAK_SHARE,
     RANGE_TOO_NARROW,
     TRAINED_TO_CHANCE,
+    UNTRUSTED,
     TrialRecord,
     Verdict,
     flag_notes,
     flags_legend,
     frozen_trial,
+    pareto_front,
     read_trials,
+    trusted,
 )
 from search.record.values import Bounds
 
@@ -104,9 +108,10 @@ __all__ = [
     "PRUNE_EVIDENCE", "PRUNE_REASON", "RANGE_TOO_NARROW", "REPEAT", "REPEAT_OF",
     "RESUMED_FROM_EPOCH", "RUN_SEED", "SECONDS", "SHORT_CURVE_POINTS", "STORAGE_UNREACHABLE",
     "STUDY_ARTIFACT_DIR", "STUDY_ATTRS", "STUDY_CONFIG", "STUDY_FINGERPRINT",
-    "STUDY_PROCESSES", "TRAINED_TO_CHANCE", "TRIAL_ATTRS", "TRIAL_CONFIG", "UNKNOWN_GROUP",
-    "UNSTABLE", "VAL_CURVE", "WORKER", "Bounds", "CurvePoints", "DivergencePoint",
-    "LRRTSummary", "StudyRecord", "StudyRecorder", "TrialRecord", "TrialRecorder", "Verdict",
+    "STUDY_PROCESSES", "TOLD_VALUES", "TRAINED_TO_CHANCE", "TRIAL_ATTRS", "TRIAL_CONFIG",
+    "UNKNOWN_GROUP", "UNSTABLE", "UNTRUSTED", "VAL_CURVE", "WORKER", "Bounds", "CurvePoints",
+    "DivergencePoint", "LRRTSummary", "StudyRecord", "StudyRecorder", "TrialRecord",
+    "TrialRecorder", "Verdict",
     "chance_threshold", "design_key", "flag_notes", "flags_legend", "frozen_trial",
-    "read_trials", "summary_attrs",
+    "pareto_front", "read_trials", "summary_attrs", "trusted",
 ]

@@ -65,6 +65,9 @@ DEGRADED = _trial("degraded", "problems it survived, e.g. `[\"checkpoint: No spa
                   "device\"]`: it ran on without what failed to be written (also a flag)")
 REPEAT_OF = _trial("repeat_of", "the finished trial whose design this one sampled again: it "
                    "was not trained, its result is that trial's (`repeats: skip`)")
+TOLD_VALUES = _trial("told_values", "the values cnnsearch told Optuna when the trial ended: "
+                     "a trial holding other values (told from outside, e.g. the dashboard) "
+                     "is flagged `untrusted` and left out of exports")
 
 # --- what the strategies benchmark charges to each trial (benchmarks/) -----------------------
 BENCH_IMAGES = _trial("bench_images", "benchmarks only: images the trial's work processed")

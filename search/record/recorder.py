@@ -30,6 +30,7 @@ from search.record.keys import (
     RESUMED_FROM_EPOCH,
     RUN_SEED,
     SECONDS,
+    TOLD_VALUES,
     TRIAL_CONFIG,
     VAL_CURVE,
     WORKER,
@@ -108,6 +109,11 @@ class TrialRecorder:
 
     def failed(self, reason: str, detail: str = "") -> None:
         self._set({FAIL_REASON: reason, **({FAIL_DETAIL: detail[:500]} if detail else {})})
+
+    def told(self, values: tuple[float, ...]) -> None:
+        """The values cnnsearch is about to tell Optuna: a trial holding others was told
+        from outside (``TrialRecord.untrusted``)."""
+        self._set({TOLD_VALUES: [float(value) for value in values]})
 
     def degraded(self, problem: str) -> bool:
         """Add one problem the trial survived; False if it was already recorded, or

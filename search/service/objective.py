@@ -46,6 +46,7 @@ from search.method.suggest import sample_trial_config
 from search.method.training import EpochReport, TrainingDiverged, TrainingState
 from search.method.trial_config import TrialConfig
 from search.record import (
+    CHECKPOINT_KEY,
     DIVERGED,
     INTERRUPTED,
     OOM,
@@ -103,8 +104,9 @@ class TrialPaused(Exception):
 
 
 class TrialAbandoned(Exception):
-    """Another process (a reaper) finished this trial while this one was cut off from the
-    database; its retry, queued by that process, resumes from the checkpoint."""
+    """Another process finished this trial while this one ran it (a reaper, after a long
+    stop or a cut from the database; someone failing it from the dashboard): this process
+    gives it up (``Objective.abandon`` says what becomes of its checkpoint)."""
 
 
 @dataclass
@@ -159,7 +161,9 @@ class Objective:
         self._running = _Running(trial.number)
         reachable = True
         try:
-            return self._run(trial, record)
+            values = self._run(trial, record)
+            record.told(values if isinstance(values, tuple) else (values,))
+            return values
         except (optuna.TrialPruned, TrialFailed, WorkerInterrupted):
             raise
         except Exception as error:
@@ -383,6 +387,37 @@ class Objective:
             for report in state.history:
                 trial.report(report.val_accuracy, report.epoch)
         return run, state
+
+    @property
+    def running_number(self) -> int | None:
+        """The number of the trial this objective started last."""
+        return self._running.number if self._running is not None else None
+
+    def abandon(self, study: optuna.study.Study, number: int | None) -> str:
+        """Give up trial ``number``, which another process finished while this one ran it;
+        the line to print. Its checkpoint is kept only for a retry that is still to run or
+        running (a reaper queues one, with the same checkpoint key); with none (the trial
+        was failed from the dashboard, or its retry has finished and deleted the file this
+        process then wrote again) it is deleted: nobody would ever read it."""
+        if number is None:
+            return "a trial was finished by another process; abandoned"
+        trials = study.get_trials(deepcopy=False)
+        mine = next((t for t in trials if t.number == number), None)
+        key = mine.user_attrs.get(CHECKPOINT_KEY) if mine is not None else None
+        head = (f"trial {number} was finished by another process (reaped, or failed from "
+                "the dashboard) while this one ran it; abandoned")
+        if key is None:
+            return head
+        retries = [t for t in trials if t.number != number
+                   and t.user_attrs.get(CHECKPOINT_KEY) == key]
+        live = [t for t in retries if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+        if live:
+            return f"{head}: its retry, trial {live[0].number}, resumes from the checkpoint"
+        self._forget(key)
+        if retries:
+            return (f"{head}: its retry, trial {retries[-1].number}, has finished; checkpoint "
+                    "deleted")
+        return f"{head}: nothing retries it; checkpoint deleted"
 
     def _forget(self, key: str) -> None:
         if self.checkpoints is not None:

@@ -162,9 +162,7 @@ def run_worker(
         """One line for a trial lost to the database; False for anything else (a bug)."""
         number = current[0] if current else None
         if is_taken_over(error) or isinstance(error, TrialAbandoned):
-            LOGGER.warning("cnnsearch: trial %s was taken over by a reaper while this worker "
-                           "was cut off from the database; abandoned (its retry resumes from "
-                           "the checkpoint)", number)
+            LOGGER.warning("cnnsearch: %s", objective.abandon(study, number))
             return True
         if is_transient(error):
             if not stop.is_set():

@@ -29,7 +29,13 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from search.record import StudyRecord, TrialRecord, flags_legend
+from search.record import (
+    StudyRecord,
+    flags_legend,
+    pareto_front,
+    read_trials,
+    trusted,
+)
 from search.record.study import artifact_folder
 from search.views.output_files import write_output
 from search.views.report.figures import (
@@ -142,7 +148,7 @@ def pareto_section(study: optuna.study.Study) -> str:
                    for name, kind in [("trial", "num"), ("config", "text"),
                                       *((label, "num") for label in labels)])
     rows = []
-    front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
+    front = sorted(pareto_front(trusted(read_trials(study)), study.directions),
                    key=lambda r: (-(r.value or 0.0), r.number))
     for record in front:
         if record.repeat_of is not None:  # its earlier trial, the same point, is listed
