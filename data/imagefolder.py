@@ -2,7 +2,8 @@
 
 Classes are the sorted sub-folder names, as torchvision's ImageFolder does, so indices match
 between tools; the images of a class are every image file under its folder, sub-folders
-included (hidden files and folders skipped, symbolic links to folders not followed). Images are
+included (hidden files and folders skipped, symbolic links to folders never followed, a class
+folder that is a link not a class, a link to a file outside the folder skipped). Images are
 never resized behind the user's back: differing sizes are an error unless ``image_size`` asks
 for a resize. The authors of such folders rarely ship a split, so a seeded per-class split is
 made here: train/validation/test when ``test_fraction`` is given (``load_dataset``'s default
@@ -61,18 +62,42 @@ def parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
         return list(pool.map(function, items))
 
 
-def image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path, root: Path | None = None) -> list[Path]:
     """Every image file under ``folder``, sub-folders included, sorted by relative path; names
-    starting with a dot (files or folders) are skipped, folder links are not followed."""
+    starting with a dot (files or folders) are skipped, links to folders are not followed, and
+    a link to a file counts only when the file is inside ``root`` (resolved; ``folder`` when
+    not given)."""
+    root = folder.resolve() if root is None else root
     found = []
-    for directory, subfolders, files in os.walk(folder):
+    for directory, subfolders, files in os.walk(folder):  # never descends into folder links
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in files:
             path = Path(directory, name)
             if (not name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
-                    and path.is_file()):
+                    and _inside(path, root) and path.is_file()):
                 found.append(path)
     return sorted(found, key=lambda path: path.relative_to(folder).parts)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, its links resolved, lies under ``root`` (itself resolved)."""
+    if not path.is_symlink():
+        return True
+    try:
+        return path.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):  # a dangling link, a loop
+        return False
+
+
+def _class_folders(root: Path) -> tuple[list[str], list[str]]:
+    """The sorted names of ``root``'s class sub-folders, and of its links to folders, which
+    are not classes: a link could name ``/usr``, or ``root`` itself."""
+    classes, links = [], []
+    for entry in root.iterdir():
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        (links if entry.is_symlink() else classes).append(entry.name)
+    return sorted(classes), sorted(links)
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[Path], torch.Tensor, tuple[str, ...]]:
@@ -80,20 +105,24 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], torch.Tensor, tuple
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a directory")
-    classes = tuple(
-        sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    )
+    names, links = _class_folders(root)
+    classes = tuple(names)
     if len(classes) < 2:
+        skipped = (f" ({len(links)} link(s) to folders not followed: "
+                   f"{', '.join(links[:5])})" if links else "")
         raise DatasetError(
-            f"image folder {root} needs at least 2 class sub-folders, found {len(classes)}"
+            f"image folder {root} needs at least 2 class sub-folders, found "
+            f"{len(classes)}{skipped}"
         )
+    resolved = root.resolve()
     paths: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
-        files = image_files(root / name)
+        files = image_files(root / name, resolved)
         if not files:
             raise DatasetError(
-                f"class folder {root / name} has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+                f"class folder {root / name} has no images ({', '.join(sorted(IMAGE_EXTENSIONS))}"
+                "; links to files outside the image folder are not followed)"
             )
         paths.extend(files)
         labels.extend([index] * len(files))

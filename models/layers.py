@@ -2,7 +2,9 @@
 norm before or after the activation, the FC head, and the seeded Glorot initialisation.
 
 Layers are created with ``skip_init``: torch's default (Kaiming) init would consume the
-global RNG; ``glorot_uniform`` sets every weight and bias afterwards from the run seed.
+global RNG; ``glorot_uniform`` sets every weight and bias afterwards from the run seed. They
+are created on torch's default device (the CPU unless a ``with torch.device(...)`` block
+says otherwise).
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ BATCH_NORM_PLACES = ("none", "before", "after")
 def conv(in_channels: int, out_channels: int, kernel: int, *, stride: int = 1,
          padding: int | str = 0, bias: bool = True) -> nn.Conv2d:
     return skip_init(nn.Conv2d, in_channels, out_channels, kernel, stride=stride,
-                     padding=padding, bias=bias)
+                     padding=padding, bias=bias, device=torch.get_default_device())
 
 
 def linear(in_features: int, out_features: int) -> nn.Linear:
-    return skip_init(nn.Linear, in_features, out_features)
+    # On torch's default device, so that ``with torch.device("meta")`` builds a network with
+    # no storage at all (``models.footprint`` measures designs that way).
+    return skip_init(nn.Linear, in_features, out_features, device=torch.get_default_device())
 
 
 def normalised(layer: nn.Module, channels: int, activation: str,

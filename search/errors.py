@@ -15,7 +15,8 @@ def one_line(message: str) -> str:
 
 
 def first_line(error: BaseException, limit: int = 160) -> str:
-    """An error's first line (its type's name when it says nothing), cut to ``limit``."""
+    """An exception's first line (its type's name when it has no message), cut to
+    ``limit`` characters: how a library's error is quoted in a one-line message."""
     text = str(error).strip()
     line = text.splitlines()[0] if text else type(error).__name__
     return line if len(line) <= limit else line[:limit - 3] + "..."

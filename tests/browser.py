@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import ROOT
+
 CHROMIUM = Path(os.environ.get("CNNSEARCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -200,7 +202,7 @@ class Dashboard:
 def dashboard(storage_url: str, *extra: str, cwd: Path | None = None,
               timeout: float = 60) -> Iterator[Dashboard]:
     """``cnnsearch dashboard --port 0`` in a real process; yields once its API answers."""
-    env = {**os.environ, "CNNSEARCH_STORAGE": ""}
+    env = {**os.environ, "CNNSEARCH_STORAGE": "", "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "search", "dashboard", "--storage", storage_url, "--port", "0",
          *extra], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

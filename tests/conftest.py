@@ -58,8 +58,10 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
     # One torch thread: results do not depend on how busy the machine is (a multi-thread
     # reduction's order can flip a borderline verdict), and parallel tests do not
     # oversubscribe the cores.
+    # PYTHONPATH: this source tree's packages, whatever ``cwd`` is and whichever checkout
+    # the environment has installed.
     environment = {**os.environ, "CNNSEARCH_STORAGE": "", "OMP_NUM_THREADS": "1",
-                   **(env or {})}
+                   "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "search", *args], cwd=cwd or ROOT, env=environment,
         check=False, capture_output=True, text=True, timeout=timeout,

@@ -57,6 +57,10 @@ class WaitingObjective:
         self.left = time.perf_counter()
         return x
 
+    def abandon(self, _study: optuna.Study, number: int | None) -> str:
+        """Nothing to clean up: it keeps no checkpoint."""
+        return f"trial {number} was finished by another process; abandoned"
+
 
 class TrialLog:
     """The study callback that writes one line per trial after it was told: its id, number,

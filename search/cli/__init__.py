@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from search.cli.commands import COMMANDS
 from search.cli.output import configured_output
 from search.cli.parser import build_parser
+from search.cli.standard_output import guarded_stdout
 from search.errors import UserError
 
 
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
     args = build_parser().parse_args(argv)
     try:
-        with configured_output(args.verbosity) as output:
+        with guarded_stdout(), configured_output(args.verbosity) as output:
             COMMANDS[args.command](args, output)
     except UserError as error:
         print(f"cnnsearch: error: {error}", file=sys.stderr)

@@ -8,11 +8,11 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.errors import UserError
 from search.record.study import artifact_folder
+from search.views.output_files import output_file, output_folder, write_output
 from search.views.progress import Output
 
 if TYPE_CHECKING:
@@ -69,14 +69,17 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
 def cmd_lrrt(args: argparse.Namespace, output: Output) -> None:
     from search.config import load_config
     from search.jobs.single_lrrt import fix_space, single_range_test
-    from search.service.devices import resolve_device
+    from search.service.devices import resolve_device, use_threads
     from search.views.progress import RangeTestProgress
 
     config = load_config(args.config)
     if not output.quiet:
         print(_choices_line(config, fix_space(config, args.set), args.set), flush=True)
+    out_dir = output_folder(args.out, "--out")  # before the range test runs
+    device = resolve_device(args.device)
+    use_threads(args.threads, device)
     trial_config, result, json_path, html_path = single_range_test(
-        config, args.set, resolve_device(args.device), Path(args.out),
+        config, args.set, device, out_dir,
         progress=RangeTestProgress(sys.stdout, output=output),
     )
     summary = result.summary
@@ -120,16 +123,22 @@ def _choices_line(config: SearchConfig, fixed: SearchConfig, assignments: list[s
 
 
 def cmd_export(args: argparse.Namespace, output: Output) -> None:
-    from search.jobs.export import dump_export, export_best, export_pareto
+    from search.jobs.export import dump_export, export_best, export_pareto, untrusted_trials
     from search.service.storage import load_study, open_storage, resolve_storage_url
 
+    target = output_file(args.output, "-o") if args.output else None  # before any work
     url = resolve_storage_url(args.storage)
-    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    study = load_study(args.study, open_storage(url, read_only=True), url)
     document = export_pareto(study) if args.pareto else export_best(study, args.top)
+    left_out = untrusted_trials(study)
+    if left_out:
+        print(f"note: left out trial(s) {', '.join(map(str, left_out[:20]))}: their values "
+              "were not recorded by cnnsearch (told from outside, e.g. the dashboard)",
+              file=sys.stderr, flush=True)
     text = dump_export(document, args.format)
-    if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+    if target is not None:
+        write_output(target, text, "-o")
+        print(f"wrote {target}")
     else:
         sys.stdout.write(text)
 
@@ -137,15 +146,17 @@ def cmd_export(args: argparse.Namespace, output: Output) -> None:
 def cmd_train(args: argparse.Namespace, output: Output) -> None:
     from search.jobs.export import load_export
     from search.jobs.retrain import model_line, retrain, test_line, with_export_split
-    from search.service.devices import resolve_device
+    from search.service.devices import resolve_device, use_threads
 
     config, bounds, entry = load_export(args.source, args.rank)
     config = with_export_split(config, entry)
+    out_dir = output_folder(args.out, "--out")  # before any epoch is trained
     device = resolve_device(args.device)
+    use_threads(args.threads, device)
     source = {"export": str(args.source), "rank": args.rank,
               **{key: entry[key] for key in ("study", "trial", "exported_at") if key in entry},
               "search_score": entry.get("score")}
-    out = Path(args.out)
+    out = out_dir
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
                       repeats=args.repeats, device=device, out_dir=out, source=source,
                       portable=None if args.portable == "none" else args.portable,
@@ -207,7 +218,7 @@ def cmd_trials(args: argparse.Namespace, output: Output) -> None:
     )
 
     url = resolve_storage_url(args.storage)
-    study = load_study(args.study, open_storage(url, must_exist=True), url)
+    study = load_study(args.study, open_storage(url, read_only=True), url)
     if args.format == "json":  # the table's rows, for scripts: one object per trial
         names = objective_names(study)
         rows = [row_fields(trial_row(t, names)) for t in study.get_trials(deepcopy=False)]
@@ -230,20 +241,31 @@ def cmd_report(args: argparse.Namespace, output: Output) -> None:
     from search.service.storage import load_study, open_storage, redact, resolve_storage_url
     from search.views.report import write_report
 
+    target = output_file(args.output, "-o")  # before the report is built
     url = resolve_storage_url(args.storage)
-    study = load_study(args.study, open_storage(url, must_exist=True), url)
-    path = write_report(study, Path(args.output), source=redact(url),
-                        artifact_dir=args.artifact_dir, models=args.models)
+    study = load_study(args.study, open_storage(url, read_only=True), url)
+    path = write_report(study, target, source=redact(url), artifact_dir=args.artifact_dir,
+                        models=args.models)
     print(f"wrote {path} ({len(study.trials)} trials); open it in a browser, no network needed")
 
 
 def cmd_dashboard(args: argparse.Namespace, output: Output) -> None:
-    from search.service.storage import open_storage, redact, resolve_storage_url
+    from search.service.storage import (
+        open_storage,
+        redact,
+        resolve_storage_url,
+        sqlite_write_problem,
+    )
     from search.views.dashboard import serve
 
     url = resolve_storage_url(args.storage)
-    serve(open_storage(url, must_exist=True), redact(url), args.artifact_dir, args.host,
-          args.port)
+    # A database nobody may write is still shown; the dashboard's edits then fail there.
+    read_only = sqlite_write_problem(url) is not None
+    if read_only:
+        print(f"note: storage {redact(url)} is read-only here: the dashboard shows it, and "
+              "cannot save changes to it", file=sys.stderr, flush=True)
+    serve(open_storage(url, must_exist=True, read_only=read_only), redact(url),
+          args.artifact_dir, args.host, args.port, args.allowed_host)
 
 
 def cmd_worker(args: argparse.Namespace, output: Output) -> None:
@@ -255,6 +277,11 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     from search.service.trial_loop import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
     from search.service.worker import WorkerOptions, run_worker
 
+    heartbeat = args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS
+    grace = args.grace_period or DEFAULT_GRACE_SECONDS
+    if grace <= heartbeat:  # checked together: each flag alone has its own bounds
+        raise UserError(f"--grace-period ({grace} s) must be longer than --heartbeat-interval "
+                        f"({heartbeat} s), or every live trial is reaped between two beats")
     stop = StopFlag().install()
     config = load_config(args.config)
     artifact_dir = artifact_folder(args.artifact_dir)
@@ -263,8 +290,7 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     options = WorkerOptions(
         study_name=args.study, max_trials=args.max_trials, timeout=args.timeout,
         artifact_dir=artifact_dir, checkpoint_dir=args.checkpoint_dir or None,
-        heartbeat_interval=args.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS,
-        grace_period=args.grace_period or DEFAULT_GRACE_SECONDS,
+        heartbeat_interval=heartbeat, grace_period=grace,
     )
     device = resolve_device(args.device)
     use_threads(args.threads, device)

@@ -7,63 +7,46 @@ for the backward pass). Both are compared with the budget of ``data.memory_budge
 above it is a ``UserError`` naming what to shrink, instead of an allocation that fails an
 hour later, or takes the machine down.
 
-Estimates are rough upper bounds in float32 and cover the thesis family of designs (the
-one whose size ``filters``, ``blocks`` and ``fc_units`` multiply); other designs pass.
-``load_config`` checks what a config alone tells (the named datasets' sizes are known), and
-the data path checks again with the dataset as loaded.
+Every family is measured (``models.footprint``: the network built on torch's meta device,
+no storage): thesis, lenet5, vgg, resnet18 and pretrained designs alike. Estimates are
+rough upper bounds in float32. ``load_config`` checks what a config alone tells (the named
+datasets' sizes are known), the data path checks again with the dataset as loaded, and
+``cnnsearch train`` checks the one design of an export.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from data import DatasetError
 from data.memory_budget import check_memory
 from data.registry import known_shape, split_plan
-from models import FC_UNITS_THESIS
+from models import FC_UNITS_THESIS, Architecture, ArchitectureError
+from models.footprint import DesignSize, design_size
 from search.errors import UserError
 
 if TYPE_CHECKING:
-    from search.config.settings import SearchConfig
+    from search.config.settings import SearchConfig, SpaceSettings
 
 _FLOAT = 4
 _OPTIMIZER_COPIES = 4
 """Weights, gradients and up to two optimizer moments (Adam's), per parameter."""
+_EVALUATION_LAYERS = 3
+"""Layer outputs an evaluation (no gradients kept) holds at once: a block's input, its
+output, and a residual shortcut."""
 _ASSUMED_FOLDER_CHANNELS = 3
 _ASSUMED_FOLDER_CLASSES = 2
 
 
-def thesis_design_size(blocks: int, filters: int, fc_units: int | str, batch_norm: bool,
-                       input_shape: tuple[int, int, int], num_classes: int
-                       ) -> tuple[int, int] | None:
-    """(parameters, activations per image) of a thesis design; None when it does not fit the
-    input (more poolings than pixels: reported elsewhere)."""
-    channels, height, width = input_shape
-    parameters, activations, in_channels = 0, channels * height * width, channels
-    for block in range(blocks):
-        out = filters * 2**block
-        for conv_in in (in_channels, out):
-            parameters += conv_in * out * 9 + (4 * out if batch_norm else out)
-            activations += out * height * width * (2 if batch_norm else 1)
-        height, width = height // 2, width // 2
-        if height < 1 or width < 1:
-            return None
-        activations += out * height * width
-        in_channels = out
-    flat = in_channels * height * width
-    hidden = flat if fc_units == FC_UNITS_THESIS else int(fc_units)
-    parameters += flat * hidden + hidden * hidden + 2 * hidden + hidden * num_classes
-    parameters += num_classes
-    activations += 4 * hidden + num_classes  # two layers, their ReLU/dropout outputs
-    return parameters, activations
-
-
-def design_bytes(size: tuple[int, int], batch_size: int, eval_batch: int) -> int:
+def design_bytes(size: DesignSize, batch_size: int, eval_batch: int) -> int:
     """Training (weights, gradients, optimizer state, a batch's activations and their
-    gradients) or evaluation, whichever needs more."""
-    parameters, activations = size
-    training = _FLOAT * (_OPTIMIZER_COPIES * parameters + 2 * batch_size * activations)
-    evaluation = _FLOAT * (parameters + eval_batch * activations)
+    gradients) or evaluation (the weights and a few layers of a batch), whichever needs
+    more."""
+    training = _FLOAT * (_OPTIMIZER_COPIES * size.parameters
+                         + 2 * batch_size * size.activations)
+    evaluation = _FLOAT * (size.parameters
+                           + _EVALUATION_LAYERS * eval_batch * size.largest_layer)
     return max(training, evaluation)
 
 
@@ -79,29 +62,73 @@ def _check(what: str, needed: int, hint: str) -> None:
         raise UserError(str(error)) from None
 
 
-def _largest_design(config: SearchConfig, input_shape: tuple[int, int, int],
-                    num_classes: int) -> tuple[str, tuple[int, int]] | None:
-    """The space's design with the most memory per image (label, size), or None."""
-    space = config.space
-    if "thesis" not in space.architecture:
-        return None
+def _space_designs(space: SpaceSettings) -> Iterator[Architecture]:
+    """The designs of the space that can need the most memory, per family: the widest
+    (``filters``), deepest (``depth``) and largest FC layers, with batch norm and dropout
+    when the space has them; every ``blocks`` of the thesis family (under ``fc_units:
+    thesis`` fewer blocks can mean a larger FC layer) and every backbone."""
     filters = max(space.filters)
-    batch_norm = any(place not in (False, "none") for place in space.batch_norm)
     fixed = [units for units in space.fc_units if units != FC_UNITS_THESIS]
     fc_choices = ([FC_UNITS_THESIS] if FC_UNITS_THESIS in space.fc_units else []) + (
         [max(fixed)] if fixed else [])
-    best: tuple[str, tuple[int, int]] | None = None
-    for blocks in space.blocks:
-        for fc_units in fc_choices:
-            size = thesis_design_size(blocks, filters, fc_units, batch_norm,
-                                      input_shape, num_classes)
-            if size is not None and (best is None or _weight(size) > _weight(best[1])):
-                best = (f"B{blocks}FL{filters} with fc_units {fc_units}", size)
+    dropout = max(space.dropout)
+    for family in space.architecture:
+        places = set()
+        for choice in space.batch_norm:  # false: the family's own (as the sampling reads it)
+            shape = {"blocks": 1, "filters": 1} if family == "thesis" else {}
+            try:
+                places.add(Architecture(family=family, batch_norm=None if choice is False
+                                        else choice, **shape).batch_norm)
+            except ArchitectureError:
+                continue  # a choice the family cannot take: refused when it is sampled
+        batch_norm = "none" if places <= {"none"} else "before"
+        common = {"family": family, "dropout": dropout}
+        if family != "pretrained":
+            common["batch_norm"] = batch_norm
+        if family == "thesis":
+            for blocks in space.blocks:
+                for fc_units in fc_choices:
+                    yield Architecture(blocks=blocks, filters=filters, fc_units=fc_units,
+                                       **common)
+        elif family == "vgg":
+            for fc_units in fc_choices:
+                yield Architecture(depth=max(space.depth), filters=filters,
+                                   fc_units=fc_units, **common)
+        elif family == "resnet18":
+            yield Architecture(filters=filters, **common)
+        elif family == "pretrained":
+            for backbone in space.backbone:
+                yield Architecture(backbone=backbone, weights="none", **common)
+        else:
+            yield Architecture(**common)
+
+
+def _largest_design(config: SearchConfig, input_shape: tuple[int, int, int],
+                    num_classes: int, eval_batch: int
+                    ) -> tuple[Architecture, DesignSize, int] | None:
+    """The space's design that needs the most memory at its largest batch size (design,
+    size, bytes); None when no design fits the input (reported elsewhere)."""
+    batch = max(config.space.batch_size)
+    best: tuple[Architecture, DesignSize, int] | None = None
+    for architecture in _space_designs(config.space):
+        try:
+            size = design_size(architecture, input_shape, num_classes)
+        except ArchitectureError:
+            continue  # more poolings than pixels: reported by the space checks
+        needed = design_bytes(size, batch, eval_batch)
+        if best is None or needed > best[2]:
+            best = (architecture, size, needed)
     return best
 
 
-def _weight(size: tuple[int, int]) -> int:
-    return _OPTIMIZER_COPIES * size[0] + size[1]
+def _label(architecture: Architecture) -> str:
+    """The design as a message names it: ``B1FL1024 with fc_units thesis``, ``VGG19W512
+    with fc_units 4096``, ``ResNet18W64``, ``ScratchResNet50``."""
+    if architecture.family == "pretrained":
+        return f"ResNet{str(architecture.backbone).removeprefix('resnet')}"
+    if architecture.fc_units is None:
+        return architecture.label
+    return f"{architecture.label} with fc_units {architecture.fc_units}"
 
 
 def check_space_memory(config: SearchConfig, input_shape: tuple[int, int, int],
@@ -115,17 +142,28 @@ def check_space_memory(config: SearchConfig, input_shape: tuple[int, int, int],
                data_bytes(channels * height * width, n_train, n_val,
                           len(config.space.batch_size)),
                "use a smaller dataset.image_size or dataset.train_size/val_size")
-    largest = _largest_design(config, input_shape, num_classes)
+    eval_batch = min(config.train.eval_batch_size, n_val or config.train.eval_batch_size)
+    largest = _largest_design(config, input_shape, num_classes, eval_batch)
     if largest is None:
         return
-    label, size = largest
-    batch = max(config.space.batch_size)
-    eval_batch = min(config.train.eval_batch_size, n_val or config.train.eval_batch_size)
-    _check(f"the design {label} ({size[0]:,} parameters) at batch_size {batch} on "
-           f"{channels}x{height}x{width} images",
-           design_bytes(size, batch, eval_batch),
-           "use fewer space.filters, a fixed space.fc_units, a smaller space.batch_size or "
+    architecture, size, needed = largest
+    _check(f"the design {_label(architecture)} ({size.parameters:,} parameters) at "
+           f"batch_size {max(config.space.batch_size)} on {channels}x{height}x{width} images",
+           needed, f"use {_shrink(architecture, 'space.')}, a smaller space.batch_size or "
            "train.eval_batch_size")
+
+
+_SIZE_KEYS = {"thesis": ("filters", "blocks", "fc_units"), "vgg": ("filters", "depth", "fc_units"),
+              "resnet18": ("filters",), "pretrained": ("backbone",), "lenet5": ()}
+"""The keys that make a design of each family larger."""
+
+
+def _shrink(architecture: Architecture, prefix: str) -> str:
+    """What to make smaller for this design, as config keys (``space.filters`` ...)."""
+    keys = [f"{prefix}{key}" for key in _SIZE_KEYS.get(architecture.family, ())]
+    if architecture.fc_units == FC_UNITS_THESIS:
+        keys.append(f"a fixed {prefix}fc_units")
+    return "smaller " + ", ".join(keys) if keys else "a smaller image size"
 
 
 def check_config_memory(config: SearchConfig) -> None:
@@ -150,22 +188,22 @@ def check_config_memory(config: SearchConfig) -> None:
                            _ASSUMED_FOLDER_CLASSES, None, None)
 
 
-def check_design_memory(architecture: Any, batch_size: int, eval_batch_size: int,
+def check_design_memory(architecture: Architecture, batch_size: int, eval_batch_size: int,
                         input_shape: tuple[int, int, int], num_classes: int,
                         n_train: int, n_val: int, n_test: int = 0) -> None:
-    """One design (``cnnsearch train``): its data (the test split too) and its training fit
-    in memory."""
+    """One design (``cnnsearch train``, any family): its data (the test split too) and its
+    training fit in memory."""
     channels, height, width = input_shape
     counts = f"{n_train} + {n_val}" + (f" + {n_test}" if n_test else "")
     _check(f"the dataset ({counts} images of {channels}x{height}x{width})",
            data_bytes(channels * height * width, n_train, n_val + n_test, 1),
            "use a smaller dataset.image_size or dataset.train_size/val_size")
-    if getattr(architecture, "family", "thesis") != "thesis":
-        return
-    size = thesis_design_size(architecture.blocks, architecture.filters, architecture.fc_units,
-                              architecture.batch_norm != "none", input_shape, num_classes)
-    if size is not None:
-        _check(f"the design B{architecture.blocks}FL{architecture.filters} "
-               f"({size[0]:,} parameters) at batch_size {batch_size}",
-               design_bytes(size, batch_size, min(eval_batch_size, n_val)),
-               "use a smaller design or batch_size")
+    try:
+        size = design_size(architecture, input_shape, num_classes)
+    except ArchitectureError as error:
+        raise UserError(f"the design {architecture.label} cannot be built: {error}") from None
+    _check(f"the design {_label(architecture)} ({size.parameters:,} parameters) at "
+           f"batch_size {batch_size} on {channels}x{height}x{width} images",
+           design_bytes(size, batch_size, min(eval_batch_size, n_val)),
+           f"use {_shrink(architecture, 'architecture.')}, a smaller batch_size or "
+           "train.eval_batch_size")

@@ -27,6 +27,7 @@ from search.config.settings import (
     config_keys,
     is_required,
 )
+from search.config.shapes import check_config_shape
 from search.config.space import grid_points
 from search.errors import UserError
 from search.method.optuna_samplers import MAX_GRID_POINTS
@@ -122,9 +123,10 @@ def _check_lrrt(lrrt: LRRTSettings) -> None:
 
 
 def load_config(path: str | Path) -> SearchConfig:
-    """Read and validate a YAML file, and check that what it asks for fits in memory; every
-    failure is a one-line ``UserError``."""
+    """Read and validate a YAML file, and check that what it asks for fits the images (when
+    their shape is known) and the memory; every failure is a one-line ``UserError``."""
     raw = read_yaml_file(path, "config", max_bytes=CONFIG_MAX_BYTES, max_nodes=CONFIG_MAX_NODES)
     config = parse_config(raw)
+    check_config_shape(config)
     check_config_memory(config)
     return config

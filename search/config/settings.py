@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -33,7 +32,21 @@ from models import (
     VGG_STAGES,
     WEIGHTS,
 )
-from search.config.documents import short_repr
+from search.config.checkers import (
+    EPOCHS,
+    SEED,
+    STUDY_NAME,
+    TRIAL_COUNT,
+    Checker,
+    boolean,
+    bounded_int,
+    bounded_number,
+    choice,
+    fail,
+    int_choice,
+    optional,
+    text_line,
+)
 from search.errors import UserError
 from search.method.batch_selection import BATCH_SAMPLERS
 from search.method.lrrt.bounds import BOUND_RULES
@@ -44,94 +57,12 @@ from search.method.pruner import AFTER_LRRT_PRUNERS, GateRules
 from search.method.schedules import SCHEDULES
 
 # --------------------------------------------------------------------------- checkers
-Checker = Callable[[str, Any], Any]
-"""``check(key, value)``: the value normalised (``ADAM`` -> ``adam``, a scalar -> a one-item
-tuple), or a ``UserError`` naming ``key`` and what is allowed."""
-
-
 MAX_CHOICES = 1000
 """Most choices one space dimension may list."""
 MAX_LR = 10.0
 """Largest learning rate (or LR bound) accepted: far above any that trains."""
 
-
-def fail(key: str, expected: str, value: Any) -> UserError:
-    return UserError(f"config key '{key}': expected {expected}, got {short_repr(value)}")
-
-
-def _bounds_text(low: float, high: float, open_low: bool = False,
-                 open_high: bool = False) -> str:
-    def shown(bound: float) -> str:
-        return str(bound) if isinstance(bound, int) else f"{bound:g}"
-
-    return (f" {'>' if open_low else '>='} {shown(low)} and "
-            f"{'<' if open_high else '<='} {shown(high)}")
-
-
-def _int(low: int, high: int) -> Checker:
-    """An integer within [low, high] (not a bool, not a float such as 2.0)."""
-
-    def check(key: str, value: Any) -> int:
-        bounds = _bounds_text(low, high)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise fail(key, f"an integer{bounds}", value)
-        return value
-
-    return check
-
-
-def _number(low: float, high: float, *, open_low: bool = False,
-            open_high: bool = False) -> Checker:
-    """A finite number within [low, high] (``open_*``: the bound itself excluded)."""
-
-    def check(key: str, value: Any) -> float:
-        text = _bounds_text(low, high, open_low, open_high)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail(key, f"a number{text}", value)
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond float range
-            raise fail(key, f"a number{text}", value) from None
-        below = number <= low if open_low else number < low
-        above = number >= high if open_high else number > high
-        if below or above or not math.isfinite(number):
-            raise fail(key, f"a number{text}", value)
-        return number
-
-    return check
-
-
-def _boolean(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise fail(key, "true or false", value)
-    return value
-
-
-def _choice(options: tuple[str, ...]) -> Checker:
-    def check(key: str, value: Any) -> str:
-        if not isinstance(value, str) or value.lower() not in options:
-            raise fail(key, "one of " + ", ".join(options), value)
-        return value.lower()
-
-    return check
-
-
-def _optional(inner: Checker) -> Checker:
-    def check(key: str, value: Any) -> Any:
-        return None if value is None else inner(key, value)
-
-    if hasattr(inner, "item"):  # an optional dimension: one choice is checked as the inner's
-        check.item = inner.item  # type: ignore[attr-defined]
-    return check
-
-
-def _int_choice(options: tuple[int, ...]) -> Checker:
-    def check(key: str, value: Any) -> int:
-        if isinstance(value, bool) or value not in options:
-            raise fail(key, "one of " + ", ".join(map(str, options)), value)
-        return int(value)
-
-    return check
+_boolean, _choice, _optional, _int_choice = boolean, choice, optional, int_choice
 
 
 def _batch_norm(key: str, value: Any) -> bool | str:
@@ -147,7 +78,7 @@ def _batch_norm(key: str, value: Any) -> bool | str:
 def _milestones(key: str, value: Any) -> tuple[int, ...]:
     """Increasing epochs (1 ... 100000), at most 100 of them."""
     items = list(value) if isinstance(value, list | tuple) else [value]
-    checked = tuple(_int(1, 100000)(f"{key}[{i}]", item) for i, item in enumerate(items))
+    checked = tuple(bounded_int(1, 100000)(f"{key}[{i}]", item) for i, item in enumerate(items))
     if not checked or len(checked) > 100 or list(checked) != sorted(set(checked)):
         raise fail(key, "a list of 1 to 100 increasing epochs", value)
     return checked
@@ -165,21 +96,8 @@ def _objectives(key: str, value: Any) -> tuple[str, ...]:
     return names
 
 
-def _text_of(max_length: int) -> Checker:
-    """A non-empty line of printable text, at most ``max_length`` characters."""
-
-    def check(key: str, value: Any) -> str:
-        expected = f"a non-empty line of printable text (at most {max_length} characters)"
-        if (not isinstance(value, str) or not value.strip() or len(value) > max_length
-                or not value.isprintable()):
-            raise fail(key, expected, value)
-        return value
-
-    return check
-
-
-_text = _text_of(4096)
-_name = _text_of(256)
+_text = text_line(4096)
+_name = STUDY_NAME
 
 
 def _choices(inner: Checker) -> Checker:
@@ -202,8 +120,8 @@ def _lr_pair(key: str, value: Any) -> tuple[float, float]:
     """``[lr_min, lr_max]`` with 0 < lr_min < lr_max <= MAX_LR (a tuple is accepted too)."""
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise fail(key, "a pair [lr_min, lr_max]", value)
-    low = _number(0.0, MAX_LR, open_low=True)(f"{key}[0]", value[0])
-    high = _number(0.0, MAX_LR, open_low=True)(f"{key}[1]", value[1])
+    low = bounded_number(0.0, MAX_LR, open_low=True)(f"{key}[0]", value[0])
+    high = bounded_number(0.0, MAX_LR, open_low=True)(f"{key}[1]", value[1])
     if high <= low:
         raise fail(key, "lr_min < lr_max", value)
     return low, high
@@ -276,20 +194,20 @@ class DatasetSettings:
     """Where the files are (and are downloaded to); None: ``$CNNSEARCH_DATA_DIR``, else the
     per-user cache ``~/.cache/cnnsearch`` (``data.download.default_data_dir``)."""
     download: bool = key(_boolean, False, identity=False)
-    train_size: int | None = key(_optional(_int(1, 10**9)), None)
-    val_size: int | None = key(_optional(_int(1, 10**9)), None)
-    image_size: int | None = key(_optional(_int(4, 4096)), None)
+    train_size: int | None = key(_optional(bounded_int(1, 10**9)), None)
+    val_size: int | None = key(_optional(bounded_int(1, 10**9)), None)
+    image_size: int | None = key(_optional(bounded_int(4, 4096)), None)
     """Also bounded by memory: the resized images must fit (``data.memory_budget``)."""
     split: str = key(_choice(SPLITS), SPLITS[0], added=True)
     """``holdout``: the validation split (which selects designs) is carved from the training
     images, the official test split is kept apart for ``cnnsearch train`` and never seen by
     the search (folder datasets: train/validation/test 70/15/15). ``thesis``: the official
     test split validates, folders are split 80/20, no test split (``data.registry``)."""
-    val_fraction: float | None = key(_optional(_number(0.0, 1.0, open_low=True,
+    val_fraction: float | None = key(_optional(bounded_number(0.0, 1.0, open_low=True,
                                                        open_high=True)), None, added=True)
     """Validation share of each class: of the training images (default 0.1) or, for a
     folder dataset, of the folder (default 0.15 under holdout, 0.2 under thesis)."""
-    test_fraction: float | None = key(_optional(_number(0.0, 1.0, open_low=True,
+    test_fraction: float | None = key(_optional(bounded_number(0.0, 1.0, open_low=True,
                                                         open_high=True)), None, added=True)
     """Test share of each class of a folder dataset under holdout (default 0.15)."""
 
@@ -309,16 +227,16 @@ class SpaceSettings:
     for vgg, ``momentum`` only for SGD: ``search.config.space``). Every dimension but
     ``optimizer`` and ``lr_range`` has a default: the thesis' block CNN and its training."""
 
-    blocks: tuple[int, ...] = key(_choices(_int(1, 8)), (2,))
+    blocks: tuple[int, ...] = key(_choices(bounded_int(1, 8)), (2,))
     """thesis family: conv-conv-maxpool blocks."""
-    filters: tuple[int, ...] = key(_choices(_int(1, 1024)), (32,))
+    filters: tuple[int, ...] = key(_choices(bounded_int(1, 1024)), (32,))
     """Base width: the thesis' F0, and the first stage of vgg and resnet18."""
     optimizer: tuple[str, ...] = key(_choices(_choice(tuple(OPTIMIZERS))))
     lr_range: tuple[tuple[float, float], ...] = key(_choices(_lr_pair))
-    batch_size: tuple[int, ...] = key(_choices(_int(1, 65536)), (128,))
+    batch_size: tuple[int, ...] = key(_choices(bounded_int(1, 65536)), (128,))
     fc_units: tuple[int | str, ...] = key(_choices(_fc_units), (FC_UNITS_THESIS,))
     batch_norm: tuple[bool | str, ...] = key(_choices(_batch_norm), (False,))
-    dropout: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.0,))
+    dropout: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0, open_high=True)), (0.0,))
     architecture: tuple[str, ...] = key(_choices(_choice(FAMILIES)), (FAMILIES[0],),
                                         added=True)
     """The family (``models.FAMILIES``): thesis, lenet5, vgg, resnet18, pretrained."""
@@ -332,29 +250,29 @@ class SpaceSettings:
     activation: tuple[str, ...] = key(_choices(_choice(tuple(ACTIVATIONS))), ("relu",),
                                       added=True)
     """Not for pretrained (its backbone keeps ReLU)."""
-    l2: tuple[float, ...] | None = key(_optional(_choices(_number(0.0, 1.0))), None,
+    l2: tuple[float, ...] | None = key(_optional(_choices(bounded_number(0.0, 1.0))), None,
                                        added=True)
     """Kernel L2 choices; null: ``model.l2``."""
-    l1: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    l1: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0)), (0.0,), added=True)
     momentum: tuple[float, ...] | None = key(
-        _optional(_choices(_number(0.0, 1.0, open_high=True))), None, added=True)
+        _optional(_choices(bounded_number(0.0, 1.0, open_high=True))), None, added=True)
     """SGD only; null: ``train.sgd_momentum``."""
-    beta1: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.9,),
+    beta1: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0, open_high=True)), (0.9,),
                                    added=True)
     """Adam and AdamW only."""
-    beta2: tuple[float, ...] = key(_choices(_number(0.0, 1.0, open_high=True)), (0.999,),
+    beta2: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0, open_high=True)), (0.999,),
                                    added=True)
     """Adam and AdamW only."""
-    weight_decay: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    weight_decay: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0)), (0.0,), added=True)
     """On every parameter, every optimizer (on top of the kernels' L2)."""
     normalise: tuple[bool, ...] = key(_choices(_boolean), (False,), added=True)
     """true: inputs standardised per channel with the training split's mean and std (seed
     001); false: the thesis' ``p/255 - 0.5``."""
-    flip: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    flip: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0)), (0.0,), added=True)
     """Augmentation: probability of a horizontal flip."""
-    translate: tuple[int, ...] = key(_choices(_int(0, 64)), (0,), added=True)
+    translate: tuple[int, ...] = key(_choices(bounded_int(0, 64)), (0,), added=True)
     """Augmentation: largest shift in pixels (pad and crop; ``train.translate_mode``)."""
-    erase: tuple[float, ...] = key(_choices(_number(0.0, 1.0)), (0.0,), added=True)
+    erase: tuple[float, ...] = key(_choices(bounded_number(0.0, 1.0)), (0.0,), added=True)
     """Augmentation: probability of random erasing."""
     schedule: tuple[str, ...] = key(_choices(_choice(tuple(SCHEDULES))), ("triangular2",),
                                     added=True)
@@ -367,20 +285,20 @@ class SpaceSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    l2: float = key(_number(0.0, 1.0), 0.01)
+    l2: float = key(bounded_number(0.0, 1.0), 0.01)
 
 
 @dataclass(frozen=True)
 class LRRTSettings:
-    epochs: float = key(_number(0.0, 1000.0, open_low=True), 8.0)
-    steps: int | None = key(_optional(_int(2, 100000)), None, added=True)
+    epochs: float = key(bounded_number(0.0, 1000.0, open_low=True), 8.0)
+    steps: int | None = key(_optional(bounded_int(2, 100000)), None, added=True)
     """Length of the ramp in batches; when set it replaces ``epochs``."""
     ramp: str = key(_choice(("linear", "exponential")), "linear", added=True)
-    sma_periods: int = key(_int(1, 10000), 20)
+    sma_periods: int = key(bounded_int(1, 10000), 20)
     bound_rule: str = key(_bound_rule, "thesis_first_epoch")
     compare_rule: str | None = key(_optional(_bound_rule), "smith_quarter")
-    disagreement_factor: float = key(_number(1.0, 1e6, open_low=True), 10.0)
-    divergence_factor: float = key(_number(1.0, 1e6, open_low=True), 4.0)
+    disagreement_factor: float = key(bounded_number(1.0, 1e6, open_low=True), 10.0)
+    divergence_factor: float = key(bounded_number(1.0, 1e6, open_low=True), 4.0)
 
 
 _GATE = GateRules()
@@ -392,19 +310,19 @@ class PrunerSettings:
     """The LRRT gate's keys (each ``GateRules``' field of that name: ``gate_rules``) and the
     standard pruner that judges the training epochs after it (``after_lrrt*``)."""
 
-    chance_margin: float = key(_number(0.0, 1.0, open_high=True), _GATE.chance_margin)
-    percentile: float = key(_number(0.0, 100.0), _GATE.percentile)
-    peer_margin: float = key(_number(0.0, 1.0), _GATE.peer_margin)
-    warmup_trials: int = key(_int(0, 10**6), _GATE.warmup_trials)
+    chance_margin: float = key(bounded_number(0.0, 1.0, open_high=True), _GATE.chance_margin)
+    percentile: float = key(bounded_number(0.0, 100.0), _GATE.percentile)
+    peer_margin: float = key(bounded_number(0.0, 1.0), _GATE.peer_margin)
+    warmup_trials: int = key(bounded_int(0, 10**6), _GATE.warmup_trials)
     prune_unstable: bool = key(_boolean, _GATE.prune_unstable)
-    min_usable_fraction: float = key(_number(0.0, 1.0, open_high=True),
+    min_usable_fraction: float = key(bounded_number(0.0, 1.0, open_high=True),
                                      _GATE.min_usable_fraction)
     after_lrrt: str = key(_choice(tuple(AFTER_LRRT_PRUNERS)), "median")
-    after_lrrt_startup_trials: int = key(_int(0, 10**6), 3)
-    after_lrrt_warmup_epochs: int = key(_int(0, 100000), 1)
+    after_lrrt_startup_trials: int = key(bounded_int(0, 10**6), 3)
+    after_lrrt_warmup_epochs: int = key(bounded_int(0, 100000), 1)
     peer_rejection: bool = key(_boolean, _GATE.peer_rejection, added=True)
     chance_needs_limit: bool = key(_boolean, _GATE.chance_needs_limit, added=True)
-    weights_still: float = key(_number(0.0, 1.0, open_high=True), _GATE.weights_still,
+    weights_still: float = key(bounded_number(0.0, 1.0, open_high=True), _GATE.weights_still,
                                added=True)
 
     def gate_rules(self) -> GateRules:
@@ -418,9 +336,9 @@ class DecaySettings:
     LR by ``gamma`` each epoch, ``step`` every ``step_size`` epochs, ``multistep`` at each
     of ``milestones``."""
 
-    gamma: float | None = key(_optional(_number(0.0, 1.0, open_low=True)), None)
+    gamma: float | None = key(_optional(bounded_number(0.0, 1.0, open_low=True)), None)
     """null: the schedule's own (exponential 0.95, step and multistep 0.1)."""
-    step_size: int = key(_int(1, 100000), 10)
+    step_size: int = key(bounded_int(1, 100000), 10)
     milestones: tuple[int, ...] = key(_milestones, (15, 30))
 
 
@@ -428,20 +346,20 @@ class DecaySettings:
 class SamplingSettings:
     """The parameters of the batch sampling strategies (``search.method.batch_selection``)."""
 
-    selection_pressure: float = key(_number(1.0, 1e6), 100.0)
+    selection_pressure: float = key(bounded_number(1.0, 1e6), 100.0)
     """obs: how much likelier the top-ranked sample is than the last."""
-    beta: int = key(_int(1, 10**6), 10)
+    beta: int = key(bounded_int(1, 10**6), 10)
     """Batches between recomputations (adaptive's bin probabilities, obs' ranking)."""
-    delta_p: float = key(_number(0.0, 1.0, open_high=True), 0.9)
-    delta_q: float = key(_number(0.0, 1.0, open_high=True), 0.1)
+    delta_p: float = key(bounded_number(0.0, 1.0, open_high=True), 0.9)
+    delta_q: float = key(bounded_number(0.0, 1.0, open_high=True), 0.1)
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    epochs: int = key(_int(1, 100000), 50)
-    step_size_epochs: float = key(_number(0.0, 100000.0, open_low=True), 4.0)
-    sgd_momentum: float = key(_number(0.0, 1.0, open_high=True), 0.0)
-    eval_batch_size: int = key(_int(1, 2**20), 1024)
+    epochs: int = key(EPOCHS, 50)
+    step_size_epochs: float = key(bounded_number(0.0, 100000.0, open_low=True), 4.0)
+    sgd_momentum: float = key(bounded_number(0.0, 1.0, open_high=True), 0.0)
+    eval_batch_size: int = key(bounded_int(1, 2**20), 1024)
     translate_mode: str = key(_choice(TRANSLATE_MODES), TRANSLATE_MODES[0], added=True)
     """What a translation brings in at the border: reflect or zero."""
     decay: DecaySettings = section(DecaySettings, added=True)
@@ -457,7 +375,7 @@ class SearchConfig:
     lrrt: LRRTSettings = section(LRRTSettings)
     pruner: PrunerSettings = section(PrunerSettings)
     train: TrainSettings = section(TrainSettings)
-    seed: int = key(_int(0, 2**31 - 1), 0, identity=False)
+    seed: int = key(SEED, 0, identity=False)
     sampler: str = key(_choice(tuple(SAMPLERS)), "tpe")
     """tpe, random, or one that enumerates the space, each design once: grid (every
     combination of the sampled dimensions; ``search.method.optuna_samplers.MAX_GRID_POINTS``) or
@@ -468,7 +386,7 @@ class SearchConfig:
     it at once with that trial's result, no range test or training, and stops the search
     once every design has been tried; ``allow`` trains it again (``search.service.repeats``).
     How a search runs, not what it searches: a study may go on under the other policy."""
-    n_trials: int | None = key(_optional(_int(1, 10**9)), None, identity=False)
+    n_trials: int | None = key(_optional(TRIAL_COUNT), None, identity=False)
     objectives: tuple[str, ...] = key(_objectives, (PRIMARY_OBJECTIVE,), added=True)
     """What a trial's value is: the validation accuracy (maximised), and optionally one
     more objective to minimise (``n_params`` or ``latency_ms``): a multi-objective search."""

@@ -21,7 +21,9 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from models import ArchitectureError
 from search.config import short_repr
+from search.config.checkers import MAX_DESIGNS
 from search.config.documents import (
     EXPORT_MAX_BYTES,
     EXPORT_MAX_NODES,
@@ -30,12 +32,13 @@ from search.config.documents import (
     yaml_problem,
 )
 from search.config.settings import SpaceSettings, check_one
+from search.config.shapes import check_translate, known_input_shape
 from search.errors import UserError
 from search.method.trial_config import TrialConfig
-from search.record import TrialRecord, read_trials
+from search.record import TrialRecord, pareto_front, read_trials, trusted
 
 EXPORT_FORMAT = "cnnsearch-export/1"
-MAX_TOP = 1000
+MAX_TOP = MAX_DESIGNS
 """Most designs one export holds, so that ``train --from`` can always read it back."""
 
 
@@ -44,7 +47,7 @@ def export_best(study: optuna.study.Study, top: int) -> dict[str, Any]:
     them, each its best trial (the first of equals)."""
     if not 1 <= top <= MAX_TOP:
         raise UserError(f"--top must be between 1 and {MAX_TOP}, got {top}")
-    complete = [record for record in read_trials(study, (TrialState.COMPLETE,))
+    complete = [record for record in trusted(read_trials(study, (TrialState.COMPLETE,)))
                 if record.trial_config and record.lr_bounds is not None]
     if not complete:
         raise UserError(f"study '{study.study_name}' has no completed trial to export")
@@ -61,7 +64,8 @@ def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
         raise UserError(f"study '{study.study_name}' has a single objective: it has no Pareto "
                         "front (export its best trials with --top)")
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
-    front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
+    front = sorted(pareto_front(trusted(read_trials(study, (TrialState.COMPLETE,))),
+                                study.directions),
                    key=lambda r: (-(r.value or 0.0), r.number))
     designs = _each_design_once([record for record in front
                                  if record.trial_config and record.lr_bounds is not None])
@@ -73,6 +77,13 @@ def export_pareto(study: optuna.study.Study) -> dict[str, Any]:
         entry["objectives"] = dict(zip(names, record.values, strict=False))
         entries.append(entry)
     return _document(study, entries)
+
+
+def untrusted_trials(study: optuna.study.Study) -> list[int]:
+    """The COMPLETE trials an export leaves out: their values were not recorded by
+    cnnsearch (``TrialRecord.untrusted``: told from outside, e.g. the dashboard)."""
+    return [record.number for record in read_trials(study, (TrialState.COMPLETE,))
+            if record.untrusted]
 
 
 def _each_design_once(records: list[TrialRecord]) -> list[TrialRecord]:
@@ -143,6 +154,7 @@ def load_export(path: str | Path, rank: int) -> tuple[TrialConfig, tuple[float, 
     try:
         config = TrialConfig.from_dict(entry["config"])
         low, high = check_one(SpaceSettings, "lr_range", "lr_bounds", entry["lr_bounds"])
+        _check_shape(config)
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     entry = dict(entry)
@@ -150,6 +162,19 @@ def load_export(path: str | Path, rank: int) -> tuple[TrialConfig, tuple[float, 
         if isinstance(document.get(key), str):
             entry.setdefault(key, document[key])
     return config, (low, high), entry
+
+
+def _check_shape(config: TrialConfig) -> None:
+    """The design fits its dataset's images and its translation is narrower than them, when
+    their shape is known before reading them (a folder's is checked once it is loaded)."""
+    shape = known_input_shape(config.dataset)
+    if shape is None:
+        return
+    check_translate(config.translate, shape, "translate")
+    try:
+        config.architecture.check_fits(shape)
+    except ArchitectureError as error:
+        raise UserError(f"config key 'architecture': {error}") from None
 
 
 def _entry(path: Path, configs: Any, rank: int) -> dict[str, Any]:

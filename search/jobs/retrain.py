@@ -37,6 +37,7 @@ from search.method.trial_config import TrialConfig
 from search.trained.manifest import Manifest, Run, median_run
 from search.trained.preprocessing import Preprocessing
 from search.trained.weights import WEIGHTS_SUFFIX, save_weights
+from search.views.output_files import output_folder, write_output
 from search.views.progress import Output, TrainProgress
 
 
@@ -98,9 +99,9 @@ def retrain(
     came from (export file, rank, study, trial, ...), kept in the manifest; ``portable``
     the format of the portable file (None: none); ``output``: what its progress may print
     (the CLI's)."""
+    out_dir = output_folder(out_dir, "--out")  # a folder that takes files, before training
     dataset = load_data(config.dataset, config.data_seed, test=True)
     check_design_fits(config, dataset)
-    out_dir.mkdir(parents=True, exist_ok=True)
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     n_test = data.test.num_samples if data.test is not None else 0
     runs = []
@@ -169,7 +170,7 @@ def retrain(
     selected = median_run(entries)
     summary["model"] = {"manifest": "model.json", "selected_seed": selected.seed,
                         "selected_by": "median final validation accuracy"}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))  # if the rest fails
+    write_output(out_dir / "summary.json", json.dumps(summary, indent=2), "--out")
     provenance = {**(source or {}), "lr_bounds": list(bounds),
                   "seeds": [r.seed for r in entries], "data_seed": config.data_seed,
                   "epochs": epochs, "repeats": repeats, "images": summary["images"],
@@ -182,5 +183,5 @@ def retrain(
     manifest = finish_folder(manifest, dataset, histories, device, portable,
                              progress.status.log)
     summary["portable"] = [entry["file"] for entry in manifest.portable]
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_output(out_dir / "summary.json", json.dumps(summary, indent=2), "--out")
     return summary

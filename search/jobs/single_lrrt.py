@@ -19,6 +19,7 @@ from search.method.prepared_data import prepare_data
 from search.method.suggest import sample_trial_config
 from search.method.trial_config import TrialConfig
 from search.views.lrrt_figure import LRRTLine, lrrt_figure
+from search.views.output_files import output_folder, write_output
 from search.views.progress import RangeTestProgress
 
 
@@ -84,12 +85,12 @@ def single_range_test(
             result = run_lrrt(trial_config, data, progress=progress)
         finally:
             progress.close()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"lrrt-{trial_config.name}.json"
-    json_path.write_text(result.to_json())
+    out_dir = output_folder(out_dir, "--out")
+    json_path = write_output(out_dir / f"lrrt-{trial_config.name}.json", result.to_json(),
+                             "--out")
     html_path = out_dir / f"lrrt-{trial_config.name}.html"
     title = (f"LR range test: {trial_config.name} on {trial_config.dataset.name}, "
              f"LR {trial_config.lr_range[0]:g}..{trial_config.lr_range[1]:g}")
     figure = lrrt_figure([LRRTLine.from_result(result, trial_config.name)], title)
-    figure.write_html(html_path, include_plotlyjs=True, full_html=True)
+    write_output(html_path, figure.to_html(include_plotlyjs=True, full_html=True), "--out")
     return trial_config, result, json_path, html_path

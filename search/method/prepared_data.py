@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from data import DatasetError, DeviceBatches, ImageDataset, load_dataset
-from models import Architecture, ArchitectureError
 from search.config import DatasetSettings, SearchConfig
 from search.config.footprint import check_design_memory, check_space_memory
+from search.config.shapes import check_space_shape, check_translate
 from search.errors import UserError
 
 if TYPE_CHECKING:
@@ -77,31 +77,18 @@ def load_data(settings: DatasetSettings, seed: int, *, test: bool = False) -> Im
 
 
 def check_space_fits(config: SearchConfig, dataset: ImageDataset) -> None:
-    """Refuse designs that cannot be built for this input, and a space whose data or largest
-    design would not fit in memory, before any trial runs."""
-    space = config.space
-    for blocks in space.blocks if "thesis" in space.architecture else ():
-        try:
-            Architecture(blocks=blocks, filters=space.filters[0]).feature_map(
-                dataset.input_shape
-            )
-        except ArchitectureError as error:
-            raise UserError(f"config key 'space.blocks': {error}") from None
-    for family in sorted(set(space.architecture) - {"thesis"}):  # at the family defaults
-        try:
-            Architecture(family=family).check_fits(dataset.input_shape)
-        except ArchitectureError as error:
-            raise UserError(f"config key 'space.architecture': {error}") from None
-    if max(space.translate) >= min(dataset.input_shape[1:]):
-        raise UserError(f"config key 'space.translate': a shift must be smaller than the "
-                        f"images' {min(dataset.input_shape[1:])} pixels")
+    """Refuse designs that cannot be built for this input, a translation as wide as the
+    images, and a space whose data or largest design would not fit in memory, before any
+    trial runs."""
+    check_space_shape(config, dataset.input_shape)
     check_space_memory(config, dataset.input_shape, dataset.num_classes,
                        len(dataset.train_labels), len(dataset.val_labels))
 
 
 def check_design_fits(config: TrialConfig, dataset: ImageDataset) -> None:
-    """Refuse one design (``cnnsearch train``) whose data or training would not fit in
-    memory."""
+    """Refuse one design (``cnnsearch train``) whose translation is as wide as the images,
+    or whose data or training would not fit in memory."""
+    check_translate(config.translate, dataset.input_shape, "translate")
     n_test = len(dataset.test_labels) if dataset.test_labels is not None else 0
     check_design_memory(config.architecture, config.batch_size, config.train.eval_batch_size,
                         dataset.input_shape, dataset.num_classes, len(dataset.train_labels),

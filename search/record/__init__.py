@@ -52,6 +52,7 @@ from search.record.keys import (
     RUN_SEED,
     SECONDS,
     STORAGE_UNREACHABLE,
+    TOLD_VALUES,
     TRIAL_ATTRS,
     TRIAL_CONFIG,
     UNSTABLE,
@@ -89,12 +90,15 @@ from search.record.trial import (
     NARROW_PEAK_SHARE,
     RANGE_TOO_NARROW,
     TRAINED_TO_CHANCE,
+    UNTRUSTED,
     TrialRecord,
     Verdict,
     flag_notes,
     flags_legend,
     frozen_trial,
+    pareto_front,
     read_trials,
+    trusted,
 )
 from search.record.values import Bounds
 
@@ -151,6 +155,7 @@ __all__ = [
     "STUDY_PROCESSES",
     "StudyRecord",
     "StudyRecorder",
+    "TOLD_VALUES",
     "TRAINED_TO_CHANCE",
     "TRIAL_ATTRS",
     "TRIAL_CONFIG",
@@ -158,6 +163,7 @@ __all__ = [
     "TrialRecorder",
     "UNKNOWN_GROUP",
     "UNSTABLE",
+    "UNTRUSTED",
     "VAL_CURVE",
     "Verdict",
     "WORKER",
@@ -166,6 +172,8 @@ __all__ = [
     "flag_notes",
     "flags_legend",
     "frozen_trial",
+    "pareto_front",
     "read_trials",
     "summary_attrs",
+    "trusted",
 ]

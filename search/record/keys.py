@@ -43,6 +43,7 @@ FAIL_REASON = "fail_reason"
 FAIL_DETAIL = "fail_detail"
 DEGRADED = "degraded"
 REPEAT_OF = "repeat_of"
+TOLD_VALUES = "told_values"
 
 # --- what the strategies benchmark charges to each trial (benchmarks/) -----------------------
 BENCH_IMAGES = "bench_images"
@@ -81,6 +82,9 @@ degraded                problems it survived, e.g. `["checkpoint: No space left 
                         device"]`: it ran on without what failed to be written (also a flag)
 repeat_of               the finished trial whose design this one sampled again: it was not
                         trained, its result is that trial's (`repeats: skip`)
+told_values             the values cnnsearch told Optuna when the trial ended: a trial
+                        holding other values (told from outside, e.g. the dashboard) is
+                        flagged `untrusted` and left out of exports
 bench_images            benchmarks only: images the trial's work processed
 bench_seconds           benchmarks only: seconds charged to it
 bench_cut               benchmarks only: true when the budget cut it short

@@ -14,6 +14,9 @@ from search.record.values import Bounds
 if TYPE_CHECKING:
     import optuna
 
+MAX_DEGRADED = 20
+"""Most problems one trial's ``degraded`` attr lists."""
+
 
 class TrialRecorder:
     """The one writer: each method stores one step of a trial's life in its user attrs."""
@@ -80,11 +83,17 @@ class TrialRecorder:
         self._set({keys.FAIL_REASON: reason,
                    **({keys.FAIL_DETAIL: detail[:500]} if detail else {})})
 
+    def told(self, values: tuple[float, ...]) -> None:
+        """The values cnnsearch is about to tell Optuna: a trial holding others was told
+        from outside (``TrialRecord.untrusted``)."""
+        self._set({keys.TOLD_VALUES: [float(value) for value in values]})
+
     def degraded(self, problem: str) -> bool:
-        """Add one problem the trial survived; False if it was already recorded."""
+        """Add one problem the trial survived; False if it was already recorded, or
+        ``MAX_DEGRADED`` problems already are (the attr stays small however long it trains)."""
         problems = list(self.trial.user_attrs.get(keys.DEGRADED) or [])
         problem = problem[:200]
-        if problem in problems:
+        if problem in problems or len(problems) >= MAX_DEGRADED:
             return False
         self._set({keys.DEGRADED: [*problems, problem]})
         return True

@@ -7,6 +7,7 @@ side by side (``FLAGS``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 TRAINED_TO_CHANCE = "trained_to_chance"
 RANGE_TOO_NARROW = "range_too_narrow"
+UNTRUSTED = "untrusted"
 NARROW_PEAK_SHARE = 0.9
 """A best smoothed accuracy at or above this share of ``lr_max`` says the range ended while
 the design was still improving."""
@@ -81,6 +83,8 @@ class TrialRecord:
     """Every objective's value of a COMPLETE trial (one in a single-objective study)."""
     repeat_of: int | None = None
     """The trial whose design this one sampled again, and whose result it carries."""
+    told_values: tuple[float | None, ...] | None = None
+    """The values cnnsearch told Optuna (None: a trial recorded before they were kept)."""
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
@@ -123,7 +127,26 @@ class TrialRecord:
             last_step=trial.last_step,
             values=tuple(read_float(v) for v in trial.values or ()),
             repeat_of=read_int(attrs.get(keys.REPEAT_OF)),
+            told_values=(tuple(read_floats(attrs.get(keys.TOLD_VALUES)))
+                         if keys.TOLD_VALUES in attrs else None),
         )
+
+    @property
+    def untrusted(self) -> bool:
+        """A COMPLETE trial whose values cnnsearch did not record: told from outside (a
+        dashboard's "tell", a script), or never started by cnnsearch at all (no design in
+        its attrs). Its values are the ones cnnsearch told (``told_values``); for a trial
+        from before they were kept, the best of its validation curve, when it has one (a
+        repeat carries the values of the trial it repeats)."""
+        if self.state != TrialState.COMPLETE or not self.values:
+            return False
+        if self.told_values is not None:
+            return not _same_values(self.values, self.told_values)
+        if not self.trial_config and self.repeat_of is None:
+            return True
+        best = self.best_val_accuracy
+        return best is not None and self.repeat_of is None and (
+            self.value is None or not math.isclose(self.value, best, rel_tol=1e-9))
 
     @property
     def reason(self) -> str:
@@ -268,6 +291,24 @@ def _range_too_narrow_note(record: TrialRecord) -> str:
     return f"{RANGE_TOO_NARROW}: {why}; a better LR may lie above lr_max{top}"
 
 
+def _same_values(values: tuple[float | None, ...], told: tuple[float | None, ...]) -> bool:
+    return len(values) == len(told) and all(
+        a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        for a, b in zip(values, told, strict=True))
+
+
+def _untrusted_note(record: TrialRecord) -> str:
+    if record.told_values is not None:
+        told = ", ".join(f"{v:g}" for v in record.told_values if v is not None)
+    elif record.best_val_accuracy is not None:
+        told = f"a best validation accuracy of {record.best_val_accuracy:g}"
+    else:
+        told = "none (cnnsearch did not start it)"
+    return (f"{UNTRUSTED}: it holds {', '.join(f'{v:g}' for v in record.values if v is not None)}"
+            f", cnnsearch recorded {told}: told from outside (e.g. the dashboard); not "
+            "exported, not ranked")
+
+
 def _degraded_note(record: TrialRecord) -> str:
     return (f"{keys.DEGRADED}: {'; '.join(record.degraded)} (the trial went on without what "
             "failed to be written)")
@@ -280,6 +321,9 @@ FLAGS = (
          "the range", lambda record: record.range_too_narrow, _range_too_narrow_note),
     Flag(keys.DEGRADED, "a checkpoint or artifact write failed: the trial went on without it",
          lambda record: bool(record.degraded), _degraded_note),
+    Flag(UNTRUSTED, "its value was not recorded by cnnsearch (told from outside, e.g. the "
+         "dashboard): not exported, not ranked", lambda record: record.untrusted,
+         _untrusted_note),
 )
 """Every flag, in the order a record lists them."""
 
@@ -301,6 +345,28 @@ def frozen_trial(trial: optuna.Trial) -> FrozenTrial:
         if frozen.number == trial.number:
             return frozen
     raise RuntimeError(f"trial {trial.number} is not running")
+
+
+def trusted(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The records whose values cnnsearch recorded (``TrialRecord.untrusted``)."""
+    return [record for record in records if not record.untrusted]
+
+
+def pareto_front(records: list[TrialRecord],
+                 directions: list[optuna.study.StudyDirection]) -> list[TrialRecord]:
+    """The COMPLETE records no other one dominates (at least as good in every objective,
+    better in one), ``directions`` saying which way each objective is better."""
+    signs = [1.0 if direction.name == "MAXIMIZE" else -1.0 for direction in directions]
+    points = [(record, tuple(sign * (value if value is not None else -math.inf * sign)
+                             for sign, value in zip(signs, record.values, strict=False)))
+              for record in records
+              if record.state == TrialState.COMPLETE and len(record.values) == len(signs)]
+
+    def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+        return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return [record for record, point in points
+            if not any(dominates(other, point) for _, other in points)]
 
 
 def read_trials(study: optuna.study.Study,

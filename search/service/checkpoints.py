@@ -30,6 +30,10 @@ from search.errors import first_line
 
 LOGGER = logging.getLogger("cnnsearch.checkpoints")
 
+MAX_NAME = 160
+"""Longest checkpoint file name before ``.pt``: with the temp file's ``.NAME.pt.PID.tmp``
+far below the 255 bytes a file name may have."""
+
 
 def new_checkpoint_key(study_name: str, number: int) -> str:
     """A key no other trial has (its retries inherit it through the record)."""
@@ -60,7 +64,14 @@ class CheckpointStore:
         self.folder = Path(folder)
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.pt"
+        """``KEY.pt``, the key's odd characters as ``_``; a key too long for a file name
+        (a study name of up to 256 characters is part of it) is cut and ends with a hash of
+        the whole key, so the temp file beside it fits in 255 bytes too."""
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+        if len(name) > MAX_NAME:
+            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            name = f"{name[:MAX_NAME - 17]}-{digest}"
+        return self.folder / f"{name}.pt"
 
     def save(self, owner: CheckpointOwner, payload: Mapping[str, Any]) -> Path:
         """Write atomically; an ``OSError`` (disk full, read-only folder) leaves the previous

@@ -9,7 +9,9 @@ search on the study resumes it; ``SearchInterrupted`` carries the one line to pr
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
+import time
 from typing import TextIO
 
 import optuna
@@ -22,7 +24,7 @@ from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.reaper import queue_retries
 from search.service.repeats import RepeatGuard
-from search.service.resilient_storage import RetryingStorage
+from search.service.resilient_storage import RetryingStorage, is_taken_over
 from search.service.stop_flag import (
     StopFlag,
     WorkerInterrupted,
@@ -32,6 +34,31 @@ from search.service.stop_flag import (
 from search.service.study import open_search_study, study_data_seed
 from search.views.progress import Output, ProgressLine, SearchProgress
 from search.views.results import study_table, summary_line
+
+LOGGER = logging.getLogger("cnnsearch.search")
+
+
+class _Budget:
+    """What is left of ``n_trials`` and ``timeout`` when the search goes on after a trial
+    another process finished (Optuna's ``optimize`` ends on it: it cannot tell the trial)."""
+
+    def __init__(self, n_trials: int | None, timeout: float | None) -> None:
+        self.n_trials, self.timeout = n_trials, timeout
+        self.done = 0
+        self.started = time.monotonic()
+
+    def count(self, *_ended: object) -> None:
+        """One more trial ended (an ``optimize`` callback, or a trial given up)."""
+        self.done += 1
+
+    def left(self) -> tuple[int | None, float | None] | None:
+        """(trials, seconds) left, None each without a limit; None when nothing is."""
+        trials = None if self.n_trials is None else self.n_trials - self.done
+        seconds = None if self.timeout is None else (
+            self.timeout - (time.monotonic() - self.started))
+        if (trials is not None and trials <= 0) or (seconds is not None and seconds <= 0):
+            return None
+        return trials, seconds
 
 
 class SearchInterrupted(Exception):
@@ -83,18 +110,29 @@ def run_search(
             study.stop()
 
     guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
+    budget = _Budget(n_trials, timeout)
     with (stop.installed() if stop is not None else contextlib.nullcontext()), \
             quiet_optuna_failures(WorkerInterrupted, TrialPaused, TrialAbandoned):
         try:
-            if guard.check(study) is None:
-                study.optimize(
-                    objective,
-                    n_trials=n_trials,
-                    timeout=timeout,
-                    callbacks=[ProgressLine(n_trials, progress.stream, output), progress,
-                               TrialNotes(), stop_between_trials, guard],
-                    catch=(TrialFailed, TrialPaused),
-                )
+            while guard.check(study) is None and budget.left() and not (
+                    stop is not None and stop.is_set()):
+                trials, seconds = budget.left()
+                try:
+                    study.optimize(
+                        objective,
+                        n_trials=trials,
+                        timeout=seconds,
+                        callbacks=[ProgressLine(n_trials, progress.stream, output), progress,
+                                   TrialNotes(), stop_between_trials, guard, budget.count],
+                        catch=(TrialFailed, TrialPaused, TrialAbandoned),
+                    )
+                    break
+                except Exception as error:  # its trial finished by someone else: go on
+                    if not (is_taken_over(error) or isinstance(error, TrialAbandoned)):
+                        raise
+                    LOGGER.warning("cnnsearch: %s",
+                                   objective.abandon(study, objective.running_number))
+                    budget.count()
         except WorkerInterrupted:
             pass
         finally:

@@ -12,8 +12,11 @@ when the trial ends (``TrialNotes``).
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -53,12 +56,28 @@ class LRRTArtifactStore:
         save_note(trial.study, frozen_trial(trial))
 
 
+class AtomicFileSystemArtifactStore(optuna.artifacts.FileSystemArtifactStore):
+    """Optuna's folder of artifacts, each written to a temp file and renamed into place: a
+    write that fails (a full disk) leaves no half file behind under an artifact's id."""
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        target = self._get_filepath(artifact_id)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as handle:
+                shutil.copyfileobj(content_body, handle)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+
 def open_lrrt_artifacts(artifact_dir: str | None) -> LRRTArtifactStore | None:
     """The artifact store in ``artifact_dir`` (created), or None when artifacts are off."""
     if not artifact_dir:
         return None
     Path(artifact_dir).mkdir(parents=True, exist_ok=True)
-    return LRRTArtifactStore(optuna.artifacts.FileSystemArtifactStore(artifact_dir))
+    return LRRTArtifactStore(AtomicFileSystemArtifactStore(artifact_dir))
 
 
 def save_note(study: optuna.study.Study, frozen: FrozenTrial) -> None:

@@ -12,7 +12,9 @@ fact about the trial goes through ``TrialRecorder``; every pruning decision come
 
 What may go wrong around a trial does not crash it: a checkpoint that cannot be used is
 discarded (training restarts from epoch 0); a checkpoint or artifact that cannot be written
-makes the trial ``degraded``; a database away longer than the storage retries pauses it
+makes the trial ``degraded``, whatever the writer raised (``OSError`` for a full disk, but
+``torch.save`` raises ``RuntimeError`` when the disk fills mid-file); a database away
+longer than the storage retries pauses it
 (``TrialPaused``: checkpoint kept, retried later); a trial a reaper took over while this
 process was cut off is given up (``TrialAbandoned``).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -44,6 +47,7 @@ from search.method.suggest import sample_trial_config
 from search.method.training import EpochReport, TrainingDiverged, TrainingState
 from search.method.trial_config import TrialConfig
 from search.record import (
+    CHECKPOINT_KEY,
     DIVERGED,
     INTERRUPTED,
     OOM,
@@ -58,7 +62,7 @@ from search.record import (
 )
 from search.service.checkpoints import CheckpointOwner, config_hash, new_checkpoint_key
 from search.service.repeats import earlier_trial
-from search.service.resilient_storage import is_taken_over, is_transient
+from search.service.resilient_storage import is_storage_error, is_taken_over, is_transient
 from search.service.stop_flag import Interruption, StopFlag, WorkerInterrupted
 from search.service.trial_outcomes import TrialAbandoned, TrialFailed, TrialPaused
 
@@ -138,7 +142,9 @@ class Objective:
         self._running = _Running(trial.number)
         reachable = True
         try:
-            return self._run(trial, record)
+            values = self._run(trial, record)
+            record.told(values if isinstance(values, tuple) else (values,))
+            return values
         except (optuna.TrialPruned, TrialFailed, WorkerInterrupted):
             raise
         except Exception as error:
@@ -273,8 +279,10 @@ class Objective:
             return
         try:
             self.artifacts.upload(trial, result, verdict)
-        except OSError as error:  # disk full, folder gone: the trial goes on without
-            self._degraded(trial, record, f"artifact: {error.strerror or error}")
+        except Exception as error:  # disk full, folder gone: the trial goes on without
+            if is_storage_error(error):
+                raise  # the database, not the file: paused or given up by __call__
+            self._degraded(trial, record, f"artifact: {write_problem(error)}")
 
     def _verdict(self, trial: optuna.Trial, value: float, step: int) -> Verdict | None:
         """Report ``value`` at ``step`` and ask the pruner: its verdict, None to go on.
@@ -329,8 +337,8 @@ class Objective:
             return
         try:
             self.checkpoints.save(owner, _checkpoint_payload(run, state))
-        except OSError as error:  # disk full, read-only folder: train on without it
-            self._degraded(trial, record, f"checkpoint: {error.strerror or error}")
+        except Exception as error:  # disk full, read-only folder: train on without it
+            self._degraded(trial, record, f"checkpoint: {write_problem(error)}")
             return
         assert self._running is not None
         self._running.checkpoint_epoch = state.epochs_done
@@ -361,9 +369,50 @@ class Objective:
                 trial.report(report.val_accuracy, report.epoch)
         return run, state
 
+    @property
+    def running_number(self) -> int | None:
+        """The number of the trial this objective started last."""
+        return self._running.number if self._running is not None else None
+
+    def abandon(self, study: optuna.study.Study, number: int | None) -> str:
+        """Give up trial ``number``, which another process finished while this one ran it;
+        the line to print. Its checkpoint is kept only for a retry that is still to run or
+        running (a reaper queues one, with the same checkpoint key); with none (the trial
+        was failed from the dashboard, or its retry has finished and deleted the file this
+        process then wrote again) it is deleted: nobody would ever read it."""
+        if number is None:
+            return "a trial was finished by another process; abandoned"
+        trials = study.get_trials(deepcopy=False)
+        mine = next((t for t in trials if t.number == number), None)
+        key = mine.user_attrs.get(CHECKPOINT_KEY) if mine is not None else None
+        head = (f"trial {number} was finished by another process (reaped, or failed from "
+                "the dashboard) while this one ran it; abandoned")
+        if key is None:
+            return head
+        retries = [t for t in trials if t.number != number
+                   and t.user_attrs.get(CHECKPOINT_KEY) == key]
+        live = [t for t in retries if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+        if live:
+            return f"{head}: its retry, trial {live[0].number}, resumes from the checkpoint"
+        self._forget(key)
+        if retries:
+            return (f"{head}: its retry, trial {retries[-1].number}, has finished; checkpoint "
+                    "deleted")
+        return f"{head}: nothing retries it; checkpoint deleted"
+
     def _forget(self, key: str) -> None:
         if self.checkpoints is not None:
             self.checkpoints.delete(key)
+
+
+def write_problem(error: BaseException) -> str:
+    """What went wrong with a file write, in a few words: the OS's words for an ``OSError``
+    (``No space left on device``), else the error's type and first line (``torch.save``'s
+    ``RuntimeError: ... unexpected pos ...`` on a disk that filled mid-file)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    # Digits out: "unexpected pos 81920" and "... 86016" are one problem, recorded once.
+    return f"{type(error).__name__}: {re.sub(r'[0-9]+', '#', first_line(error, 120))}"
 
 
 def _checkpoint_payload(run: TrainingRun, state: TrainingState) -> dict[str, Any]:

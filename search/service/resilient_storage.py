@@ -114,6 +114,17 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def is_storage_error(error: BaseException) -> bool:
+    """Whether the error came from the database (a lost connection, a trial another process
+    finished, any SQLAlchemy or Optuna storage error), as opposed to a file write: a trial
+    that cannot save a checkpoint or an artifact goes on degraded, one that cannot reach its
+    database is paused or given up (``search.service.objective``)."""
+    if is_transient(error) or is_taken_over(error):
+        return True
+    database = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
+    return any(isinstance(seen, database) for seen in _chain(error))
+
+
 class Stopping(Protocol):
     """What the storage asks before another retry (``search.service.stop_flag.StopFlag``)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 import optuna
 import sqlalchemy.exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from search.errors import UserError
 from search.service.proxy_address import is_proxy_url
@@ -92,24 +93,82 @@ def with_password(url: str, password: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password, for messages and logs (a URL that does not parse is
+    shown as given, its ``user:password@`` part hidden all the same)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        scheme, sep, rest = url.partition("://")
+        userinfo, at, location = rest.rpartition("@")
+        if sep and at and ":" in userinfo:
+            return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{location}"
         return url
 
 
-def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
+_IN_MEMORY = (":memory:", "file::memory:")
+
+
+def parse_storage_url(url: str) -> URL:
+    """The parsed URL of a storage cnnsearch can keep studies in; ``UserError`` (one line)
+    for one that does not parse (a malformed IPv6 host, a port that is no number), names a
+    port outside 1-65535, or is an SQLite database in memory, which every command would
+    lose when it ends (``sqlite://``, ``sqlite:///:memory:``)."""
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise UserError(f"invalid storage URL '{redact(url)}': expected e.g. {DEFAULT_STORAGE} "
+                        "or postgresql://user:password@host:5432/db (an IPv6 host in "
+                        "brackets: postgresql://user@[::1]:5432/db)") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise UserError(f"invalid storage URL '{redact(url)}': port {port} is not in "
+                        "1-65535")
+    if parsed.get_backend_name() == "sqlite" and (
+            not parsed.database or parsed.database in _IN_MEMORY
+            or parsed.query.get("mode") == "memory"):
+        raise UserError(f"storage '{url}' is an SQLite database in memory, lost when the "
+                        f"command ends: give a file, e.g. {DEFAULT_STORAGE}")
+    return parsed
+
+
+def _sqlite_path(parsed: URL) -> Path | None:
+    """The database file of an SQLite URL; None for any other database."""
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
-    return None if parsed.database == ":memory:" else Path(parsed.database)
+    return None if parsed.database in _IN_MEMORY else Path(parsed.database)
+
+
+def sqlite_write_problem(url: str) -> str | None:
+    """Why an SQLite storage cannot be written (its file or its folder, where SQLite puts its
+    journal, is read-only), or None: it can, or it is no SQLite file. Proven by opening the
+    file for writing and creating a file beside it, the only test that holds for read-only
+    mounts, ACLs and root alike."""
+    path = _sqlite_path(parse_storage_url(with_installed_driver(url)))
+    if path is None or not path.parent.is_dir():
+        return None
+    try:
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+        handle, probe = tempfile.mkstemp(prefix=".cnnsearch-write-test-", dir=path.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def _read_only_url(path: Path) -> str:
+    """An SQLite URL that opens ``path`` for reading only: SQLite itself refuses any write,
+    and creates no journal beside it."""
+    return f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
 
 
 def open_storage(
     url: str,
     *,
     must_exist: bool = False,
+    read_only: bool = False,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     retry_stale: bool = False,
@@ -120,12 +179,16 @@ def open_storage(
     """Open an Optuna RDB storage; every failure becomes a one-line ``UserError``.
 
     ``must_exist`` refuses to create a new SQLite file (read-only commands use it so a typo
-    in a path does not leave an empty database behind). ``wait_seconds`` keeps trying a
-    database that refuses connections (a worker starting while the server restarts); a
-    wrong password or a missing role or database fails at once. Storage calls retry through
-    an outage for ``retry_window(grace_period)``. ``grpc://HOST:PORT`` opens the storage
-    through ``cnnsearch proxy`` (``search.service.proxy_client``). ``pool_size`` and
-    ``pool_overflow`` are a database's connections (the proxy serves many workers on more).
+    in a path does not leave an empty database behind). ``read_only`` (``trials``,
+    ``report``, ``export``): an SQLite file is opened so that nothing can be written to it
+    or beside it, so these commands work on a database in a read-only folder and change
+    nothing; any other command must be able to write it, or says in one line why it
+    cannot. ``wait_seconds`` keeps trying a database that refuses connections (a worker
+    starting while the server restarts); a wrong password or a missing role or database
+    fails at once. Storage calls retry through an outage for ``retry_window(grace_period)``.
+    ``grpc://HOST:PORT`` opens the storage through ``cnnsearch proxy``
+    (``search.service.proxy_client``). ``pool_size`` and ``pool_overflow`` are a database's
+    connections (the proxy serves many workers on more).
     """
     callback = (
         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if retry_stale else None
@@ -133,18 +196,23 @@ def open_storage(
     if is_proxy_url(url):
         return _open_proxy(url, heartbeat_interval, grace_period, callback, wait_seconds)
     url = with_installed_driver(url)
-    try:
-        parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        raise UserError(f"invalid storage URL '{url}': expected e.g. {DEFAULT_STORAGE} "
-                        "or postgresql://user:password@host/db") from None
-    sqlite_path = _sqlite_path(url)
+    parsed = parse_storage_url(url)
+    sqlite_path = _sqlite_path(parsed)
+    engine_url = url
     if sqlite_path is not None:
-        if must_exist and not sqlite_path.exists():
+        if (must_exist or read_only) and not sqlite_path.exists():
             raise UserError(f"storage file {sqlite_path} does not exist")
         if not sqlite_path.parent.exists():
             raise UserError(f"cannot open storage '{url}': folder {sqlite_path.parent} "
                             "does not exist")
+        if read_only:
+            engine_url = _read_only_url(sqlite_path)
+        else:
+            problem = sqlite_write_problem(url)
+            if problem is not None:
+                raise UserError(f"storage {sqlite_path} cannot be written ({problem}): this "
+                                "command records to it; trials, report, export and "
+                                "dashboard can still read it")
         engine_kwargs: dict = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {
@@ -158,9 +226,9 @@ def open_storage(
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            with _schema_lock(url):
+            with _schema_lock(url) if not read_only else contextlib.nullcontext():
                 storage = ResilientRDBStorage(
-                    url,
+                    engine_url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
@@ -169,7 +237,7 @@ def open_storage(
             storage.retry_seconds = retry_window(grace_period)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError,
-                ImportError, ValueError, RuntimeError) as error:
+                ImportError, ValueError, RuntimeError, TypeError) as error:
             if is_transient(error) and time.monotonic() < deadline:
                 time.sleep(1.0)
                 continue

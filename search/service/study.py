@@ -70,7 +70,12 @@ def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
         existing = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return
-    stored = StudyRecord.of(existing).fingerprint
+    record = StudyRecord.of(existing)
+    if record.fingerprint is None and record.config is None:
+        raise UserError(f"study '{study_name}' was not created by cnnsearch (it stores no "
+                        "configuration): cnnsearch does not search it, nor write into it; use "
+                        "another --study name")
+    stored = record.fingerprint
     if stored is not None and not _same_study(existing, stored, config):
         raise UserError(
             f"study '{study_name}' was created with a different configuration "
@@ -78,11 +83,22 @@ def check_compatible(study_name: str, storage: optuna.storages.BaseStorage,
             "use another --study name (or the same YAML it was created with)"
         )
     wanted = [optuna.study.StudyDirection[d.upper()] for d in directions(config.objectives)]
-    if len(wanted) == 1 and existing.directions != wanted:
-        raise UserError(f"study '{study_name}' is not a cnnsearch study (it minimises)")
     if existing.directions != wanted:
-        raise UserError(f"study '{study_name}' does not have the objectives "
-                        f"{', '.join(config.objectives)}; use another --study name")
+        raise UserError(f"study '{study_name}' {_directions_text(existing.directions)}, and the "
+                        f"config's objectives ({', '.join(config.objectives)}) "
+                        f"{_directions_text(wanted, verb='ask')}; use another --study name")
+
+
+def _directions_text(study_directions: list[optuna.study.StudyDirection],
+                     verb: str = "") -> str:
+    """``has one objective: it maximises``, ``has 2 objectives: it maximises then
+    minimises``; with ``verb``: ``ask to maximise then minimise``."""
+    words = [direction.name.lower().replace("maximize", "maximise").replace(
+        "minimize", "minimise") for direction in study_directions]
+    if verb:
+        return f"{verb} to " + " then ".join(w.removesuffix("s") for w in words)
+    count = "one objective" if len(words) == 1 else f"{len(words)} objectives"
+    return f"has {count}: it " + " then ".join(f"{w}s" for w in words)
 
 
 def _same_study(existing: optuna.study.Study, stored: str, config: SearchConfig) -> bool:
@@ -148,29 +164,42 @@ def open_search_study(
     searching: bool = False,
     artifact_dir: str | None = None,
 ) -> optuna.study.Study:
-    """Create the study or join it (race-free: Optuna's ``load_if_exists``). Its metrics
-    are named after the objectives (``val_accuracy``, ``n_params``...), so optuna-dashboard
-    does not show "Objective 0"; a study made before that is named when opened again. A
-    single objective, as always, makes a study that maximises."""
-    check_compatible(study_name, storage, config)
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=storage,
-        directions=directions(config.objectives),  # ["maximize"] for a single objective
-        sampler=build_sampler(config),
-        pruner=build_pruner(config),
-        load_if_exists=True,
-    )
-    if study.metric_names is None:
-        with warnings.catch_warnings():  # experimental in Optuna
-            warnings.simplefilter("ignore")
-            study.set_metric_names(list(config.objectives))
-    if StudyRecord.of(study).fingerprint is None:
-        # With the seed it was made with (``--seed`` included): it fixes the study's images.
-        made_with = {**config.raw, "seed": config.seed}
-        StudyRecorder(study).made_with(config=json.loads(json.dumps(made_with, default=str)),
-                                       fingerprint=config.fingerprint(),
-                                       artifact_dir=artifact_dir)
+    """Create the study or join it. Its metrics are named after the objectives
+    (``val_accuracy``, ``n_params``...), so optuna-dashboard does not show "Objective 0"; a
+    study made before that is named when opened again. A single objective, as always, makes
+    a study that maximises.
+
+    Checking the config against the study's, creating the study and storing its config are
+    one step under the study's lock (an ``flock`` beside an SQLite file, an advisory lock on
+    PostgreSQL): two processes creating the same new study with different configs at the
+    same moment cannot both pass the check; the second finds the first's fingerprint."""
+    url = storage if isinstance(storage, str) else getattr(storage, "url", None)
+    lock = TrialSlotLock(url, f"{study_name}#create") if url else None
+    try:
+        if lock is not None:
+            lock.acquire()
+        check_compatible(study_name, storage, config)
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            directions=directions(config.objectives),  # ["maximize"] for one objective
+            sampler=build_sampler(config),
+            pruner=build_pruner(config),
+            load_if_exists=True,
+        )
+        if study.metric_names is None:
+            with warnings.catch_warnings():  # experimental in Optuna
+                warnings.simplefilter("ignore")
+                study.set_metric_names(list(config.objectives))
+        if StudyRecord.of(study).fingerprint is None:
+            # With the seed it was made with (``--seed`` included): it fixes its images.
+            made_with = {**config.raw, "seed": config.seed}
+            StudyRecorder(study).made_with(
+                config=json.loads(json.dumps(made_with, default=str)),
+                fingerprint=config.fingerprint(), artifact_dir=artifact_dir)
+    finally:
+        if lock is not None:
+            lock.close()  # before claim_process_index: an SQLite lock is one file, not nested
     if searching:  # a process that will sample trials: its own sampler seed
         index = claim_process_index(study, storage)
         study.sampler = build_sampler(config, process_sampler_seed(config.seed, index))

@@ -57,6 +57,9 @@ class LoopObjective(Protocol):
 
     def __call__(self, trial: optuna.Trial) -> Any: ...
 
+    def abandon(self, study: optuna.study.Study, number: int | None) -> str:
+        """Give up a trial another process finished; the line that says what became of it."""
+
 
 @dataclass(frozen=True)
 class LoopLimits:
@@ -140,9 +143,7 @@ def run_trial_loop(
         """One line for a trial lost to the database; False for anything else (a bug)."""
         number = current[0] if current else None
         if is_taken_over(error) or isinstance(error, TrialAbandoned):
-            LOGGER.warning("cnnsearch: trial %s was taken over by a reaper while this worker "
-                           "was cut off from the database; abandoned (its retry resumes from "
-                           "the checkpoint)", number)
+            LOGGER.warning("cnnsearch: %s", objective.abandon(study, number))
             return True
         if is_transient(error):
             if not stop.is_set():

@@ -15,5 +15,6 @@ class TrialPaused(Exception):
 
 
 class TrialAbandoned(Exception):
-    """Another process (a reaper) finished this trial while this one was cut off from the
-    database; its retry, queued by that process, resumes from the checkpoint."""
+    """Another process finished this trial while this one ran it (a reaper, after a long
+    stop or a cut from the database; someone failing it from the dashboard): this process
+    gives it up (``Objective.abandon`` says what becomes of its checkpoint)."""

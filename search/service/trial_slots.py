@@ -52,7 +52,9 @@ class TrialSlotLock:
         parsed = make_url(url)
         self._backend = parsed.get_backend_name()
         if self._backend == "postgresql":
-            self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            # As the storage's own engine: an unreachable host fails in seconds, not never.
+            self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                                    connect_args={"connect_timeout": 10})
         elif self._backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             self._lock_path = Path(f"{parsed.database}.slots.lock")
         else:

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import TrialRecord
+from search.record import TrialRecord, pareto_front, trusted
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,14 @@ def summary_line(study: optuna.study.Study) -> str:
     text = (f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
             f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed")
     complete = [TrialRecord.from_frozen(t) for t in trials if t.state == TrialState.COMPLETE]
-    if complete:
-        best = max(complete, key=lambda r: r.value or 0.0)
+    ours = trusted(complete)
+    if ours:
+        best = max(ours, key=lambda r: r.value or 0.0)
         text += (f"; best trial {best.number} ({best.config_name}) val acc "
                  f"{_number(best.value, '.4f')}")
         if len(study.directions) > 1:
-            text += f"; {len(study.best_trials)} on the Pareto front"
+            text += f"; {len(pareto_front(ours, study.directions))} on the Pareto front"
+    if len(ours) < len(complete):
+        text += (f"; {len(complete) - len(ours)} untrusted (values not recorded by cnnsearch: "
+                 "not ranked)")
     return text

@@ -350,3 +350,72 @@ def test_decode_image_is_one_image_of_read_images(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="cannot read image"):
         (tmp_path / "t.png").write_text("text")
         image_header(tmp_path / "t.png")
+# --------------------------------------------------------------------------- links
+def test_a_class_folder_that_is_a_link_is_not_a_class(tmp_path: Path,
+                                                      writers: SimpleNamespace) -> None:
+    """A class linked to /usr would walk all of it; one linked to the folder itself would copy
+    every image into a third class. Neither is followed."""
+    root = tmp_path / "images"
+    writers.make_image_folder(root, {"cat": 3, "dog": 3})
+    outside = tmp_path / "outside"
+    writers.make_image_folder(outside, {"bird": 4, "fish": 4})
+    (root / "usr").symlink_to("/usr", target_is_directory=True)
+    (root / "everything").symlink_to(root, target_is_directory=True)
+    (root / "bird").symlink_to(outside / "bird", target_is_directory=True)
+    paths, labels, classes = scan_image_folder(root)
+    assert classes == ("cat", "dog")
+    assert len(paths) == 6 and torch.bincount(labels).tolist() == [3, 3]
+
+
+def test_links_to_folders_inside_a_class_are_not_followed(tmp_path: Path,
+                                                          writers: SimpleNamespace) -> None:
+    root = tmp_path / "images"
+    writers.make_image_folder(root, {"cat": 2, "dog": 2})
+    (root / "cat" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "dog" / "usr").symlink_to("/usr", target_is_directory=True)
+    paths, _, _ = scan_image_folder(root)
+    assert len(paths) == 4
+
+
+def test_a_link_to_a_file_counts_only_inside_the_folder(tmp_path: Path,
+                                                        writers: SimpleNamespace) -> None:
+    root = tmp_path / "images"
+    writers.make_image_folder(root, {"cat": 2, "dog": 2})
+    secret = tmp_path / "secret.png"
+    Image.new("L", (4, 4)).save(secret)
+    (root / "cat" / "secret.png").symlink_to(secret)
+    (root / "cat" / "dangling.png").symlink_to(tmp_path / "absent.png")
+    (root / "cat" / "loop.png").symlink_to(root / "cat" / "loop.png")
+    inside = sorted((root / "dog").iterdir())[0]
+    (root / "cat" / "alias.png").symlink_to(inside)
+    paths, labels, _ = scan_image_folder(root)
+    names = sorted(path.name for path in paths)
+    assert "secret.png" not in names and "dangling.png" not in names
+    assert "alias.png" in names and len(paths) == 5
+
+
+def test_only_links_to_folders_is_a_one_line_error_saying_so(tmp_path: Path,
+                                                             writers: SimpleNamespace) -> None:
+    outside = tmp_path / "outside"
+    writers.make_image_folder(outside, {"a": 2, "b": 2})
+    root = tmp_path / "images"
+    root.mkdir()
+    for name in ("a", "b"):
+        (root / name).symlink_to(outside / name, target_is_directory=True)
+    with pytest.raises(DatasetError, match=r"found 0 \(2 link\(s\) to folders not followed"):
+        scan_image_folder(root)
+
+
+def test_the_cli_reads_a_folder_with_links_as_its_classes_only(tmp_path: Path) -> None:
+    """Through ``create-study --prepare-data``: two classes and their own images."""
+    from tests.conftest import run_cli, worker_config, write_brightness_folder, write_config
+
+    root = write_brightness_folder(tmp_path / "images", images_per_class=8)
+    (root / "usr").symlink_to("/usr", target_is_directory=True)
+    (root / "again").symlink_to(root, target_is_directory=True)
+    config = write_config(tmp_path / "c.yaml", worker_config(root, "links"))
+    result = run_cli("create-study", "--study", "links", "--config", str(config),
+                     "--prepare-data", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                     "--artifact-dir", "", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "(12 train / 2 validation images)" in result.stdout, result.stdout

@@ -63,7 +63,7 @@ def snapshot(url: str) -> list:
     for summary in studies:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         out.append((summary.study_name, study.user_attrs, [
-            (t.number, t.state, t.value, t.params, t.user_attrs, t.intermediate_values)
+            (t.number, t.state, t.values, t.params, t.user_attrs, t.intermediate_values)
             for t in study.trials
         ]))
     return out

@@ -31,8 +31,15 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from search.record import StudyRecord, TrialRecord, flags_legend
+from search.record import (
+    StudyRecord,
+    flags_legend,
+    pareto_front,
+    read_trials,
+    trusted,
+)
 from search.record.study import artifact_folder
+from search.views.output_files import write_output
 from search.views.report.figures import (
     best_trials_figure,
     is_multi_objective,
@@ -144,7 +151,7 @@ def pareto_section(study: optuna.study.Study) -> str:
                    for name, kind in [("trial", "num"), ("config", "text"),
                                       *((label, "num") for label in labels)])
     rows = []
-    front = sorted((TrialRecord.from_frozen(t) for t in study.best_trials),
+    front = sorted(pareto_front(trusted(read_trials(study)), study.directions),
                    key=lambda r: (-(r.value or 0.0), r.number))
     for record in front:
         if record.repeat_of is not None:  # its earlier trial, the same point, is listed
@@ -272,7 +279,5 @@ def write_report(study: optuna.study.Study, path: Path, *, source: str = "",
                  artifact_dir: str | None = None, models: list[str] | None = None) -> Path:
     """Write the report; ``models``: the ``--models`` folders (none: no such section)."""
     found = find_models(models, study.study_name) if models else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_report(study, source=source, artifact_dir=artifact_dir,
-                                 models=found, path=path), encoding="utf-8")
-    return path
+    return write_output(path, build_report(study, source=source, artifact_dir=artifact_dir,
+                                           models=found, path=path), "-o")

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import Bounds, TrialRecord, flag_notes
+from search.record import UNTRUSTED, Bounds, TrialRecord, flag_notes
 from search.views.lrrt_artifact import artifact_curve
 from search.views.lrrt_figure import LRRTLine
 
@@ -129,7 +129,9 @@ def group_title(key: GroupKey) -> str:
 
 
 def best_trials(trials: list[ReportTrial], count: int = BEST_TRIALS) -> list[ReportTrial]:
-    """The best trained trials (a repeat carries its earlier trial's result: not again)."""
+    """The best trained trials (a repeat carries its earlier trial's result: not again; a
+    trial whose value cnnsearch did not record is not ranked)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE.name
-                and t.final_val_accuracy is not None and t.repeat_of is None]
+                and t.final_val_accuracy is not None and t.repeat_of is None
+                and UNTRUSTED not in t.flags]
     return sorted(complete, key=lambda t: (-t.final_val_accuracy, t.number))[:count]

@@ -3,6 +3,8 @@ with the sentence that explains it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from optuna.trial import TrialState, create_trial
 
@@ -11,11 +13,14 @@ from search.record import (
     FLAGS,
     RANGE_TOO_NARROW,
     TRAINED_TO_CHANCE,
+    UNTRUSTED,
     DivergencePoint,
     TrialRecord,
     Verdict,
     flag_notes,
     flags_legend,
+    pareto_front,
+    trusted,
 )
 from tests.search.views.test_lrrt_artifact import make_result
 from tests.search.views.test_results import trial
@@ -52,7 +57,8 @@ def test_why_a_trial_ended() -> None:
 
 
 def test_each_flag_has_a_name_a_meaning_and_a_sentence() -> None:
-    assert [flag.name for flag in FLAGS] == [TRAINED_TO_CHANCE, RANGE_TOO_NARROW, DEGRADED]
+    assert [flag.name for flag in FLAGS] == [TRAINED_TO_CHANCE, RANGE_TOO_NARROW, DEGRADED,
+                                             UNTRUSTED]
     assert all(f"{flag.name} (" in flags_legend() for flag in FLAGS)
     flagged = TrialRecord.from_frozen(trial(
         TrialState.COMPLETE, value=0.1, epochs=2, val_curve=[0.1, 0.1],
@@ -100,3 +106,38 @@ def test_the_summary_says_whether_the_test_found_its_limit() -> None:
     summary = result.summary
     assert summary.limit_found is False
     assert summary.best_accuracy_lr == pytest.approx(result.curve.lrs[-1])
+
+
+def test_a_value_cnnsearch_did_not_record_is_untrusted() -> None:
+    """A dashboard's "tell" of 999.0: on a trial that trained (its own best was 0.61), on
+    one cnnsearch never trained, and against the values cnnsearch told."""
+    told = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=999.0, epochs=2,
+                                         val_curve=[0.5, 0.61]))
+    assert told.untrusted and told.flags == (UNTRUSTED,)
+    assert flag_notes(told) == ["untrusted: it holds 999, cnnsearch recorded a best "
+                                "validation accuracy of 0.61: told from outside (e.g. the "
+                                "dashboard); not exported, not ranked"]
+    bare = TrialRecord.from_frozen(create_trial(state=TrialState.COMPLETE, value=999.0))
+    assert bare.untrusted  # no design: cnnsearch never started it
+    recorded = trial(TrialState.COMPLETE, value=999.0, epochs=2, val_curve=[0.5, 0.61])
+    recorded.user_attrs["told_values"] = [0.61]
+    assert TrialRecord.from_frozen(recorded).untrusted
+    recorded.user_attrs["told_values"] = [999.0]  # what cnnsearch itself told: ours
+    assert not TrialRecord.from_frozen(recorded).untrusted
+    ours = TrialRecord.from_frozen(trial(TrialState.COMPLETE, value=0.61, epochs=2,
+                                         val_curve=[0.5, 0.61]))
+    assert not ours.untrusted and not trusted([told, bare]) and trusted([ours]) == [ours]
+    repeat = TrialRecord.from_frozen(create_trial(state=TrialState.COMPLETE, value=0.5,
+                                                  user_attrs={"repeat_of": 4}))
+    assert not repeat.untrusted
+
+
+def test_the_pareto_front_is_computed_over_the_records_given() -> None:
+    import optuna
+
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    points = {0: (0.9, 100.0), 1: (0.8, 50.0), 2: (0.7, 80.0), 3: (0.9, 100.0), 4: (0.5, 10.0)}
+    records = [TrialRecord.from_frozen(create_trial(state=TrialState.COMPLETE, values=list(v)))
+               for v in points.values()]
+    records = [replace(r, number=n) for r, n in zip(records, points, strict=True)]
+    assert sorted(r.number for r in pareto_front(records, directions)) == [0, 1, 3, 4]

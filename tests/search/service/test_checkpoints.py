@@ -149,3 +149,21 @@ def test_installed_stop_flag_gives_the_handlers_back() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         assert flag.wait(5) and flag.signal_name == "SIGINT"
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_study_name_of_the_longest_allowed_length_still_checkpoints(tmp_path: Path) -> None:
+    """A 256-character study name (the limit) made a key too long for a file name (OSError
+    36); the file name is cut and ends with a hash of the key, and the key still owns it."""
+    from search.config.checkers import STUDY_NAME
+
+    name = STUDY_NAME("study", "é" * 256)
+    store = CheckpointStore(tmp_path)
+    keys = [new_checkpoint_key(name, number) for number in (7, 8)]
+    for key in keys:
+        owner = CheckpointOwner(name, key, "hash")
+        path = store.save(owner, {"weights": torch.ones(2)})
+        assert len(path.name.encode()) <= 200 and path.exists()
+        assert store.load(owner, torch.device("cpu"))["weights"].tolist() == [1.0, 1.0]
+    assert store.path(keys[0]) != store.path(keys[1])
+    short = new_checkpoint_key("short", 1)
+    assert store.path(short).name == f"{short}.pt"  # the names older versions wrote

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -15,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import (
+    ROOT,
     run_cli,
     worker_config,
     write_brightness_folder,
@@ -22,7 +24,8 @@ from tests.conftest import (
 )
 from tests.postgres import wait_until
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": "", "PYTHONUNBUFFERED": "1"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CNNSEARCH_STORAGE": "", "PYTHONUNBUFFERED": "1",
+       "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +160,46 @@ def test_a_folder_that_cannot_be_written_is_refused_before_the_study_exists(
         assert str(folder) in lines[0]
         assert not (tmp_path / "folders.db").exists()  # no storage opened, no study made
         assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("retried", [False, True], ids=["failed-from-the-dashboard", "reaped"])
+def test_a_search_goes_on_when_its_trial_is_finished_by_someone_else(
+    images: Path, tmp_path: Path, retried: bool,
+) -> None:
+    """It died with "ValueError: Cannot tell a FAIL trial", exit 1. Now: one line, the trial
+    given up, the other trials of the budget run; the checkpoint stays only for a retry that
+    will run (a reaper queues one; failing a trial from the dashboard does not)."""
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "elsewhere", epochs=60))
+    search = start_search(config, url, tmp_path, "--n-trials", "2")
+    try:
+        found: list[int | None] = []
+        wait_until(lambda: found.append(training(url, "elsewhere", 0)) or found[-1] is not None,
+                   timeout=180, message="no trial got through an epoch")
+        study = optuna.load_study(study_name="elsewhere", storage=url)
+        running = next(t for t in study.trials if t.number == found[-1])
+        study._storage.set_trial_state_values(running._trial_id, TrialState.FAIL)
+        if retried:  # what a reaper does: fail it, and queue its retry
+            with warnings.catch_warnings():  # "experimental"
+                warnings.simplefilter("ignore")
+                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, running)
+        _, stderr = search.communicate(timeout=300)
+    finally:
+        if search.poll() is None:
+            search.kill()
+            search.wait()
+    said = [line for line in stderr.splitlines() if not line.startswith("[I ")]
+    assert search.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    gave_up = [line for line in said if "finished by another process" in line]
+    assert len(gave_up) == 1, said
+    checkpoints = list((tmp_path / "cnnsearch-checkpoints").glob("*.pt"))
+    trials = trials_of(url, "elsewhere")
+    assert len(trials) >= 2 and trials[running.number].state == TrialState.FAIL
+    if retried:
+        retry = next(t for t in trials if t.system_attrs.get("failed_trial") == running.number)
+        assert f"its retry, trial {retry.number}, resumes from the checkpoint" in gave_up[0]
+        assert retry.user_attrs.get("resumed_from_epoch", 0) >= 1  # this search ran it next
+    else:
+        assert gave_up[0].endswith("nothing retries it; checkpoint deleted"), gave_up[0]
+        assert not checkpoints  # no orphan file

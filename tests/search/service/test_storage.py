@@ -282,3 +282,53 @@ def test_the_postgresql_url_our_hint_suggests_opens(postgres_server, tmp_path: P
     assert result.returncode == 0, result.stderr
     assert "plain-url" in [s.study_name for s in optuna.get_all_study_summaries(
         open_storage(url))]
+
+
+BAD_URLS = {
+    "sqlite://": "in memory",
+    "sqlite:///": "in memory",
+    "sqlite:///:memory:": "in memory",
+    "sqlite:///file::memory:?cache=shared": "in memory",
+    "postgresql://user:secret@[::1/db": "an IPv6 host in brackets",
+    "postgresql://user:secret@::1/db": "an IPv6 host in brackets",
+    "postgresql://user:secret@host:abc/db": "invalid storage URL",
+    "postgresql://user:secret@host:99999/db": "port 99999 is not in 1-65535",
+    "postgresql://user:secret@host:0/db": "port 0 is not in 1-65535",
+}
+
+
+@pytest.mark.parametrize("url", sorted(BAD_URLS))
+def test_a_storage_url_that_cannot_hold_studies_is_one_line(url: str) -> None:
+    with pytest.raises(UserError) as refused:
+        open_storage(url)
+    message = str(refused.value)
+    assert BAD_URLS[url] in message and "secret" not in message
+    assert "secret" not in redact(url)
+
+
+@pytest.mark.parametrize(("command", "url"), [
+    ("trials", "sqlite://"), ("report", "sqlite:///:memory:"),
+    ("export", "postgresql://user:secret@[::1/db"), ("reap", "postgresql://u@host:abc/db"),
+    ("create-study", "sqlite:///:memory:"), ("search", "sqlite://"),
+])
+def test_bad_storage_urls_through_the_cli_are_one_line_exit_2(tmp_path: Path, command: str,
+                                                               url: str) -> None:
+    config = write_config(tmp_path / "c.yaml", worker_config(tmp_path, "s"))
+    extra = {"create-study": ["--config", str(config)],
+             "search": ["--config", str(config), "--artifact-dir", "", "--checkpoint-dir", ""]}
+    result = run_cli(command, *(["--study", "s"] if command != "search" else []),
+                     *extra.get(command, []), "--storage", url, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cnnsearch: error: ")
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr
+
+
+def test_an_unreachable_postgresql_host_fails_within_the_connect_timeout() -> None:
+    """The schema lock's connection has the storage's connect timeout too (it had none, and
+    a host that drops packets hung the command for ever)."""
+    lock = TrialSlotLock("postgresql+psycopg2://u:p@[::1]:1/db", "s")
+    started = time.monotonic()
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        lock.acquire()
+    lock.close()
+    assert time.monotonic() - started < 15

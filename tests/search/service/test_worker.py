@@ -269,3 +269,38 @@ def test_a_queued_retry_runs_even_when_the_budget_is_claimed(images, tmp_path) -
     trials = trials_of(url, "queued")
     assert len(trials) == 1 and trials[0].params == {"blocks": 1, "filters": 2}
     assert trials[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def test_a_stopped_worker_resumed_after_its_retry_finished_leaves_no_checkpoint(
+    images, tmp_path,
+) -> None:
+    """SIGSTOP mid-trial; the trial is reaped and its retry runs to the end on another
+    worker (which deletes the checkpoint); SIGCONT. The resumed worker wrote its epoch's
+    checkpoint again (an orphan nobody would read) and said "its retry resumes from the
+    checkpoint". Now it deletes it and says what became of the retry."""
+    url = f"sqlite:///{tmp_path / 'stop.db'}"
+    config = write_config(tmp_path / "c.yaml", worker_config(images, "stop", epochs=30))
+    beats = ("--heartbeat-interval", "1", "--grace-period", "3")
+    stopped = start_worker(url, config, "stop", tmp_path, "--max-trials", "1", *beats)
+    found: list = []
+    wait_until(lambda: found.append(_running_with_checkpoint(url, "stop", tmp_path))
+               or found[-1] is not None, timeout=120, message="no trial checkpointed")
+    trial = found[-1]
+    stopped.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(5)  # its heartbeat goes stale: the next worker reaps it, and retries it
+        other = start_worker(url, config, "stop", tmp_path, "--max-trials", "1", *beats)
+        assert other.wait(timeout=480) == 0, worker_log(other)
+        retry = next(t for t in trials_of(url, "stop")
+                     if t.system_attrs.get("failed_trial") == trial.number)
+        assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    finally:
+        stopped.send_signal(signal.SIGCONT)
+    assert stopped.wait(timeout=240) == 0, worker_log(stopped)
+    log = worker_log(stopped)
+    assert "Traceback" not in log, log
+    said = [line for line in log.splitlines() if "finished by another process" in line]
+    assert len(said) == 1, log
+    assert said[0].endswith(f"its retry, trial {retry.number}, has finished; checkpoint "
+                            "deleted"), said[0]
+    assert not list((tmp_path / "ckpt").glob("*.pt"))
