@@ -184,9 +184,9 @@ def cmd_predict(args: argparse.Namespace, output: Output) -> None:
     if args.runtime == "onnx" and args.device not in ("auto", "cpu"):
         raise UserError(f"--runtime onnx runs on the CPU: leave --device out or give cpu, "
                         f"not {args.device}")
+    device = resolve_device("cpu" if args.runtime == "onnx" else args.device)
     manifest = read_manifest(args.model)
     images = folder_images(args.folder, manifest) if args.folder else image_list(args.images)
-    device = resolve_device("cpu" if args.runtime == "onnx" else args.device)
     if args.threads:
         use_threads(args.threads, device)
     result = predict(manifest, images, top=args.top, seed=args.seed, device=device,

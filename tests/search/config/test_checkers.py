@@ -164,6 +164,7 @@ REQUIRED = {
     "worker": ["--study", "s", "--config", "c.yaml"],
     "create-study": ["--study", "s", "--config", "c.yaml"], "reap": ["--study", "s"],
     "trials": ["--study", "s"], "report": ["--study", "s"], "dashboard": [],
+    "predict": ["--model", "m"], "package": ["--model", "m"], "proxy": [],
 }
 """Placeholder values of each command's required flags, for the parser alone."""
 
@@ -364,6 +365,8 @@ def test_every_flag_refuses_values_just_outside_in_one_line(
         "report": ["--study", "kept", "--storage", kept["url"], "-o",
                    str(kept["folder"] / "never.html")],
         "dashboard": ["--storage", kept["url"], "--port", "0"],
+        "predict": ["--model", str(kept["folder"] / "no-model"), "x.png"],
+        "proxy": ["--storage", kept["url"], "--port", "0"],
     }
     before = snapshot(kept["url"])
     failures, count = [], 0
