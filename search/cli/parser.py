@@ -29,6 +29,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _trials_per_gpu(text: str) -> int | str:
+    """``auto`` or a positive integer (``search.service.packing``)."""
+    from search.service.packing import parse_trials_per_gpu
+
+    try:
+        value = parse_trials_per_gpu(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return "auto" if value is None else value
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
@@ -93,6 +104,16 @@ def _add_placement(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive_int,
                         help="torch CPU threads (default: the cores shared among the "
                         "cnnsearch processes on this machine; 1 on a GPU)")
+    parser.add_argument("--trials-per-gpu", type=_trials_per_gpu, metavar="N|auto",
+                        help="run trials side by side on each GPU (--device auto: every "
+                        "visible card; cuda:N: that one), each in a worker process: N per "
+                        "card, or auto: as many as their measured peak memory lets fit "
+                        "(default: one trial at a time in this process)")
+    parser.add_argument("--max-trials-per-gpu", type=_positive_int, default=8, metavar="N",
+                        help="the most trials auto packs on one card")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key that is not a space dimension, e.g. "
+                        "train.precision=bf16 or train.compile=reduce-overhead")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     lrrt.add_argument("--config", required=True, help="search space YAML; each dimension not "
                       "fixed by --set takes its first choice")
     lrrt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2]")
+                      help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2], "
+                      "or set another key, e.g. train.precision=bf16")
     lrrt.add_argument("--out", default="lrrt-out", help="output folder (JSON + HTML)")
     lrrt.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 

@@ -28,7 +28,7 @@ from search.service.checkpoints import CheckpointStore
 from search.service.devices import Card, Placement
 from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
-from search.service.packed_workers import PackedRun, run_packed_workers
+from search.service.packed_workers import PackedRun, WorkerMain, run_packed_workers
 from search.service.reaper import queue_retries
 from search.service.repeats import RepeatGuard
 from search.service.resilient_storage import ResilientRDBStorage
@@ -140,11 +140,13 @@ def run_packed_search(
     cards: list[Card],
     stop: StopFlag,
     out: TextIO = sys.stdout,
+    output: Output | None = None,
+    worker_main: WorkerMain | None = None,
 ) -> optuna.study.Study:
     """``n_trials`` more trials (or until ``timeout``) run by worker processes packed on
     ``cards`` as ``run.policy`` says; ``run``'s options are completed here (the study, its
-    budget, the timeout). A stop raises ``SearchInterrupted`` once every worker has ended
-    its trial."""
+    budget, the timeout); ``output`` and ``worker_main`` as for ``run_packed_workers``. A
+    stop raises ``SearchInterrupted`` once every worker has ended its trial."""
     seed = study_data_seed(study_name, storage, config)
     check_space_fits(config, load_data(config.dataset, seed))  # bad data: one line, no worker
     study = open_search_study(study_name, storage, config, artifact_dir=run.options.artifact_dir)
@@ -153,7 +155,8 @@ def run_packed_search(
                       max_trials=None if n_trials is None else finished + n_trials)
     with stop.installed():
         outcome = run_packed_workers(replace(run, config=config, url=url, options=options),
-                                     cards, stop=stop, out=out)
+                                     cards, stop=stop, out=out, output=output,
+                                     worker_main=worker_main)
     if outcome.user_error:
         raise UserError("the search's workers stopped on a configuration or data error "
                         "(their message is above)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -33,6 +34,7 @@ from search.service.devices import MAX_SLOTS, Card, held_slots, take_slot_within
 from search.service.packing import CardPacking, PackingPolicy
 from search.service.stop_flag import StopFlag
 from search.service.worker import WorkerOptions, run_worker
+from search.views.progress import Output
 
 EXIT_DONE = 0
 """A worker found nothing left to do: the budget is spent, the time is up, or every design
@@ -56,6 +58,7 @@ class PackedRun:
     folder: Path
     """The placement folder: slot locks and the cards' packing records."""
     verbosity: str = "normal"
+    """The command's ``-q``/``-v``: each worker prints as the command would."""
     threads: int = 1
     """CPU threads per worker: on a GPU one thread feeds the card."""
 
@@ -70,10 +73,18 @@ class PackedOutcome:
     user_error: bool = False
 
 
+WorkerMain = Callable[[PackedRun, Card, "float | None"], None]
+"""What a worker process runs: ``run_packed_worker`` inside the command's own output set-up
+(the CLI's ``packed_worker_main``); a module-level function, since it is spawned."""
+
+
 def run_packed_workers(run: PackedRun, cards: list[Card], *, stop: StopFlag,
-                       out: TextIO = sys.stdout, poll_seconds: float = 1.0) -> PackedOutcome:
+                       out: TextIO = sys.stdout, output: Output | None = None,
+                       worker_main: WorkerMain | None = None,
+                       poll_seconds: float = 1.0) -> PackedOutcome:
     """Keep each card's workers at its packing until the study's work is done, the
-    timeout passes or ``stop`` is set; returns when every worker has ended."""
+    timeout passes or ``stop`` is set; returns when every worker has ended. Each worker
+    process runs ``worker_main`` (default: ``run_packed_worker`` with a plain ``Output``)."""
     if not cards:
         raise UserError("--trials-per-gpu: no GPU is visible to pack trials on")
     context = multiprocessing.get_context("spawn")
@@ -84,9 +95,11 @@ def run_packed_workers(run: PackedRun, cards: list[Card], *, stop: StopFlag,
     workers: dict[str, list[BaseProcess]] = {card.uuid: [] for card in cards}
     outcome = PackedOutcome()
     finished = forwarded = False
-    print(f"packing {run.policy.describe()} on {len(cards)} card(s): "
-          + ", ".join(f"{c.name or c.uuid} ({c.torch_device})" for c in cards),
-          file=out, flush=True)
+    target = worker_main or _worker_process
+    if output is None or not output.quiet:
+        print(f"packing {run.policy.describe()} on {len(cards)} card(s): "
+              + ", ".join(f"{c.name or c.uuid} ({c.torch_device})" for c in cards),
+              file=out, flush=True)
     while True:
         for card in cards:
             for process in [p for p in workers[card.uuid] if not p.is_alive()]:
@@ -105,8 +118,8 @@ def run_packed_workers(run: PackedRun, cards: list[Card], *, stop: StopFlag,
                                                                    card.total_bytes)
                 if len(workers[card.uuid]) < min(target, MAX_SLOTS):
                     remaining = None if deadline is None else deadline - time.monotonic()
-                    process = context.Process(target=_worker_process,
-                                              args=(run, card, remaining), daemon=False)
+                    process = context.Process(target=target, args=(run, card, remaining),
+                                              daemon=False)
                     process.start()
                     workers[card.uuid].append(process)
                     outcome.started += 1
@@ -135,22 +148,27 @@ def _ended(code: int | None, outcome: PackedOutcome, out: TextIO) -> bool:
 
 
 def _worker_process(run: PackedRun, card: Card, timeout: float | None) -> None:
-    """One worker process: a slot of ``card``, then trials until there is nothing to do."""
-    from search.views.progress import configured_output
+    """The default worker process: ``run_packed_worker`` printing as ``run.verbosity``
+    says, with the logging the process starts with."""
+    run_packed_worker(run, card, timeout, Output(run.verbosity))
 
+
+def run_packed_worker(run: PackedRun, card: Card, timeout: float | None,
+                      output: Output) -> None:
+    """One worker process: a slot of ``card``, then trials until there is nothing to do;
+    exits with ``EXIT_DONE``, ``EXIT_LEFT_CARD`` or ``EXIT_USER_ERROR``."""
     stop = StopFlag().install()
-    with configured_output(run.verbosity):
-        device = card.torch_device
-        use_fast_kernels(device)
-        torch.set_num_threads(run.threads)
-        placement = take_slot_within(run.folder, card.uuid, MAX_SLOTS)
-        if placement is None:
-            sys.exit(EXIT_LEFT_CARD)
-        options = replace(run.options, timeout=timeout)
-        try:
-            run_worker(run.config, run.url, options, device, stop=stop, placement=placement)
-        except UserError as error:
-            print(f"cnnsearch: error: {error}", file=sys.stderr, flush=True)
-            sys.exit(EXIT_USER_ERROR)
-        sys.exit(EXIT_LEFT_CARD if placement.over_ceiling() and not stop.is_set()
-                 else EXIT_DONE)
+    device = card.torch_device
+    use_fast_kernels(device)
+    torch.set_num_threads(run.threads)
+    placement = take_slot_within(run.folder, card.uuid, MAX_SLOTS)
+    if placement is None:
+        sys.exit(EXIT_LEFT_CARD)
+    options = replace(run.options, timeout=timeout)
+    try:
+        run_worker(run.config, run.url, options, device, stop=stop, output=output,
+                   placement=placement)
+    except UserError as error:
+        print(f"cnnsearch: error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+    sys.exit(EXIT_LEFT_CARD if placement.over_ceiling() and not stop.is_set() else EXIT_DONE)
