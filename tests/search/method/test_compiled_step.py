@@ -7,6 +7,7 @@ within tolerance."""
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from dataclasses import replace
 
@@ -196,3 +197,26 @@ def test_compile_is_not_part_of_a_study_s_identity() -> None:
     raw["train"]["precision"] = "auto"  # the default: as a study made before the key
     assert parse_config(raw).fingerprint() == plain.fingerprint()
 
+
+
+@pytest.mark.gpu
+def test_reduce_overhead_on_a_card_runs_a_trial_compiled(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A design's range test and two epochs on the card with CUDA graphs and ``auto``
+    precision: nothing falls back, the losses are finite, the peak is the card's."""
+    from tests.search.method.test_recipe import colour_data
+
+    data = colour_data(torch.device("cuda"))
+    base = design()
+    config = replace(base, train=replace(base.train, compile="reduce-overhead"))
+    with caplog.at_level(logging.WARNING, logger="cnnsearch.trial"):
+        lrrt = run_lrrt(config, data)
+        run = training_run(config, data, (1e-3, 1e-2))
+        state = run.fit(data.val, epochs=2)
+    assert not warnings_of(caplog)
+    assert run.execution.forward.compiled and run.execution.forward.failure is None
+    assert run.execution.precision.name in ("bf16", "fp16")
+    assert all(math.isfinite(loss) for loss in lrrt.curve.losses)
+    assert all(math.isfinite(r.train_loss) for r in state.history)
+    assert lrrt.summary.memory_kind == "cuda_peak_allocated"
+    assert lrrt.summary.peak_memory_bytes > 0

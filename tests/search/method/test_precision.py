@@ -216,3 +216,15 @@ def test_a_training_run_checkpoints_the_fp16_scale() -> None:
     assert fresh.execution.precision.scaler.get_scale() == 1024.0
     fresh.load_state_dict({**run.state_dict(), "scaler": None})  # from before: kept as is
     assert fresh.execution.precision.scaler.get_scale() == 1024.0
+
+
+@pytest.mark.gpu
+def test_auto_on_a_card_is_bf16_where_it_has_it_else_fp16_with_a_scaler() -> None:
+    cuda = torch.device("cuda")
+    expected = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+    assert resolve_precision("auto", cuda) == expected
+    precision = Precision.for_device("auto", cuda)
+    assert precision.skips_nonfinite == (expected == "fp16")
+    layer = nn.Linear(8, 4).to(cuda)
+    with precision.autocast():
+        assert layer(torch.rand(2, 8, device=cuda)).dtype == precision.dtype

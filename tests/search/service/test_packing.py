@@ -191,3 +191,20 @@ def test_a_trial_that_runs_out_of_memory_fails_alone_and_lowers_its_card(
     assert CardPacking(tmp_path, card.uuid).read().ceiling == 2
     assert slots[2].over_ceiling() and not slots[1].over_ceiling()
     assert len(CardPacking(tmp_path, card.uuid).read().peaks) == 1  # the second trial's
+
+
+@pytest.mark.gpu
+def test_a_trial_on_a_card_records_its_cuda_peak_for_packing(tmp_path: Path) -> None:
+    from search.service.devices import CudaInventory
+
+    card = CudaInventory(only=0).cards()[0]
+    slot = take_slot_within(tmp_path, card.uuid, 8)
+    data = DataOnDevice(tiny_dataset(), torch.device("cuda"), eval_batch_size=64)
+    study, objective = run(config(), data, placement=slot)
+    study.optimize(objective, n_trials=1)
+    record = TrialRecord.from_frozen(study.trials[0])
+    assert record.state == TrialState.COMPLETE
+    assert (record.card, record.slot, record.device) == (card.uuid, 0, "cuda")
+    assert record.precision in ("bf16", "fp16")
+    assert record.lrrt.memory_kind == "cuda_peak_allocated"
+    assert CardPacking(tmp_path, card.uuid).read().peaks == (record.lrrt.peak_memory_bytes,)
