@@ -10,11 +10,12 @@ a design of the demo's space (``configs/fashion-mnist.yaml``: B2FL8Adam by defau
 64, Fashion-MNIST's 1x28x28 images and 10 classes; random pixels, which cost what real ones
 do) with the search's own step (``search.method.step``: its precision, its compiled
 forward, channels_last and cuDNN's benchmark on a card). The processes are started once per
-concurrency and run the four variants one after another; each variant warms up for one epoch
-(compilation, cuDNN's algorithm search, the last batch's other shape) and then trains for
-``--seconds`` between two barriers, syncing the device every 32 steps as the training does.
-Throughput is the images all processes trained over the wall time from the first start to
-the last end. The FLOPs of one training step (forward and backward) are counted once by
+concurrency and build the four variants, each warmed up for one epoch (compilation, cuDNN's
+algorithm search, the last batch's other shape); then, in each of ``--rounds`` rounds, each
+variant trains for ``--seconds`` between two barriers, syncing the device every 32 steps as
+the training does. A round's throughput is the images all processes trained over the wall
+time from the first start to the last end; a row is the median over the rounds, which
+interleave the variants so that a change in the machine's load hits them alike. The FLOPs of one training step (forward and backward) are counted once by
 ``torch.utils.flop_counter`` for the TFLOP/s columns.
 
 Writes ``throughput.json`` (every row and the card) and ``throughput.md`` (the table) under
@@ -28,6 +29,7 @@ import argparse
 import json
 import multiprocessing
 import queue
+import statistics
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -70,6 +72,7 @@ class Setup:
     images: int
     seconds: float
     threads: int = 1
+    rounds: int = 1
 
 
 def demo_design(name: str, device: torch.device, variant: Variant):
@@ -127,8 +130,9 @@ def _sync(device: torch.device) -> None:
 
 
 def _process(setup: Setup, variants: list[Variant], start, stop, results) -> None:
-    """One concurrent trial: for each variant, warm up, wait for the others, train for
-    ``setup.seconds``, report (images, start, end)."""
+    """One concurrent trial: every variant built and warmed up first, then ``setup.rounds``
+    rounds in which each variant trains for ``setup.seconds`` between two barriers and
+    reports (its index, the round, images, start, end, a compile fallback)."""
     from search.method.recipe import training_run
     from search.method.step import train_step
     from search.service.devices import use_fast_kernels
@@ -137,34 +141,38 @@ def _process(setup: Setup, variants: list[Variant], start, stop, results) -> Non
     device = torch.device(setup.device)
     use_fast_kernels(device)
     data = synthetic_data(device, setup.images)
+
+    def one_epoch(run, epoch: int, until: float | None = None) -> int:
+        trained = 0
+        for index, (images, labels) in enumerate(run.train.epoch(epoch)):
+            loss, _ = train_step(run.model, run.optimizer, run.scheduler, images, labels,
+                                 execution=run.execution)
+            trained += labels.shape[0]
+            if (index + 1) % SYNC_EVERY == 0:
+                float(loss)
+                if until is not None and time.monotonic() >= until:
+                    break
+        _sync(device)
+        return trained
+
+    runs = []
     for variant in variants:
-        config = demo_design(setup.design, device, variant)
-        run = training_run(config, data, (1e-3, 1e-2))
-
-        def one_epoch(epoch: int, until: float | None = None) -> int:
-            trained = 0
-            for index, (images, labels) in enumerate(run.train.epoch(epoch)):
-                loss, _ = train_step(run.model, run.optimizer, run.scheduler, images, labels,
-                                     execution=run.execution)
-                trained += labels.shape[0]
-                if (index + 1) % SYNC_EVERY == 0:
-                    float(loss)
-                    if until is not None and time.monotonic() >= until:
-                        break
-            _sync(device)
-            return trained
-
-        one_epoch(0)  # warm-up: compilation, cuDNN's search, both batch shapes
-        start.wait()
-        began = time.monotonic()
-        until, trained, epoch = began + setup.seconds, 0, 1
-        while time.monotonic() < until:
-            trained += one_epoch(epoch, until)
-            epoch += 1
-        ended = time.monotonic()
-        fell_back = run.execution.forward.failure
-        results.put((variant.compile, variant.precision, trained, began, ended, fell_back))
-        stop.wait()
+        run = training_run(demo_design(setup.design, device, variant), data, (1e-3, 1e-2))
+        one_epoch(run, 0)  # warm-up: compilation, cuDNN's search, both batch shapes
+        runs.append(run)
+    epochs = [1] * len(runs)
+    for round_ in range(setup.rounds):
+        for index, run in enumerate(runs):
+            start.wait()
+            began = time.monotonic()
+            until, trained = began + setup.seconds, 0
+            while time.monotonic() < until:
+                trained += one_epoch(run, epochs[index], until)
+                epochs[index] += 1
+            ended = time.monotonic()
+            results.put((index, round_, trained, began, ended,
+                         run.execution.forward.failure))
+            stop.wait()
 
 
 def _collect(results: Any, processes: list, count: int, timeout: float) -> list[tuple]:
@@ -184,7 +192,9 @@ def _collect(results: Any, processes: list, count: int, timeout: float) -> list[
 
 
 def measure(setup: Setup, concurrency: int, variants: list[Variant]) -> list[dict[str, Any]]:
-    """Rows of ``concurrency`` processes training each variant together."""
+    """Rows of ``concurrency`` processes training each variant together: the median over
+    the rounds, which interleave the variants so that a change in the machine's load hits
+    them alike."""
     context = multiprocessing.get_context("spawn")
     start, stop = context.Barrier(concurrency), context.Barrier(concurrency)
     results = context.Queue()
@@ -192,28 +202,37 @@ def measure(setup: Setup, concurrency: int, variants: list[Variant]) -> list[dic
                  for _ in range(concurrency)]
     for process in processes:
         process.start()
-    rows = []
+    rates: list[list[float]] = [[] for _ in variants]
+    images: list[int] = [0] * len(variants)
+    seconds: list[float] = [0.0] * len(variants)
+    fell_back: list[set[str]] = [set() for _ in variants]
     try:
-        for variant in variants:
-            # warm-up included: compiling may take minutes
-            got = _collect(results, processes, concurrency, setup.seconds + 1800)
-            wall = max(g[4] for g in got) - min(g[3] for g in got)
-            images = sum(g[2] for g in got)
-            rows.append({"concurrency": concurrency, "compile": variant.compile,
-                         "precision": variant.precision, "images": images,
-                         "seconds": round(wall, 3),
-                         "images_per_second": images / wall,
-                         "per_trial": images / wall / concurrency,
-                         "fell_back": sorted({g[5] for g in got if g[5]})})
-            print(f"  {concurrency} x {variant.label}: {images / wall:,.0f} images/s",
-                  file=sys.stderr, flush=True)
+        for _round in range(setup.rounds):
+            for index, variant in enumerate(variants):
+                # the first one waits for every warm-up: compiling may take minutes
+                got = _collect(results, processes, concurrency, setup.seconds + 1800)
+                wall = max(g[4] for g in got) - min(g[3] for g in got)
+                trained = sum(g[2] for g in got)
+                rates[index].append(trained / wall)
+                images[index] += trained
+                seconds[index] += wall
+                fell_back[index] |= {g[5] for g in got if g[5]}
+                print(f"  {concurrency} x {variant.label}: {trained / wall:,.0f} images/s",
+                      file=sys.stderr, flush=True)
     finally:
         for process in processes:
             process.join(timeout=60)
             if process.is_alive():
                 process.kill()
                 process.join()
-    return rows
+    return [{"concurrency": concurrency, "compile": variant.compile,
+             "precision": variant.precision, "images": images[index],
+             "seconds": round(seconds[index], 3),
+             "images_per_second": statistics.median(rates[index]),
+             "per_trial": statistics.median(rates[index]) / concurrency,
+             "rounds": [round(rate, 1) for rate in rates[index]],
+             "fell_back": sorted(fell_back[index])}
+            for index, variant in enumerate(variants)]
 
 
 def run(setup: Setup, concurrency: list[int], variants: list[Variant]) -> dict[str, Any]:
@@ -230,27 +249,30 @@ def run(setup: Setup, concurrency: list[int], variants: list[Variant]) -> dict[s
     half_dtype = torch.bfloat16 if half == "bf16" else torch.float16
     measured = {half: measured_matmul_tflops(device, half_dtype),
                 "fp32": measured_matmul_tflops(device, torch.float32)}
+    # A card's dense peak is its tensor cores' (bf16, else fp16); a CPU's is fp32's.
+    reference = half if device.type == "cuda" else "fp32"
     config = demo_design(setup.design, device, variants[0])
     flops = step_flops(config, synthetic_data(device, 512))
     rows = []
     for count in concurrency:
         print(f"{count} concurrent trial(s) on {card}", file=sys.stderr, flush=True)
         rows.extend(measure(setup, count, variants))
-    reference = next((r for r in rows if r["concurrency"] == 1 and r["compile"] == "off"
+    one_eager = next((r for r in rows if r["concurrency"] == 1 and r["compile"] == "off"
                       and r["precision"] == "fp32"), None)
     for row in rows:
         achieved = row["images_per_second"] / config.batch_size * flops / 1e12
         row["tflops"] = achieved
-        row["share_of_table_peak"] = achieved / peaks[half] if peaks else None
-        row["share_of_matmul_peak"] = achieved / measured[half]
-        row["speedup"] = (row["images_per_second"] / reference["images_per_second"]
-                          if reference else None)
+        row["share_of_table_peak"] = achieved / peaks[reference] if peaks else None
+        row["share_of_matmul_peak"] = achieved / measured[reference]
+        row["speedup"] = (row["images_per_second"] / one_eager["images_per_second"]
+                          if one_eager else None)
     return {"device": str(device), "card": card, "torch": torch.__version__,
             "design": setup.design, "batch_size": config.batch_size,
             "image_shape": list(IMAGE_SHAPE), "step_flops": flops,
-            "seconds_per_variant": setup.seconds, "images_in_memory": setup.images,
+            "seconds_per_variant": setup.seconds, "rounds": setup.rounds,
+            "images_in_memory": setup.images,
             "table_peak_tflops": peaks, "measured_matmul_tflops": measured,
-            "reference_precision": half, "rows": rows,
+            "reference_precision": reference, "rows": rows,
             "goals": goals(rows) if device.type == "cuda" else None}
 
 
@@ -276,11 +298,13 @@ def table(result: dict[str, Any]) -> str:
     measured = result["measured_matmul_tflops"]
     lines = [f"Card: {result['card']}; torch {result['torch']}; design {result['design']}, "
              f"batch {result['batch_size']}, {result['step_flops'] / 1e6:.1f} MFLOP a step; "
-             f"{result['seconds_per_variant']:g} s a variant.",
+             f"{result['seconds_per_variant']:g} s a variant"
+             + (f", median of {result['rounds']} interleaved rounds"
+                if result.get("rounds", 1) > 1 else "") + ".",
              f"Dense {half} peak: datasheet "
              + (f"{peaks[half]:g} TFLOPS" if peaks else "not listed")
-             + f", measured matmul {measured[half]:.3g} TFLOPS (fp32: "
-             f"{measured['fp32']:.3g}).", "",
+             + f", measured matmul {measured[half]:.3g} TFLOPS"
+             + ("" if half == "fp32" else f" (fp32: {measured['fp32']:.3g})") + ".", "",
              "| trials | step | precision | images/s | per trial | x 1 eager fp32 | TFLOP/s "
              f"| % datasheet {half} peak | % matmul peak |",
              "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -322,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="training time measured per variant and concurrency")
     parser.add_argument("--images", type=int, default=5120,
                         help="images each process holds (an epoch: images / 64 steps)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds interleaving the variants; each row is their median")
     parser.add_argument("--design", default="B2FL8Adam", help="a design of the demo space")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--smoke", action="store_true",
@@ -340,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = {"eager": ["off"], "compiled": [args.compile_mode],
              "both": ["off", args.compile_mode]}[args.steps]
     variants = [Variant(mode, precision) for mode in modes for precision in args.precisions]
-    setup = Setup(str(device), args.design, args.images, args.seconds, args.threads)
+    setup = Setup(str(device), args.design, args.images, args.seconds, args.threads,
+                  max(1, args.rounds))
     result = run(setup, sorted(set(args.concurrency)), variants)
     result["command"] = "python -m benchmarks.gpu.throughput " + " ".join(
         sys.argv[1:] if argv is None else argv)
