@@ -76,3 +76,25 @@ def test_auto_grows_from_one_worker_once_a_peak_is_measured(
     assert trials[0].slot == 0  # alone on its card until its range test measured a peak
     assert trials[0].lrrt is not None and trials[0].lrrt.peak_memory_bytes > 0
     assert sum(r.state in (TrialState.COMPLETE, TrialState.PRUNED) for r in trials) == 6
+
+
+def test_a_packed_search_runs_its_trials_in_workers_and_prints_the_table(
+        images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cnnsearch search --trials-per-gpu 2`` on SQLite, as the demo stores its study: the
+    budget is n_trials more finished trials, the table is printed as for a plain search."""
+    from search.service.local_search import run_packed_search
+    from search.service.storage import open_storage
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    run = packed(url, images, tmp_path, "unused", PackingPolicy(trials_per_gpu=2), 0)
+    out = io.StringIO()
+    study = run_packed_search(run.config, study_name="packed-search", storage=open_storage(url),
+                              url=url, n_trials=5, timeout=None, run=run,
+                              cards=FakeInventory(24).cards(), stop=StopFlag(), out=out)
+    finished = [t for t in study.get_trials(deepcopy=False)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 5
+    assert "packing 2 trial(s) per GPU on 1 card(s)" in out.getvalue()
+    assert out.getvalue().splitlines()[-1].startswith("5 trials: ")  # the summary line
+    assert {r.slot for r in records(url, "packed-search")} <= {0, 1}
