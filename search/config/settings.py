@@ -228,6 +228,14 @@ def _dataset_name(key: str, value: Any) -> str:
     return name
 
 
+def _compile_mode(key: str, value: Any) -> str:
+    """One of ``COMPILE_MODES``; YAML reads a bare ``off`` as false, so false is ``off``
+    (and true, "compile", is ``default``)."""
+    if isinstance(value, bool):
+        return "default" if value else "off"
+    return _choice(COMPILE_MODES)(key, value)
+
+
 def _bound_rule(key: str, value: Any) -> str:
     return _choice(tuple(BOUND_RULES))(key, value)
 
@@ -454,7 +462,7 @@ class TrainSettings:
     on one that does not, fp32 on the CPU; each trial records what it resolved to. ``auto``
     stays out of the fingerprint (a study made before the key had it); a fixed precision
     changes the results, so it is part of the study's identity."""
-    compile: str = key(_choice(COMPILE_MODES), "off", added=True, identity=False)
+    compile: str = key(_compile_mode, "off", added=True, identity=False)
     """``torch.compile`` the model's forward and backward once per trial: off, default or
     reduce-overhead (CUDA graphs). A compile failure runs the trial eager, with a warning.
     How fast a search runs, not what it finds: not part of a study's identity."""

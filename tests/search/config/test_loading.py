@@ -278,3 +278,12 @@ def test_set_refuses_what_the_file_would_refuse_in_one_line(assignment: str,
     with pytest.raises(UserError) as raised:
         override_keys(parse_config(raw()), [assignment])
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_compile_off_reads_as_yaml_writes_it() -> None:
+    """YAML 1.1 reads a bare ``off`` as false: ``train.compile: off`` means off."""
+    assert parse_config(yaml.safe_load(
+        "study: x\ndataset: {name: fashion-mnist}\nspace: {optimizer: [adam], "
+        "lr_range: [[1.0e-4, 1.0e-2]]}\ntrain: {compile: off}\n")).train.compile == "off"
+    assert override_keys(parse_config(raw()), ["train.compile=off"]).train.compile == "off"
+    assert override_keys(parse_config(raw()), ["train.compile=true"]).train.compile == "default"
