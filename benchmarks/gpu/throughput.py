@@ -15,8 +15,9 @@ algorithm search, the last batch's other shape); then, in each of ``--rounds`` r
 variant trains for ``--seconds`` between two barriers, syncing the device every 32 steps as
 the training does. A round's throughput is the images all processes trained over the wall
 time from the first start to the last end; a row is the median over the rounds, which
-interleave the variants so that a change in the machine's load hits them alike. The FLOPs of one training step (forward and backward) are counted once by
-``torch.utils.flop_counter`` for the TFLOP/s columns.
+interleave the variants so that a change in the machine's load hits them alike. The FLOPs of
+one training step (forward and backward) are counted once by ``torch.utils.flop_counter``
+for the TFLOP/s columns.
 
 Writes ``throughput.json`` (every row and the card) and ``throughput.md`` (the table) under
 ``--out`` (default ``benchmarks/out/gpu``, not in git); with a GPU, the issue's goals are
