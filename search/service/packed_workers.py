@@ -95,7 +95,7 @@ def run_packed_workers(run: PackedRun, cards: list[Card], *, stop: StopFlag,
     workers: dict[str, list[BaseProcess]] = {card.uuid: [] for card in cards}
     outcome = PackedOutcome()
     finished = forwarded = False
-    target = worker_main or _worker_process
+    main = worker_main or _worker_process
     if output is None or not output.quiet:
         print(f"packing {run.policy.describe()} on {len(cards)} card(s): "
               + ", ".join(f"{c.name or c.uuid} ({c.torch_device})" for c in cards),
@@ -118,7 +118,7 @@ def run_packed_workers(run: PackedRun, cards: list[Card], *, stop: StopFlag,
                                                                    card.total_bytes)
                 if len(workers[card.uuid]) < min(target, MAX_SLOTS):
                     remaining = None if deadline is None else deadline - time.monotonic()
-                    process = context.Process(target=target, args=(run, card, remaining),
+                    process = context.Process(target=main, args=(run, card, remaining),
                                               daemon=False)
                     process.start()
                     workers[card.uuid].append(process)
