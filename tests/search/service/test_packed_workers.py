@@ -1,7 +1,8 @@
 """Worker processes packed on cards (``search.service.packed_workers``), on a real PostgreSQL
 and a made-up inventory whose cards compute on the CPU: N workers a card share the study's
 budget exactly and record their card and slot; ``auto`` starts one worker a card until a
-range test has measured a peak, then as many as fit (here: the cap)."""
+range test has measured a peak, then as many as fit (here: the cap); a search with
+``--trials-per-gpu`` runs its trials so and prints its table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.cli.commands import packed_worker_main
 from search.config import parse_config
 from search.record import TrialRecord
 from search.service.packed_workers import PackedRun, run_packed_workers
@@ -50,7 +52,8 @@ def test_two_workers_a_card_share_the_budget_and_record_card_and_slot(
     cards = FakeInventory(24, 24).cards()
     run = packed(url, images, tmp_path, "packed", PackingPolicy(trials_per_gpu=2), 8)
     out = io.StringIO()
-    outcome = run_packed_workers(run, cards, stop=StopFlag(), out=out, poll_seconds=0.2)
+    outcome = run_packed_workers(run, cards, stop=StopFlag(), out=out, poll_seconds=0.2,
+                                 worker_main=packed_worker_main)  # as the CLI starts them
     assert outcome.started == 4 and outcome.exit_codes == [0, 0, 0, 0], out.getvalue()
     assert "packing 2 trial(s) per GPU on 2 card(s)" in out.getvalue()
     trials = records(url, "packed")
@@ -68,14 +71,14 @@ def test_auto_grows_from_one_worker_once_a_peak_is_measured(
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     url = postgres_server.new_database()
     card = FakeInventory(24).cards()
-    run = packed(url, images, tmp_path, "auto", PackingPolicy(cap=3), 6)
+    run = packed(url, images, tmp_path, "auto", PackingPolicy(cap=2), 4)
     outcome = run_packed_workers(run, card, stop=StopFlag(), out=io.StringIO(),
                                  poll_seconds=0.2)
-    assert outcome.started == 3 and outcome.exit_codes == [0, 0, 0]
+    assert outcome.started == 2 and outcome.exit_codes == [0, 0]
     trials = sorted(records(url, "auto"), key=lambda r: r.number)
     assert trials[0].slot == 0  # alone on its card until its range test measured a peak
     assert trials[0].lrrt is not None and trials[0].lrrt.peak_memory_bytes > 0
-    assert sum(r.state in (TrialState.COMPLETE, TrialState.PRUNED) for r in trials) == 6
+    assert sum(r.state in (TrialState.COMPLETE, TrialState.PRUNED) for r in trials) == 4
 
 
 def test_a_packed_search_runs_its_trials_in_workers_and_prints_the_table(
@@ -90,11 +93,11 @@ def test_a_packed_search_runs_its_trials_in_workers_and_prints_the_table(
     run = packed(url, images, tmp_path, "unused", PackingPolicy(trials_per_gpu=2), 0)
     out = io.StringIO()
     study = run_packed_search(run.config, study_name="packed-search", storage=open_storage(url),
-                              url=url, n_trials=5, timeout=None, run=run,
+                              url=url, n_trials=4, timeout=None, run=run,
                               cards=FakeInventory(24).cards(), stop=StopFlag(), out=out)
     finished = [t for t in study.get_trials(deepcopy=False)
                 if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 5
+    assert len(finished) == 4
     assert "packing 2 trial(s) per GPU on 1 card(s)" in out.getvalue()
-    assert out.getvalue().splitlines()[-1].startswith("5 trials: ")  # the summary line
+    assert out.getvalue().splitlines()[-1].startswith("4 trials: ")  # the summary line
     assert {r.slot for r in records(url, "packed-search")} <= {0, 1}
