@@ -16,7 +16,7 @@ from search.views.progress import Output
 
 if TYPE_CHECKING:
     from search.config import SearchConfig
-    from search.service.devices import Card
+    from search.service.devices import Card, CudaInventory
     from search.service.packed_workers import PackedRun
     from search.service.worker import WorkerOptions
 
@@ -59,7 +59,7 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
         if packed is not None:
             study = run_packed_search(config, study_name=study_name, storage=storage, url=url,
                                       n_trials=n_trials, timeout=args.timeout, run=packed[0],
-                                      cards=packed[1], stop=StopFlag(), output=output,
+                                      inventory=packed[1], stop=StopFlag(), output=output,
                                       worker_main=packed_worker_main)
         else:
             study = run_search(
@@ -84,7 +84,8 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
 
 
 def _packed_run(args: argparse.Namespace, config: SearchConfig, url: str,
-                options: WorkerOptions, output: Output) -> tuple[PackedRun, list[Card]] | None:
+                options: WorkerOptions, output: Output
+                ) -> tuple[PackedRun, CudaInventory] | None:
     """What ``--trials-per-gpu`` asks for: the run every worker process gets and the cards
     they are packed on (``--device auto``: every visible card; ``cuda:N``: that one).
     None without the option."""
@@ -110,7 +111,7 @@ def _packed_run(args: argparse.Namespace, config: SearchConfig, url: str,
     policy = PackingPolicy(per_gpu, cap=args.max_trials_per_gpu)
     run = PackedRun(config, url, options, policy, placement_dir(),
                     verbosity=output.verbosity, threads=args.threads or 1)
-    return run, CudaInventory(only).cards()
+    return run, CudaInventory(only)
 
 
 def packed_worker_main(run: PackedRun, card: Card, timeout: float | None) -> None:

@@ -25,7 +25,7 @@ from search.config import SearchConfig
 from search.errors import UserError
 from search.method.prepared_data import check_space_fits, load_data, prepare_data
 from search.service.checkpoints import CheckpointStore
-from search.service.devices import Card, Placement
+from search.service.devices import DeviceInventory, Placement
 from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
 from search.service.packed_workers import PackedRun, WorkerMain, run_packed_workers
@@ -137,16 +137,17 @@ def run_packed_search(
     n_trials: int | None,
     timeout: float | None,
     run: PackedRun,
-    cards: list[Card],
+    inventory: DeviceInventory,
     stop: StopFlag,
     out: TextIO = sys.stdout,
     output: Output | None = None,
     worker_main: WorkerMain | None = None,
 ) -> optuna.study.Study:
     """``n_trials`` more trials (or until ``timeout``) run by worker processes packed on
-    ``cards`` as ``run.policy`` says; ``run``'s options are completed here (the study, its
-    budget, the timeout); ``output`` and ``worker_main`` as for ``run_packed_workers``. A
-    stop raises ``SearchInterrupted`` once every worker has ended its trial."""
+    the cards of ``inventory`` as ``run.policy`` says; ``run``'s options are completed here
+    (the study, its budget, the timeout); ``output`` and ``worker_main`` as for
+    ``run_packed_workers``. A stop raises ``SearchInterrupted`` once every worker has ended
+    its trial."""
     seed = study_data_seed(study_name, storage, config)
     check_space_fits(config, load_data(config.dataset, seed))  # bad data: one line, no worker
     study = open_search_study(study_name, storage, config, artifact_dir=run.options.artifact_dir)
@@ -155,7 +156,7 @@ def run_packed_search(
                       max_trials=None if n_trials is None else finished + n_trials)
     with stop.installed():
         outcome = run_packed_workers(replace(run, config=config, url=url, options=options),
-                                     cards, stop=stop, out=out, output=output,
+                                     inventory, stop=stop, out=out, output=output,
                                      worker_main=worker_main)
     if outcome.user_error:
         raise UserError("the search's workers stopped on a configuration or data error "

@@ -30,7 +30,14 @@ import torch
 
 from search.config import SearchConfig
 from search.errors import UserError
-from search.service.devices import MAX_SLOTS, Card, held_slots, take_slot_within, use_fast_kernels
+from search.service.devices import (
+    MAX_SLOTS,
+    Card,
+    DeviceInventory,
+    held_slots,
+    take_slot_within,
+    use_fast_kernels,
+)
 from search.service.packing import CardPacking, PackingPolicy
 from search.service.stop_flag import StopFlag
 from search.service.worker import WorkerOptions, run_worker
@@ -78,13 +85,15 @@ WorkerMain = Callable[[PackedRun, Card, "float | None"], None]
 (the CLI's ``packed_worker_main``); a module-level function, since it is spawned."""
 
 
-def run_packed_workers(run: PackedRun, cards: list[Card], *, stop: StopFlag,
+def run_packed_workers(run: PackedRun, inventory: DeviceInventory, *, stop: StopFlag,
                        out: TextIO = sys.stdout, output: Output | None = None,
                        worker_main: WorkerMain | None = None,
                        poll_seconds: float = 1.0) -> PackedOutcome:
-    """Keep each card's workers at its packing until the study's work is done, the
-    timeout passes or ``stop`` is set; returns when every worker has ended. Each worker
-    process runs ``worker_main`` (default: ``run_packed_worker`` with a plain ``Output``)."""
+    """Keep the workers of each card of ``inventory`` at its packing until the study's work
+    is done, the timeout passes or ``stop`` is set; returns when every worker has ended.
+    Each worker process runs ``worker_main`` (default: ``run_packed_worker`` with a plain
+    ``Output``)."""
+    cards = inventory.cards()
     if not cards:
         raise UserError("--trials-per-gpu: no GPU is visible to pack trials on")
     context = multiprocessing.get_context("spawn")

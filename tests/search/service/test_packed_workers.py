@@ -49,10 +49,11 @@ def test_two_workers_a_card_share_the_budget_and_record_card_and_slot(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     url = postgres_server.new_database()
-    cards = FakeInventory(24, 24).cards()
+    inventory = FakeInventory(24, 24)
+    cards = inventory.cards()
     run = packed(url, images, tmp_path, "packed", PackingPolicy(trials_per_gpu=2), 8)
     out = io.StringIO()
-    outcome = run_packed_workers(run, cards, stop=StopFlag(), out=out, poll_seconds=0.2,
+    outcome = run_packed_workers(run, inventory, stop=StopFlag(), out=out, poll_seconds=0.2,
                                  worker_main=packed_worker_main)  # as the CLI starts them
     assert outcome.started == 4 and outcome.exit_codes == [0, 0, 0, 0], out.getvalue()
     assert "packing 2 trial(s) per GPU on 2 card(s)" in out.getvalue()
@@ -70,9 +71,9 @@ def test_auto_grows_from_one_worker_once_a_peak_is_measured(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     url = postgres_server.new_database()
-    card = FakeInventory(24).cards()
+    one_card = FakeInventory(24)
     run = packed(url, images, tmp_path, "auto", PackingPolicy(cap=2), 4)
-    outcome = run_packed_workers(run, card, stop=StopFlag(), out=io.StringIO(),
+    outcome = run_packed_workers(run, one_card, stop=StopFlag(), out=io.StringIO(),
                                  poll_seconds=0.2)
     assert outcome.started == 2 and outcome.exit_codes == [0, 0]
     trials = sorted(records(url, "auto"), key=lambda r: r.number)
@@ -94,7 +95,7 @@ def test_a_packed_search_runs_its_trials_in_workers_and_prints_the_table(
     out = io.StringIO()
     study = run_packed_search(run.config, study_name="packed-search", storage=open_storage(url),
                               url=url, n_trials=4, timeout=None, run=run,
-                              cards=FakeInventory(24).cards(), stop=StopFlag(), out=out)
+                              inventory=FakeInventory(24), stop=StopFlag(), out=out)
     finished = [t for t in study.get_trials(deepcopy=False)
                 if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 4
