@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: setup dataset tools demo test lint clean-demo help bench bench-rejection image up up-cpu scale scale-cpu bench-scale \
-	down logs dashboard
+	down logs dashboard gpu-check up-packed up-mps
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "make %-10s %s\n", $$1, $$2 }' \
@@ -51,6 +51,10 @@ SEEDS ?= report
 bench-rejection: setup dataset ## issue 9's rejection and bound-quality protocol (SEEDS=dev|report; ~35 min a seed on 1 core)
 	$(BIN)/python -m benchmarks.rejection --out benchmarks/results/rejection-$(SEEDS) --seeds $(SEEDS)
 
+# The GPU check (issue 21, docs/gpu.md): on a machine with a CUDA GPU, under 8 minutes.
+gpu-check: setup dataset ## on a CUDA GPU: its tests, the demo on the card, the throughput table, 4 packed workers on PostgreSQL; figures in gpu-check/
+	$(BIN)/python -m benchmarks.gpu.check --out gpu-check
+
 lint: setup ## ruff on the sources and tests
 	$(BIN)/ruff check search models data tests benchmarks
 
@@ -76,6 +80,12 @@ up: image ## postgres + proxy + create-study + 1 GPU worker + dashboard (docker 
 up-cpu: image ## the same with 1 CPU worker (compose profile `cpu`, no GPU needed)
 	$(COMPOSE) --profile cpu up -d worker-cpu dashboard
 
+up-packed: image ## postgres + create-study + 1 worker packing trials on every GPU (TRIALS_PER_GPU=auto|N) + dashboard
+	$(COMPOSE) --profile packed up -d worker-packed dashboard
+
+up-mps: image ## the same under CUDA MPS (compose profile `mps`: the MPS daemon and the packed worker)
+	$(COMPOSE) --profile mps up -d mps worker-mps dashboard
+
 scale: secrets/postgres_password.txt ## run N GPU workers (make scale N=8)
 	$(COMPOSE) up -d --scale worker=$(N)
 
@@ -83,10 +93,10 @@ scale-cpu: secrets/postgres_password.txt ## run N CPU workers (make scale-cpu N=
 	$(COMPOSE) --profile cpu up -d --scale worker-cpu=$(N) worker-cpu dashboard
 
 down: ## stop and remove every container (volumes are kept)
-	$(COMPOSE) --profile cpu down
+	$(COMPOSE) --profile cpu --profile packed --profile mps down
 
 logs: ## follow the containers' logs
-	$(COMPOSE) --profile cpu logs -f --tail=100
+	$(COMPOSE) --profile cpu --profile packed --profile mps logs -f --tail=100
 
 # The scale benchmark (issue 24): 16, 64 and 256 lightweight workers through one proxy.
 bench-scale: setup ## workers through one proxy: 16, 64, 256 processes, SIGKILLs, a database restart (~15 min)

@@ -27,7 +27,9 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-@pytest.mark.parametrize("profile", [[], ["--profile", "cpu"]], ids=["default", "cpu"])
+@pytest.mark.parametrize("profile", [[], ["--profile", "cpu"], ["--profile", "packed"],
+                                     ["--profile", "mps"]],
+                         ids=["default", "cpu", "packed", "mps"])
 def test_compose_file_validates(tmp_path: Path, profile: list[str]) -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
@@ -78,7 +80,8 @@ OURS = [name for name in SERVICES if name != "postgres"]
 
 
 def test_one_image_built_once_and_used_by_every_service() -> None:
-    assert sorted(OURS) == ["create-study", "dashboard", "proxy", "worker", "worker-cpu"]
+    assert sorted(OURS) == ["create-study", "dashboard", "mps", "proxy", "worker", "worker-cpu",
+                            "worker-mps", "worker-packed"]
     assert {SERVICES[name]["image"] for name in OURS} == {IMAGE}
     assert [name for name in OURS if "build" in SERVICES[name]] == ["create-study"]
     assert SERVICES["create-study"]["build"] == "."
@@ -92,7 +95,7 @@ def _restart_bound(service: dict) -> int | None:
     return int(match[1]) if match else None
 
 
-@pytest.mark.parametrize("name", ["worker", "worker-cpu"])
+@pytest.mark.parametrize("name", ["worker", "worker-cpu", "worker-packed", "worker-mps"])
 def test_worker_restarts_are_bounded(name: str) -> None:
     """A data or config error exits 2 at every start: the restarts must end."""
     bound = _restart_bound(SERVICES[name])
@@ -123,8 +126,35 @@ def test_cpu_profile_worker_needs_no_gpu() -> None:
         k: v for k, v in gpu["environment"].items() if "THREADS" not in k}
 
 
+def test_packed_workers_pack_trials_on_every_gpu_and_mps_shares_its_pipe() -> None:
+    """worker-packed and worker-mps run `--trials-per-gpu` (auto unless TRIALS_PER_GPU says)
+    on every card; worker-mps and the MPS daemon share the pipe folder and IPC namespace,
+    and the daemon runs only in the `mps` profile, as its worker does."""
+    plain = SERVICES["worker"]
+    for name, profile in (("worker-packed", "packed"), ("worker-mps", "mps")):
+        service = SERVICES[name]
+        assert service["profiles"] == [profile]
+        command = service["command"]
+        assert command[command.index("--trials-per-gpu") + 1] == "${TRIALS_PER_GPU:-auto}"
+        assert command[command.index("--max-trials-per-gpu") + 1] == "${MAX_TRIALS_PER_GPU:-8}"
+        assert [part for part in command if "trials-per-gpu" not in part
+                and "TRIALS_PER_GPU" not in part] == plain["command"]
+        assert service["deploy"] == plain["deploy"]  # every GPU
+        assert service["stop_grace_period"] == plain["stop_grace_period"]
+    mps, client = SERVICES["mps"], SERVICES["worker-mps"]
+    assert mps["profiles"] == ["mps"] and "nvidia-cuda-mps-control -f" in mps["command"][-1]
+    assert mps["ipc"] == client["ipc"] == "host"
+    for key in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"):
+        assert mps["environment"][key] == client["environment"][key]
+    assert "utility" in mps["environment"]["NVIDIA_DRIVER_CAPABILITIES"]
+    assert "mps:/mps" in mps["volumes"] and "mps:/mps" in client["volumes"]
+    assert client["depends_on"]["mps"]["condition"] == "service_started"
+    assert {k: v for k, v in client["environment"].items() if "MPS" not in k} == \
+        plain["environment"]
+
+
 def test_own_configs_are_mounted_read_only() -> None:
-    for name in ("create-study", "worker", "worker-cpu"):
+    for name in ("create-study", "worker", "worker-cpu", "worker-packed", "worker-mps"):
         assert "./configs:/app/configs:ro" in SERVICES[name]["volumes"], name
 
 
@@ -170,7 +200,7 @@ def test_one_shared_dataset_volume_filled_once_before_the_workers() -> None:
     """create-study and every worker mount the same `datasets` volume at the data directory,
     and create-study (which the workers wait for) loads or downloads the dataset there."""
     assert "datasets" in COMPOSE["volumes"]
-    for name in ("create-study", "worker", "worker-cpu"):
+    for name in ("create-study", "worker", "worker-cpu", "worker-packed", "worker-mps"):
         service = SERVICES[name]
         assert "datasets:/data" in service["volumes"], name
         assert service["environment"]["CNNSEARCH_DATA_DIR"] == "/data", name

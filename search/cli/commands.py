@@ -17,40 +17,55 @@ from search.views.progress import Output
 
 if TYPE_CHECKING:
     from search.config import SearchConfig
+    from search.service.devices import Card, CudaInventory
+    from search.service.packed_workers import PackedRun
+    from search.service.worker import WorkerOptions
 
 
 def cmd_search(args: argparse.Namespace, output: Output) -> None:
     from dataclasses import replace
 
-    from search.config import load_config
-    from search.service.devices import resolve_device, use_threads
+    from search.config import load_config, override_keys
+    from search.service.devices import place_process, use_threads
     from search.service.folders import check_writable_folder
-    from search.service.local_search import SearchInterrupted, run_search
+    from search.service.local_search import SearchInterrupted, run_packed_search, run_search
     from search.service.stop_flag import StopFlag
     from search.service.storage import open_storage, redact, resolve_storage_url
     from search.service.trial_loop import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
+    from search.service.worker import WorkerOptions
 
-    config = load_config(args.config)
+    config = override_keys(load_config(args.config), args.set)
     if args.seed is not None:
         config = replace(config, seed=args.seed)
-    device = resolve_device(args.device)
-    use_threads(args.threads, device)
     artifact_dir = artifact_folder(args.artifact_dir)
     check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
     check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
     url = resolve_storage_url(args.storage)
+    study_name = args.study or config.study
+    n_trials = args.n_trials or config.n_trials or (None if args.timeout else 10)
+    options = WorkerOptions(study_name=study_name, artifact_dir=artifact_dir,
+                            checkpoint_dir=args.checkpoint_dir or None)
+    packed = _packed_run(args, config, url, options, output)  # before any storage
+    if packed is None:
+        device, placement = place_process(args.device)
+        use_threads(args.threads, device)
     # Heartbeats: a search killed mid-trial leaves no trial RUNNING forever; the next
     # search (or worker, or `cnnsearch reap`) fails it and queues a retry.
     storage = open_storage(url, heartbeat_interval=DEFAULT_HEARTBEAT_SECONDS,
                            grace_period=DEFAULT_GRACE_SECONDS, retry_stale=True)
-    study_name = args.study or config.study
     try:
-        study = run_search(
-            config, study_name=study_name, storage=storage,
-            n_trials=args.n_trials or config.n_trials or (None if args.timeout else 10),
-            timeout=args.timeout, device=device, artifact_dir=artifact_dir,
-            checkpoint_dir=args.checkpoint_dir or None, stop=StopFlag(), output=output,
-        )
+        if packed is not None:
+            study = run_packed_search(config, study_name=study_name, storage=storage, url=url,
+                                      n_trials=n_trials, timeout=args.timeout, run=packed[0],
+                                      inventory=packed[1], stop=StopFlag(), output=output,
+                                      worker_main=packed_worker_main)
+        else:
+            study = run_search(
+                config, study_name=study_name, storage=storage, n_trials=n_trials,
+                timeout=args.timeout, device=device, artifact_dir=artifact_dir,
+                checkpoint_dir=args.checkpoint_dir or None, stop=StopFlag(), output=output,
+                placement=placement,
+            )
     except SearchInterrupted as stopped:  # Ctrl-C: the trial is checkpointed and queued
         print(stopped.line, file=sys.stderr, flush=True)
         raise SystemExit(130) from None
@@ -64,6 +79,47 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
     pareto = " --pareto" if config.multi_objective else ""  # the front, not the top 3
     print(f"  cnnsearch export --study {study.study_name}{storage_flag}{pareto} -o best.yaml")
     print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
+
+
+def _packed_run(args: argparse.Namespace, config: SearchConfig, url: str,
+                options: WorkerOptions, output: Output
+                ) -> tuple[PackedRun, CudaInventory] | None:
+    """What ``--trials-per-gpu`` asks for: the run every worker process gets and the cards
+    they are packed on (``--device auto``: every visible card; ``cuda:N``: that one).
+    None without the option."""
+    if args.trials_per_gpu is None:
+        return None
+    import torch
+
+    from search.errors import UserError
+    from search.service.devices import CudaInventory, checked_device, placement_dir
+    from search.service.packed_workers import PackedRun
+    from search.service.packing import PackingPolicy
+
+    only = None
+    if args.device not in (None, "", "auto"):
+        device = checked_device(args.device)
+        if device.type != "cuda":
+            raise UserError("--trials-per-gpu packs trials on GPUs; on the CPU run more "
+                            "workers instead (each takes its share of the cores)")
+        only = device.index or 0
+    if not torch.cuda.is_available():
+        raise UserError("--trials-per-gpu: no CUDA GPU is visible")
+    per_gpu = None if args.trials_per_gpu == "auto" else args.trials_per_gpu
+    policy = PackingPolicy(per_gpu, cap=args.max_trials_per_gpu)
+    run = PackedRun(config, url, options, policy, placement_dir(),
+                    verbosity=output.verbosity, threads=args.threads or 1)
+    return run, CudaInventory(only)
+
+
+def packed_worker_main(run: PackedRun, card: Card, timeout: float | None) -> None:
+    """One packed worker process (``--trials-per-gpu``), its output set up as this
+    command's (``-q``/``-v``): spawned, so it is a module-level function."""
+    from search.cli.output import configured_output
+    from search.service.packed_workers import run_packed_worker
+
+    with configured_output(run.verbosity) as output:
+        run_packed_worker(run, card, timeout, output)
 
 
 def cmd_lrrt(args: argparse.Namespace, output: Output) -> None:
@@ -269,9 +325,11 @@ def cmd_dashboard(args: argparse.Namespace, output: Output) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, output: Output) -> None:
-    from search.config import load_config
-    from search.service.devices import resolve_device, use_threads
+    from search.config import load_config, override_keys
+    from search.errors import UserError
+    from search.service.devices import place_process, use_threads
     from search.service.folders import check_writable_folder
+    from search.service.packed_workers import run_packed_workers
     from search.service.stop_flag import StopFlag
     from search.service.storage import resolve_storage_url
     from search.service.trial_loop import DEFAULT_GRACE_SECONDS, DEFAULT_HEARTBEAT_SECONDS
@@ -283,7 +341,7 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
         raise UserError(f"--grace-period ({grace} s) must be longer than --heartbeat-interval "
                         f"({heartbeat} s), or every live trial is reaped between two beats")
     stop = StopFlag().install()
-    config = load_config(args.config)
+    config = override_keys(load_config(args.config), args.set)
     artifact_dir = artifact_folder(args.artifact_dir)
     check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
     check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
@@ -292,10 +350,18 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
         artifact_dir=artifact_dir, checkpoint_dir=args.checkpoint_dir or None,
         heartbeat_interval=heartbeat, grace_period=grace,
     )
-    device = resolve_device(args.device)
+    url = resolve_storage_url(args.storage)
+    packed = _packed_run(args, config, url, options, output)
+    if packed is not None:
+        outcome = run_packed_workers(*packed, stop=stop, output=output,
+                                     worker_main=packed_worker_main)
+        if outcome.user_error:
+            raise UserError("the workers stopped on a configuration or data error (their "
+                            "message is above)")
+        return
+    device, placement = place_process(args.device)
     use_threads(args.threads, device)
-    run_worker(config, resolve_storage_url(args.storage), options, device, stop=stop,
-               output=output)
+    run_worker(config, url, options, device, stop=stop, output=output, placement=placement)
 
 
 def cmd_create_study(args: argparse.Namespace, output: Output) -> None:

@@ -23,6 +23,7 @@ from search.config.checkers import (
     TIMEOUT,
     TOP_CLASSES,
     TRIAL_COUNT,
+    TRIALS_PER_GPU,
     Checker,
     ValueRefused,
     threads,
@@ -76,6 +77,7 @@ _path = _flag(PATH)
 _optional_path = _flag(OPTIONAL_PATH)
 _top = _flag(TOP_CLASSES, int)
 _proxy_threads = _flag(PROXY_THREADS, int)
+_per_gpu = _flag(TRIALS_PER_GPU, int)
 
 
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -88,6 +90,14 @@ def _host_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"expected a host name such as dashboard.example.org, got {ascii(text)[:80]}")
     return text
+
+
+def _trials_per_gpu(text: str) -> int | str:
+    """``auto`` (``search.service.packing`` sizes it) or a count ``--max-trials-per-gpu``
+    would take."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return _per_gpu(text)
 
 
 def package_version() -> str:
@@ -158,6 +168,20 @@ def _add_placement(parser: argparse.ArgumentParser) -> None:
                         "cnnsearch processes on this machine; 1 on a GPU)")
 
 
+def _add_packing(parser: argparse.ArgumentParser) -> None:
+    """Trials side by side on a card, and the non-space keys a search may override."""
+    parser.add_argument("--trials-per-gpu", type=_trials_per_gpu, metavar="N|auto",
+                        help="run trials side by side on each GPU (--device auto: every "
+                        "visible card; cuda:N: that one), each in a worker process: N per "
+                        "card, or auto: as many as their measured peak memory lets fit "
+                        "(default: one trial at a time in this process)")
+    parser.add_argument("--max-trials-per-gpu", type=_per_gpu, default=8, metavar="N",
+                        help="the most trials auto packs on one card")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key that is not a space dimension, e.g. "
+                        "train.precision=bf16 or train.compile=reduce-overhead")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnsearch",
@@ -179,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--timeout", type=_timeout,
                         help="stop after S seconds (default: no limit)")
     _add_placement(search)
+    _add_packing(search)
     search.add_argument("--seed", type=_seed,
                         help="override the config's seed (default: the config's seed)")
     search.add_argument("--artifact-dir", type=_optional_path,
@@ -195,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="search space YAML; each dimension not fixed by --set takes its "
                       "first choice")
     lrrt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2]")
+                      help="fix a space dimension, e.g. blocks=2 or lr_range=[1e-4,1e-2], "
+                      "or set another key, e.g. train.precision=bf16")
     lrrt.add_argument("--out", default="lrrt-out", type=_path,
                       help="output folder (JSON + HTML)")
     _add_placement(lrrt)
@@ -266,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--timeout", type=_timeout,
                         help="stop after S seconds (default: no limit)")
     _add_placement(worker)
+    _add_packing(worker)
     worker.add_argument("--artifact-dir", type=_optional_path,
                         help="as for search (a shared folder)")
     worker.add_argument("--checkpoint-dir", default="cnnsearch-checkpoints",

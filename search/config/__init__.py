@@ -10,7 +10,7 @@ config implies is estimated in ``footprint``.
 from __future__ import annotations
 
 from search.config.documents import load_yaml, read_yaml_file, short_repr, short_text
-from search.config.loading import load_config, parse_config, parse_section
+from search.config.loading import load_config, override_keys, parse_config, parse_section
 from search.config.settings import (
     DatasetSettings,
     LRRTSettings,
@@ -31,6 +31,7 @@ __all__ = [
     "TrainSettings",
     "load_config",
     "load_yaml",
+    "override_keys",
     "parse_config",
     "parse_section",
     "read_yaml_file",

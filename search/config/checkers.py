@@ -170,6 +170,8 @@ PORT = bounded_int(0, 65535)
 """``dashboard --port`` and ``proxy --port`` (0 picks a free one)."""
 TOP_CLASSES = bounded_int(1, 1000)
 """``predict --top``: classes shown per image (more than a model has shows them all)."""
+TRIALS_PER_GPU = bounded_int(1, 64)
+"""``--trials-per-gpu N`` and ``--max-trials-per-gpu``: concurrent trials on one card."""
 PROXY_THREADS = bounded_int(1, 1024)
 """``proxy --threads``: storage calls served at once, one database connection each."""
 

@@ -10,12 +10,16 @@ in memory (``search.config.footprint``).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from search.config.documents import (
     CONFIG_MAX_BYTES,
     CONFIG_MAX_NODES,
+    load_yaml,
     read_yaml_file,
     short_repr,
 )
@@ -24,6 +28,7 @@ from search.config.settings import (
     DatasetSettings,
     LRRTSettings,
     SearchConfig,
+    SpaceSettings,
     config_keys,
     is_required,
 )
@@ -130,3 +135,40 @@ def load_config(path: str | Path) -> SearchConfig:
     check_config_shape(config)
     check_config_memory(config)
     return config
+
+
+def override_keys(config: SearchConfig, assignments: list[str]) -> SearchConfig:
+    """``config`` with ``--set section.key=value`` applied (``train.precision=bf16``), each
+    value read as YAML and checked as the config file's would be. The space's dimensions
+    are the config's to list (``cnnsearch lrrt --set`` fixes one for a single test)."""
+    if not assignments:
+        return config
+    raw = copy.deepcopy(dict(config.raw))
+    for assignment in assignments:
+        path, value = split_assignment(assignment)
+        if path[0] == "space" or len(path) == 1 and path[0] in config_keys(SpaceSettings):
+            raise UserError(f"--set {'.'.join(path)}: the search space is the config "
+                            "file's; --set changes the other keys (train.precision=bf16)")
+        section = raw
+        for name in path[:-1]:
+            inner = section.get(name)
+            section[name] = dict(inner) if isinstance(inner, dict) else {}
+            section = section[name]
+        section[path[-1]] = value
+    overridden = parse_config(raw)
+    check_config_memory(overridden)
+    return overridden
+
+
+def split_assignment(assignment: str) -> tuple[list[str], Any]:
+    """``section.key=value`` -> (``[section, key]``, the value read as YAML)."""
+    key, sep, text = assignment.partition("=")
+    path = [part.strip() for part in key.strip().split(".")]
+    if not sep or not all(path):
+        raise UserError(f"--set expects key=value, got {short_repr(assignment, 60)}")
+    try:
+        value = load_yaml(text)
+    except yaml.YAMLError:
+        raise UserError(f"--set {key.strip()}: cannot parse value {short_repr(text, 60)}"
+                        ) from None
+    return path, value

@@ -49,10 +49,12 @@ from search.config.checkers import (
 )
 from search.errors import UserError
 from search.method.batch_selection import BATCH_SAMPLERS
+from search.method.compiled_step import COMPILE_MODES
 from search.method.lrrt.bounds import BOUND_RULES
 from search.method.objective_metrics import OBJECTIVES, PRIMARY_OBJECTIVE
 from search.method.optimizers import OPTIMIZERS
 from search.method.optuna_samplers import REPEAT_POLICIES, SAMPLERS
+from search.method.precision import PRECISIONS
 from search.method.pruner import AFTER_LRRT_PRUNERS, GateRules
 from search.method.schedules import SCHEDULES
 
@@ -142,6 +144,14 @@ def _dataset_name(key: str, value: Any) -> str:
     except DatasetError as error:
         raise UserError(f"config key '{key}': {error}") from None
     return name
+
+
+def _compile_mode(key: str, value: Any) -> str:
+    """One of ``COMPILE_MODES``; YAML reads a bare ``off`` as false, so false is ``off``
+    (and true, "compile", is ``default``)."""
+    if isinstance(value, bool):
+        return "default" if value else "off"
+    return _choice(COMPILE_MODES)(key, value)
 
 
 def _bound_rule(key: str, value: Any) -> str:
@@ -364,6 +374,16 @@ class TrainSettings:
     """What a translation brings in at the border: reflect or zero."""
     decay: DecaySettings = section(DecaySettings, added=True)
     sampling: SamplingSettings = section(SamplingSettings, added=True)
+    precision: str = key(_choice(PRECISIONS), "auto", added=True)
+    """The float precision of the range test and the training (``search.method.precision``):
+    ``auto`` is bf16 autocast on a CUDA card that supports it, fp16 with a gradient scaler
+    on one that does not, fp32 on the CPU; each trial records what it resolved to. ``auto``
+    stays out of the fingerprint (a study made before the key had it); a fixed precision
+    changes the results, so it is part of the study's identity."""
+    compile: str = key(_compile_mode, "off", added=True, identity=False)
+    """``torch.compile`` the model's forward and backward once per trial: off, default or
+    reduce-overhead (CUDA graphs). A compile failure runs the trial eager, with a warning.
+    How fast a search runs, not what it finds: not part of a study's identity."""
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ def retrain(
         state = run.fit(data.val, epochs=epochs, on_epoch=on_epoch)
         test_loss = test_accuracy = None
         if data.test is not None:
-            test_loss, test_accuracy = evaluate(run.model, data.test)
+            test_loss, test_accuracy = evaluate(run.model, data.test, run.execution)
         progress.run_finished(repeat + 1, state.best_val_accuracy,
                               state.history[-1].val_accuracy, time.perf_counter() - started)
         if test_accuracy is not None:

@@ -11,7 +11,7 @@ import optuna
 import torch
 import yaml
 
-from search.config import SearchConfig, load_yaml, parse_config
+from search.config import SearchConfig, load_yaml, override_keys, parse_config
 from search.errors import UserError
 from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
@@ -25,10 +25,14 @@ from search.views.progress import RangeTestProgress
 
 def fix_space(config: SearchConfig, assignments: list[str]) -> SearchConfig:
     """Pin space dimensions (``blocks=2``, ``lr_range=[1e-4,1e-2]``); the rest keep their
-    first choice. Values go through the same validation as the YAML."""
+    first choice. A dotted key of another section (``train.precision=bf16``) is set as
+    ``override_keys`` sets it. Values go through the same validation as the YAML."""
+    dotted = [a for a in assignments
+              if "." in a.partition("=")[0].strip().removeprefix("space.")]
+    config = override_keys(config, dotted)
     raw = copy.deepcopy(dict(config.raw))
     space = dict(raw.get("space") or {})
-    for assignment in assignments:
+    for assignment in (a for a in assignments if a not in dotted):
         key, sep, text = assignment.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set expects key=value, got '{assignment}'")

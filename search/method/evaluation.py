@@ -7,17 +7,21 @@ from torch import nn
 from torch.nn import functional
 
 from data import DeviceBatches
+from search.method.step import Execution
 
 
-def evaluate(model: nn.Module, batches: DeviceBatches) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy; restores the model's train/eval mode."""
+def evaluate(model: nn.Module, batches: DeviceBatches,
+             execution: Execution | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy; restores the model's train/eval mode. ``execution``
+    (the trial's: compiled forward, autocast) runs the forward passes; default eager fp32."""
+    execution = execution or Execution.eager(model)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=batches.device)
     correct = torch.zeros((), device=batches.device, dtype=torch.long)
-    with torch.inference_mode():
+    with torch.inference_mode(), execution.precision.autocast():
         for images, labels in batches.epoch(0):
-            logits = model(images)
+            logits = execution.forward(images)
             loss_sum += functional.cross_entropy(logits, labels, reduction="sum")
             correct += (logits.argmax(1) == labels).sum()
     model.train(was_training)

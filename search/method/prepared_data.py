@@ -41,13 +41,26 @@ class DataOnDevice:
         self.val = DeviceBatches(
             self.dataset.val_images, self.dataset.val_labels,
             batch_size=self.eval_batch_size, device=self.device, shuffle=False, seed=0,
+            channels_last=self.channels_last,
         )
         self.test: DeviceBatches | None = None
         if self.dataset.test_images is not None and self.dataset.test_labels is not None:
             self.test = DeviceBatches(
                 self.dataset.test_images, self.dataset.test_labels,
                 batch_size=self.eval_batch_size, device=self.device, shuffle=False, seed=0,
+                channels_last=self.channels_last,
             )
+
+    @property
+    def channels_last(self) -> bool:
+        """Images (and models, ``search.method.recipe.build_model``) are ``channels_last``
+        on CUDA, where cuDNN's convolutions (and tensor cores) run fastest in NHWC; on the
+        CPU they stay NCHW."""
+        return torch.device(self.device).type == "cuda"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def train(self, batch_size: int, seed: int) -> DeviceBatches:
         """The training batches of this size, reshuffled from ``seed``."""
@@ -55,6 +68,7 @@ class DataOnDevice:
             self._train[batch_size] = DeviceBatches(
                 self.dataset.train_images, self.dataset.train_labels,
                 batch_size=batch_size, device=self.device, shuffle=True, seed=seed,
+                channels_last=self.channels_last,
             )
         batches = self._train[batch_size]
         batches.seed = seed

@@ -7,6 +7,10 @@ parameters, the LR schedule (``make_schedule``: triangular2 between the LRRT bou
 fixed-LR schedule from the upper bound), the batch sampler (None for ``uniform``: the plain
 shuffled epochs) and the augmenter (None when every transform is off). With the thesis'
 defaults the run is exactly the triangular2 training it has always been.
+
+How the steps run on the device is built here too (``build_execution``): the precision
+``train.precision`` resolves to there and, with ``train.compile``, the compiled forward. On
+a CUDA device the model is ``channels_last``, as the batches are (``DataOnDevice``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from search.method.normalisation import channel_statistics, standardise_inputs
 from search.method.optimizers import make_optimizer
 from search.method.prepared_data import DataOnDevice
 from search.method.schedules import make_schedule
+from search.method.step import Execution
 from search.method.training import EpochReport, TrainingState, train_epochs
 from search.method.trial_config import TrialConfig
 
@@ -32,13 +37,22 @@ from search.method.trial_config import TrialConfig
 def build_model(config: TrialConfig, data: DataOnDevice, seed: int | None = None) -> ThesisCNN:
     """The design's network on the data's device, initialised from ``seed`` (default: the
     trial's own, so a retry rebuilds the same weights); inputs standardised with the
-    training split's statistics when the design says ``normalise``."""
+    training split's statistics when the design says ``normalise``; in the data's memory
+    format (``channels_last`` on CUDA)."""
     dataset = data.dataset
     model = build_cnn(config.architecture, dataset.input_shape, dataset.num_classes,
                       seed=config.seed if seed is None else seed).to(data.device)
     if config.normalise:
         standardise_inputs(model, *channel_statistics(dataset.train_images))
-    return model
+    return model.to(memory_format=data.memory_format)
+
+
+def build_execution(config: TrialConfig, model: torch.nn.Module,
+                    data: DataOnDevice) -> Execution:
+    """How ``model``'s steps run on the data's device: ``train.precision`` resolved there,
+    the forward compiled when ``train.compile`` says so (once: call it once per model)."""
+    return Execution.for_model(model, data.device, precision=config.train.precision,
+                               compile_mode=config.train.compile)
 
 
 def build_optimizer(model: ThesisCNN, config: TrialConfig, lr: float) -> torch.optim.Optimizer:
@@ -73,6 +87,8 @@ class TrainingRun:
     train: DeviceBatches
     sampler: BatchSampler | None = None
     augment: Augmenter | None = None
+    execution: Execution | None = None
+    """How the steps run (default: eager fp32)."""
 
     def fit(self, val: DeviceBatches, *, epochs: int, state: TrainingState | None = None,
             on_epoch: Callable[[EpochReport, TrainingState], None] | None = None
@@ -80,22 +96,28 @@ class TrainingRun:
         """``train_epochs`` of this run (see there for ``state`` and ``on_epoch``)."""
         return train_epochs(self.model, self.optimizer, self.scheduler, self.train, val,
                             epochs=epochs, state=state, on_epoch=on_epoch,
-                            sampler=self.sampler, augment=self.augment)
+                            sampler=self.sampler, augment=self.augment,
+                            execution=self.execution)
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint holds of the run (the training state aside)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
-                "sampler": None if self.sampler is None else self.sampler.state_dict()}
+                "sampler": None if self.sampler is None else self.sampler.state_dict(),
+                "scaler": None if self.execution is None
+                else self.execution.precision.state_dict()}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """A checkpoint's run back in place (a checkpoint from before samplers had state
-        has no ``sampler``: a loss-based sampler then starts over)."""
+        has no ``sampler``: a loss-based sampler then starts over; one without ``scaler``
+        leaves an fp16 run its fresh scale)."""
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         if self.sampler is not None and saved.get("sampler") is not None:
             self.sampler.load_state_dict(saved["sampler"])
+        if self.execution is not None:
+            self.execution.precision.load_state_dict(saved.get("scaler"))
 
 
 def training_run(config: TrialConfig, data: DataOnDevice, bounds: tuple[float, float],
@@ -110,7 +132,8 @@ def training_run(config: TrialConfig, data: DataOnDevice, bounds: tuple[float, f
                               steps_per_epoch=len(train))
     return TrainingRun(model, optimizer, scheduler, train,
                        sampler=build_sampler(config, train, seed),
-                       augment=build_augmenter(config, train, seed))
+                       augment=build_augmenter(config, train, seed),
+                       execution=build_execution(config, model, data))
 
 
 triangular2_run = training_run

@@ -20,8 +20,9 @@ from data.augment import Augmenter
 from models import ThesisCNN
 from search.method.batch_selection import Batch, BatchSampler
 from search.method.evaluation import evaluate
+from search.method.precision import NONFINITE_PATIENCE
 from search.method.schedules import make_triangular2 as make_triangular2  # re-exported
-from search.method.step import train_step
+from search.method.step import Execution, train_step
 
 NAN_CHECK_EVERY = 32
 """Batches between host syncs that look for a non-finite loss."""
@@ -73,6 +74,7 @@ def train_epochs(
     on_epoch: Callable[[EpochReport, TrainingState], None] | None = None,
     sampler: BatchSampler | None = None,
     augment: Augmenter | None = None,
+    execution: Execution | None = None,
 ) -> TrainingState:
     """Run epochs ``state.epochs_done + 1 .. epochs``; ``on_epoch`` may raise to stop (the
     objective reports to Optuna and raises ``TrialPruned`` there).
@@ -83,13 +85,19 @@ def train_epochs(
     reseeded at every epoch. With neither, the loop is the plain shuffled one. The reported
     ``train_loss`` is the mean of the batch losses that were minimised (importance-weighted
     for ``adaptive``).
+
+    ``execution`` (default: eager fp32) is how the steps run (``search.method.step``). Under
+    fp16 a step whose loss is not finite was skipped by the gradient scaler: it is left out
+    of ``train_loss``, and only ``NONFINITE_PATIENCE`` such steps in a row are divergence.
     """
     state = state or TrainingState()
     device = train.device
+    losses = _LossTally(device, skips=execution is not None
+                        and execution.precision.skips_nonfinite)
     for epoch in range(state.epochs_done, epochs):
         started = time.perf_counter()
         model.train()
-        loss_sum = torch.zeros((), device=device)
+        losses.start_epoch()
         correct = torch.zeros((), device=device, dtype=torch.long)
         if augment is not None:
             augment.start_epoch(epoch)
@@ -97,15 +105,14 @@ def train_epochs(
             images = batch.images if augment is None else augment(batch.images)
             observe = partial(sampler.observe, batch) if sampler and sampler.observes else None
             loss, batch_correct = train_step(model, optimizer, scheduler, images, batch.labels,
-                                             weights=batch.weights, on_losses=observe)
-            loss_sum += loss * batch.labels.shape[0]
+                                             weights=batch.weights, on_losses=observe,
+                                             execution=execution)
+            losses.add(loss, batch.labels.shape[0])
             correct += batch_correct
-            if (index + 1) % NAN_CHECK_EVERY == 0 and not math.isfinite(float(loss_sum)):
-                raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
-        train_loss = float(loss_sum) / train.num_samples
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
-        val_loss, val_accuracy = evaluate(model, val)
+            if (index + 1) % NAN_CHECK_EVERY == 0:
+                losses.check(epoch)
+        train_loss = losses.mean(epoch, train.num_samples)
+        val_loss, val_accuracy = evaluate(model, val, execution)
         report = EpochReport(
             epoch=epoch + 1,
             lr=float(optimizer.param_groups[0]["lr"]),
@@ -120,6 +127,56 @@ def train_epochs(
         if on_epoch is not None:
             on_epoch(report, state)
     return state
+
+
+class _LossTally:
+    """Each epoch's training loss, summed on the device (no host sync per batch). With
+    ``skips`` (fp16) a non-finite batch loss is a step the scaler skipped: it is not summed,
+    and the longest run of them (across epochs) tells a skip from a divergence."""
+
+    def __init__(self, device: torch.device, *, skips: bool) -> None:
+        self.skips = skips
+        self.device = device
+        self.run = torch.zeros((), device=device, dtype=torch.long)
+        self.longest_run = torch.zeros((), device=device, dtype=torch.long)
+        self.start_epoch()
+
+    def start_epoch(self) -> None:
+        self.total = torch.zeros((), device=self.device)
+        self.samples = torch.zeros((), device=self.device)
+
+    def add(self, loss: torch.Tensor, samples: int) -> None:
+        if not self.skips:
+            self.total += loss * samples
+            return
+        finite = torch.isfinite(loss)
+        self.total += torch.where(finite, loss, 0.0) * samples
+        self.samples += finite * samples
+        self.run = torch.where(finite, 0, self.run + 1)
+        torch.maximum(self.longest_run, self.run, out=self.longest_run)
+
+    def check(self, epoch: int) -> None:
+        """``TrainingDiverged`` when the loss is not finite (fp16: not finite for
+        ``NONFINITE_PATIENCE`` steps in a row); one host sync."""
+        if self.skips:
+            steps = int(self.longest_run)
+            if steps >= NONFINITE_PATIENCE:
+                raise TrainingDiverged(
+                    f"non-finite training loss for {steps} consecutive fp16 steps by epoch "
+                    f"{epoch + 1} (the gradient scaler skipped them; "
+                    f"{NONFINITE_PATIENCE} in a row are divergence)")
+        elif not math.isfinite(float(self.total)):
+            raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
+
+    def mean(self, epoch: int, num_samples: int) -> float:
+        """The epoch's mean loss per sample, after a last ``check``: over ``num_samples``
+        (the epoch's), with ``skips`` over the samples of the steps that counted."""
+        self.check(epoch)
+        samples = float(self.samples) if self.skips else num_samples
+        mean = float(self.total) / samples if samples else math.nan
+        if not math.isfinite(mean):  # fp16: not one step of the epoch had a finite loss
+            raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
+        return mean
 
 
 def epoch_batches(train: DeviceBatches, sampler: BatchSampler | None,

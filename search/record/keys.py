@@ -20,6 +20,9 @@ RUN_SEED = "run_seed"
 CHECKPOINT_KEY = "checkpoint_key"
 DEVICE = "device"
 WORKER = "worker"
+PRECISION = "precision"
+CARD = "card"
+SLOT = "slot"
 N_PARAMS = "n_params"
 SECONDS = "seconds"
 
@@ -58,6 +61,12 @@ run_seed                the seed of its weights and batches (a retry keeps it)
 checkpoint_key          the name of its epoch checkpoint (a retry resumes from it)
 device                  the device it ran on (`cpu`, `cuda:0`)
 worker                  `host:pid` of the process that ran it
+precision               what `train.precision` resolved to on its device: `fp32`, `bf16` or
+                        `fp16` (none: recorded before precisions existed, fp32)
+card                    the UUID of the GPU it ran on, when its process held a slot of one
+                        (`--device auto` on a GPU machine, `--trials-per-gpu`)
+slot                    its slot on that card (0, 1, ...): trials with the same card ran side
+                        by side
 n_params                the network's parameter count
 seconds                 wall time of the whole trial
 lrrt_curve              a short copy of the smoothed curve ({short_curve_points} points,

@@ -40,9 +40,14 @@ class TrialRecorder:
         return LRRTSummary.from_attrs(self.trial.user_attrs)
 
     def started(self, *, config_name: str, run_seed: int, checkpoint_key: str, device: str,
-                worker: str, trial_config: Mapping[str, Any]) -> None:
+                worker: str, trial_config: Mapping[str, Any], precision: str | None = None,
+                card: str | None = None, slot: int | None = None) -> None:
+        """Who runs the trial, where and on what; ``card`` and ``slot`` only when the
+        process holds a slot of a GPU."""
+        placed = {keys.CARD: card, keys.SLOT: slot} if card is not None else {}
         self._set({keys.CONFIG_NAME: config_name, keys.RUN_SEED: run_seed,
                    keys.CHECKPOINT_KEY: checkpoint_key, keys.DEVICE: device, keys.WORKER: worker,
+                   **({keys.PRECISION: precision} if precision is not None else {}), **placed,
                    keys.TRIAL_CONFIG: dict(trial_config)})
 
     def range_test(self, summary: LRRTSummary, curve: CurvePoints, n_params: int) -> None:

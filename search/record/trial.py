@@ -60,6 +60,11 @@ class TrialRecord:
     params: Mapping[str, Any]
     run_seed: int | None = None
     device: str | None = None
+    precision: str | None = None
+    """fp32, bf16 or fp16; None for a trial recorded before precisions existed (fp32)."""
+    card: str | None = None
+    slot: int | None = None
+    """The GPU (UUID) and its slot the trial ran in, when its process held one."""
     n_params: int | None = None
     seconds: float | None = None
     lrrt: LRRTSummary | None = None
@@ -107,6 +112,9 @@ class TrialRecord:
             params=trial.params,
             run_seed=read_int(attrs.get(keys.RUN_SEED)),
             device=attrs.get(keys.DEVICE),
+            precision=attrs.get(keys.PRECISION),
+            card=attrs.get(keys.CARD),
+            slot=read_int(attrs.get(keys.SLOT)),
             n_params=read_int(attrs.get(keys.N_PARAMS)),
             seconds=read_float(attrs.get(keys.SECONDS)),
             lrrt=LRRTSummary.from_attrs(attrs),

@@ -10,6 +10,15 @@ replicas of one host see each other) or a folder in the system's temp directory.
 named by their UUID, so two machines sharing the folder never count each other's cards.
 Pinning stays possible: ``--device cuda:1`` (or ``CUDA_VISIBLE_DEVICES``) takes that card,
 several processes on one card on purpose included.
+
+Several trials on one card (``--trials-per-gpu``): each runs in a process that holds one
+slot of the card (``take_slot`` with a limit); how many slots a card offers is the packing
+of ``search.service.packing``, and the slot a trial ran in is recorded with it. The cards
+come from a ``DeviceInventory``: the visible CUDA cards, or a list a test makes up.
+
+Where the device is chosen, the process's kernels are set once (``use_fast_kernels``): on
+CUDA, cuDNN benchmarks its convolution algorithms (a trial's shapes are fixed) and fp32
+matmuls may use TF32.
 """
 
 from __future__ import annotations
@@ -21,11 +30,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import torch
 
 from search.errors import UserError
+from search.service.packing import CardPacking
 
 PLACEMENT_ENV = "CNNSEARCH_PLACEMENT_DIR"
 MAX_SLOTS = 64
@@ -39,6 +49,33 @@ class Card:
     index: int
     uuid: str
     free_bytes: int
+    total_bytes: int = 0
+    name: str = ""
+    """The card's model name (``NVIDIA H100 80GB HBM3``)."""
+    device: str = ""
+    """The torch device a process computes on there; "" is ``cuda:<index>`` (an inventory
+    a test makes up may put its cards on ``cpu``)."""
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device) if self.device else torch.device("cuda", self.index)
+
+
+class DeviceInventory(Protocol):
+    """Where the cards a process may use come from."""
+
+    def cards(self) -> list[Card]: ...
+
+
+class CudaInventory:
+    """The visible CUDA cards (``CUDA_VISIBLE_DEVICES`` applies); ``only`` keeps one."""
+
+    def __init__(self, only: int | None = None) -> None:
+        self.only = only
+
+    def cards(self) -> list[Card]:
+        cards = visible_cards()
+        return [c for c in cards if c.index == self.only] if self.only is not None else cards
 
 
 def placement_dir() -> Path:
@@ -48,11 +85,48 @@ def placement_dir() -> Path:
 
 
 class Placement:
-    """The slot this process holds (for its lifetime) on the card or CPU it runs on."""
+    """The slot this process holds (for its lifetime) on the card or CPU it runs on:
+    ``name`` is the card's UUID (or ``cpu``), ``slot`` its number (None past
+    ``MAX_SLOTS``, where processes share an overflow lock)."""
 
-    def __init__(self, handle: IO[str], name: str) -> None:
+    def __init__(self, handle: IO[str], name: str, slot: int | None = None,
+                 folder: Path | None = None) -> None:
         self._handle = handle
         self.name = name
+        self.slot = slot
+        self.folder = folder
+
+    @property
+    def on_card(self) -> bool:
+        return self.name != "cpu"
+
+    @property
+    def packing(self) -> CardPacking | None:
+        """The shared record of the card this slot is on."""
+        if self.folder is None or not self.on_card:
+            return None
+        return CardPacking(self.folder, self.name)
+
+    def observe_peak(self, peak_bytes: int) -> None:
+        """A trial in this slot measured ``peak_bytes``: ``auto`` packing sizes from it."""
+        if self.packing is not None:
+            self.packing.observe_peak(peak_bytes)
+
+    def out_of_memory(self) -> int | None:
+        """A trial in this slot ran out of memory: lower the card's ceiling below the
+        trials it holds now. Returns the new ceiling (None off a card)."""
+        if self.packing is None or self.folder is None:
+            return None
+        return self.packing.out_of_memory(held_slots(self.folder, self.name))
+
+    def over_ceiling(self) -> bool:
+        """Whether this slot is above its card's ceiling (an OOM lowered it): its worker
+        should leave after the trial it runs."""
+        packing = self.packing
+        if packing is None or self.slot is None:
+            return False
+        ceiling = packing.read().ceiling
+        return ceiling is not None and self.slot >= ceiling
 
     def release(self) -> None:
         self._handle.close()  # closing drops the flock
@@ -86,12 +160,23 @@ def held_slots(folder: Path, name: str) -> int:
 
 def take_slot(folder: Path, name: str) -> Placement:
     """Hold the first free slot of ``name``; past ``MAX_SLOTS`` held, share the last one."""
+    placement = take_slot_within(folder, name, MAX_SLOTS)
+    if placement is not None:
+        return placement
+    return Placement(open(folder / f"{_slug(name)}.overflow.lock", "a"), name,  # noqa: SIM115
+                     folder=folder)
+
+
+def take_slot_within(folder: Path, name: str, limit: int) -> Placement | None:
+    """Hold the first free slot among the first ``limit`` of ``name``; None when they are
+    all held (a card packed full). A process that dies frees its slot: the kernel drops
+    its lock."""
     folder.mkdir(parents=True, exist_ok=True)
-    for k in range(MAX_SLOTS):
+    for k in range(min(limit, MAX_SLOTS)):
         handle = _try_lock(folder / f"{_slug(name)}.{k}.lock")
         if handle is not None:
-            return Placement(handle, name)
-    return Placement(open(folder / f"{_slug(name)}.overflow.lock", "a"), name)  # noqa: SIM115
+            return Placement(handle, name, k, folder)
+    return None
 
 
 def choose_card(cards: Sequence[Card], folder: Path) -> tuple[Card, Placement]:
@@ -110,9 +195,20 @@ def visible_cards() -> list[Card]:
     for index in range(torch.cuda.device_count()):
         properties = torch.cuda.get_device_properties(index)
         uuid = str(getattr(properties, "uuid", "") or f"{properties.name}-{index}")
-        free, _total = torch.cuda.mem_get_info(index)
-        cards.append(Card(index, uuid, int(free)))
+        free, total = torch.cuda.mem_get_info(index)
+        cards.append(Card(index, uuid, int(free), int(total), str(properties.name)))
     return cards
+
+
+def use_fast_kernels(device: torch.device) -> None:
+    """Set the process's kernels for ``device``, once, where the device is chosen: on CUDA
+    cuDNN picks the fastest convolution algorithm for each shape (a trial's shapes are
+    fixed, so it benchmarks once) and fp32 matmuls use TF32 (bf16 and fp16 autocast do
+    not need it). Nothing changes on the CPU."""
+    if torch.device(device).type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
+    torch.set_float32_matmul_precision("high")
 
 
 _PLACEMENTS: list[Placement] = []
@@ -121,13 +217,32 @@ _PLACEMENTS: list[Placement] = []
 
 def resolve_device(name: str | None) -> torch.device:
     """``auto``: a card of its own among the visible GPUs (see the module docstring), else the
-    CPU; ``cpu``, ``cuda`` (card 0) or ``cuda:N`` as given. A missing GPU is a user error."""
+    CPU; ``cpu``, ``cuda`` (card 0) or ``cuda:N`` as given. A missing GPU is a user error.
+    The process's kernels are set for it (``use_fast_kernels``)."""
+    device, _placement = place_process(name)
+    return device
+
+
+def place_process(name: str | None) -> tuple[torch.device, Placement | None]:
+    """``resolve_device``, and the card slot the process now holds (``auto`` on a GPU
+    machine; None otherwise): its trials record it."""
+    device, placement = _placed(name)
+    use_fast_kernels(device)
+    return device, placement
+
+
+def _placed(name: str | None) -> tuple[torch.device, Placement | None]:
     if name in (None, "", "auto"):
         if not torch.cuda.is_available():
-            return torch.device("cpu")
+            return torch.device("cpu"), None
         card, placement = choose_card(visible_cards(), placement_dir())
         _PLACEMENTS.append(placement)
-        return torch.device("cuda", card.index)
+        return torch.device("cuda", card.index), placement
+    return checked_device(name), None
+
+
+def checked_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N``; a missing GPU or another name is a user error."""
     try:
         device = torch.device(name)
     except RuntimeError:

@@ -4,6 +4,11 @@ in this process.
 Ctrl-C (or SIGTERM) only sets a flag, as for a worker: the running trial finishes its
 epoch, checkpoints, is recorded FAIL (``interrupted``) and its retry is queued, so the next
 search on the study resumes it; ``SearchInterrupted`` carries the one line to print.
+
+With ``--trials-per-gpu`` the trials run in worker processes packed on the cards
+(``run_packed_search``, ``search.service.packed_workers``), which share the search's
+budget as workers share ``--max-trials``; this process creates the study, waits for them
+and prints the same table.
 """
 
 from __future__ import annotations
@@ -12,16 +17,20 @@ import contextlib
 import logging
 import sys
 import time
+from dataclasses import replace
 from typing import TextIO
 
 import optuna
 import torch
 
 from search.config import SearchConfig
-from search.method.prepared_data import prepare_data
+from search.errors import UserError
+from search.method.prepared_data import check_space_fits, load_data, prepare_data
 from search.service.checkpoints import CheckpointStore
+from search.service.devices import DeviceInventory, Placement
 from search.service.lrrt_artifacts import TrialNotes, open_lrrt_artifacts
 from search.service.objective import Objective, TrialAbandoned, TrialFailed, TrialPaused
+from search.service.packed_workers import PackedRun, WorkerMain, run_packed_workers
 from search.service.reaper import queue_retries
 from search.service.repeats import RepeatGuard
 from search.service.resilient_storage import RetryingStorage, is_taken_over
@@ -32,6 +41,7 @@ from search.service.stop_flag import (
     quiet_optuna_failures,
 )
 from search.service.study import open_search_study, study_data_seed
+from search.service.worker import FINISHED
 from search.views.progress import Output, ProgressLine, SearchProgress
 from search.views.results import study_table, summary_line
 
@@ -82,10 +92,12 @@ def run_search(
     stop: StopFlag | None = None,
     out: TextIO = sys.stdout,
     output: Output | None = None,
+    placement: Placement | None = None,
 ) -> optuna.study.Study:
     """Run the search. With ``stop``, SIGINT/SIGTERM set it while trials run (the previous
     handlers come back afterwards) and a stop raises ``SearchInterrupted``. ``output``: what
-    it may print (the CLI's ``-q``/``-v``)."""
+    it may print (the CLI's ``-q``/``-v``). ``placement``: the card slot this process holds,
+    recorded with each trial."""
     output = output if output is not None else Output()
     # The study's images: those it was created with, whatever the seed now.
     data = prepare_data(config, device, study_data_seed(study_name, storage, config))
@@ -101,7 +113,8 @@ def run_search(
     progress = SearchProgress(out, total_trials=n_trials, timeout=timeout, output=output)
     checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
     objective = Objective(config, data, study.pruner, artifacts=artifacts,
-                          checkpoints=checkpoints, stop=stop, progress=progress)
+                          checkpoints=checkpoints, stop=stop, progress=progress,
+                          placement=placement)
     if stop is not None and isinstance(storage, RetryingStorage):
         storage.stop = stop
 
@@ -144,7 +157,51 @@ def run_search(
                                                  "the next search", stop.signal_name))
     if guard.line is not None and not output.quiet:
         print(guard.line, file=out, flush=True)
+    _print_results(study, out)
+    return study
+
+
+def _print_results(study: optuna.study.Study, out: TextIO) -> None:
     print("\n" + study_table(study), file=out)
     print("\n" + summary_line(study), file=out, flush=True)
+
+
+def run_packed_search(
+    config: SearchConfig,
+    *,
+    study_name: str,
+    storage: optuna.storages.BaseStorage,
+    url: str,
+    n_trials: int | None,
+    timeout: float | None,
+    run: PackedRun,
+    inventory: DeviceInventory,
+    stop: StopFlag,
+    out: TextIO = sys.stdout,
+    output: Output | None = None,
+    worker_main: WorkerMain | None = None,
+) -> optuna.study.Study:
+    """``n_trials`` more trials (or until ``timeout``) run by worker processes packed on
+    the cards of ``inventory`` as ``run.policy`` says; ``run``'s options are completed here
+    (the study, its budget, the timeout); ``output`` and ``worker_main`` as for
+    ``run_packed_workers``. A stop raises ``SearchInterrupted`` once every worker has ended
+    its trial."""
+    seed = study_data_seed(study_name, storage, config)
+    check_space_fits(config, load_data(config.dataset, seed))  # bad data: one line, no worker
+    study = open_search_study(study_name, storage, config, artifact_dir=run.options.artifact_dir)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    options = replace(run.options, study_name=study_name, timeout=timeout,
+                      max_trials=None if n_trials is None else finished + n_trials)
+    with stop.installed():
+        outcome = run_packed_workers(replace(run, config=config, url=url, options=options),
+                                     inventory, stop=stop, out=out, output=output,
+                                     worker_main=worker_main)
+    if outcome.user_error:
+        raise UserError("the search's workers stopped on a configuration or data error "
+                        "(their message is above)")
+    if stop.is_set():
+        raise SearchInterrupted(f"cnnsearch: interrupted ({stop.signal_name}); the workers "
+                                "checkpointed their trials, the next search resumes them")
+    _print_results(study, out)
     return study
 

@@ -40,6 +40,7 @@ from search.method.lrrt.result import LRRTResult
 from search.method.lrrt.run import run_lrrt
 from search.method.objective_metrics import objective_values
 from search.method.peak_memory import release_memory
+from search.method.precision import resolve_precision
 from search.method.prepared_data import DataOnDevice
 from search.method.pruner import LRRT_STEP, LRRTPruner
 from search.method.recipe import TrainingRun, training_run
@@ -68,6 +69,7 @@ from search.service.trial_outcomes import TrialAbandoned, TrialFailed, TrialPaus
 
 if TYPE_CHECKING:
     from search.service.checkpoints import CheckpointStore
+    from search.service.devices import Placement
 
 LOGGER = logging.getLogger("cnnsearch.trial")
 
@@ -120,8 +122,12 @@ class Objective:
         checkpoints: CheckpointStore | None = None,
         stop: StopFlag | None = None,
         progress: Progress | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.config = config
+        self.placement = placement
+        """The card slot this process holds, if any: each trial records it, tells it the
+        peak memory its range test measured, and its out-of-memory errors."""
         self.data = data
         self.pruner = pruner
         self.artifacts = artifacts
@@ -166,10 +172,14 @@ class Objective:
         config = config.with_seed(record.inherited_seed(config.seed))
         key = record.inherited_checkpoint_key(
             new_checkpoint_key(trial.study.study_name, trial.number))
+        placement = self.placement if self.placement and self.placement.on_card else None
         record.started(
             config_name=config.name, run_seed=config.seed, checkpoint_key=key,
             device=str(self.data.device), worker=f"{socket.gethostname()}:{os.getpid()}",
             trial_config=config.to_dict(),
+            precision=resolve_precision(config.train.precision, self.data.device),
+            card=placement.name if placement else None,
+            slot=placement.slot if placement else None,
         )
         if self.config.repeats == "skip":
             earlier = earlier_trial(trial, config)
@@ -196,6 +206,11 @@ class Objective:
             raise optuna.TrialPruned(f"{DIVERGED}: {error}") from error
         except torch.cuda.OutOfMemoryError as error:
             record.failed(OOM, str(error).splitlines()[0])
+            if self.placement is not None:  # fewer trials share the card from now on
+                ceiling = self.placement.out_of_memory()
+                if ceiling is not None:
+                    LOGGER.warning("cnnsearch: trial %d ran out of GPU memory; its card "
+                                   "now packs at most %d trial(s)", trial.number, ceiling)
             raise TrialFailed(OOM) from None
 
     def _repeat(self, trial: optuna.Trial, record: TrialRecorder,
@@ -271,6 +286,8 @@ class Objective:
         result = run_lrrt(config, self.data, progress=self.progress.lrrt_step
                           if self.progress is not None else None)
         record.range_test(result.summary, result.curve.points(), result.n_params)
+        if self.placement is not None:  # what auto packing sizes a card's trials by
+            self.placement.observe_peak(result.summary.peak_memory_bytes)
         return result.summary, result
 
     def _upload(self, trial: optuna.Trial, record: TrialRecorder, result: LRRTResult,

@@ -122,10 +122,12 @@ def run_trial_loop(
     *,
     callbacks: Sequence[Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None]] = (),
     nothing_left: Callable[[optuna.study.Study], bool] | None = None,
+    leave: Callable[[], bool] | None = None,
 ) -> int:
     """Run trials until the study holds ``limits.max_trials`` finished ones, the timeout
-    passes, ``nothing_left`` says so or a stop is requested. Returns how many trials this
-    process ran. The lock is closed on return."""
+    passes, ``nothing_left`` says so, ``leave`` says this process should go (its card packs
+    fewer trials now) or a stop is requested. Returns how many trials this process ran. The
+    lock is closed on return."""
     reap(study, lock)
     live = LiveTrial()
     Reaper(storage, study.study_name, limits.heartbeat_interval, stop, live).start()
@@ -160,6 +162,8 @@ def run_trial_loop(
     try:
         with quiet_optuna_failures(WorkerInterrupted, TrialPaused, TrialAbandoned):
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                if leave is not None and leave():
+                    break
                 if not acquire_slot(lock, stop):
                     break
                 current.clear()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import optuna
 import torch
@@ -34,6 +34,9 @@ from search.service.trial_loop import (
 )
 from search.service.trial_slots import TrialSlotLock
 from search.views.progress import Output, ProgressLine, SearchProgress
+
+if TYPE_CHECKING:
+    from search.service.devices import Placement
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,15 @@ def run_worker(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     output: Output | None = None,
+    placement: Placement | None = None,
 ) -> int:
     """Run trials until the study holds ``max_trials`` finished ones, the timeout passes or
     a stop is requested. Returns how many trials this worker ran. ``output``: what it may
-    print (the CLI's ``-q``/``-v``)."""
+    print (the CLI's ``-q``/``-v``).
+
+    ``placement``: the card slot the process holds. Its trials record it; the worker leaves
+    once an out-of-memory error lowered the card's ceiling below its slot
+    (``Placement.over_ceiling``)."""
     output = output if output is not None else Output()
     stop = stop or StopFlag()
     storage = open_worker_storage(url, options)
@@ -82,24 +90,30 @@ def run_worker(
                                  study.get_trials(deepcopy=False, states=FINISHED)))
     objective = Objective(config, data, study.pruner,
                           artifacts=open_lrrt_artifacts(options.artifact_dir),
-                          checkpoints=checkpoints, stop=stop, progress=display)
+                          checkpoints=checkpoints, stop=stop, progress=display,
+                          placement=placement)
     progress = ProgressLine(options.max_trials, display.stream, output)
     guard = RepeatGuard(config)  # every design tried, or a sampler that keeps repeating
+    slot = (f" slot {placement.slot}" if placement is not None and placement.on_card
+            and placement.slot is not None else "")
     if not output.quiet:  # -q: errors and the closing line only
-        print(f"worker {os.getpid()} on {device}: study '{options.study_name}', "
+        print(f"worker {os.getpid()} on {device}{slot}: study '{options.study_name}', "
               f"max trials {options.max_trials or 'unlimited'}", file=out, flush=True)
     limits = LoopLimits(max_trials=options.max_trials, timeout=options.timeout,
                         heartbeat_interval=options.heartbeat_interval,
                         poll_seconds=options.poll_seconds)
     ran = run_trial_loop(study, storage, TrialSlotLock(url, options.study_name), objective,
                          limits, stop, callbacks=[progress, display, TrialNotes(), guard],
-                         nothing_left=lambda study: guard.check(study) is not None)
+                         nothing_left=lambda study: guard.check(study) is not None,
+                         leave=None if placement is None else placement.over_ceiling)
+    left = ("its card packs fewer trials after an out-of-memory error"
+            if placement is not None and placement.over_ceiling() else "")
     display.close()
     if guard.line is not None and not output.quiet:
         print(guard.line, file=out, flush=True)
     if stop.is_set():
         print(interrupted_line(objective.last_interruption, "the next worker",
                                stop.signal_name), file=err, flush=True)
-    reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"
+    reason = f"stopped by {stop.signal_name}" if stop.is_set() else left or "done"
     print(f"worker {os.getpid()} {reason} after {ran} trial(s)", file=out, flush=True)
     return ran

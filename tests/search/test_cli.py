@@ -89,6 +89,8 @@ def test_study_records_what_each_trial_did(searched: dict) -> None:
         assert record.seconds is not None and record.device and record.trial_config
         assert record.lrrt is not None and record.lrrt_curve is None  # in its JSON artifact
         assert record.n_params > 0 and record.lrrt.peak_memory_bytes > 0
+        assert record.precision == "fp32"  # train.precision: auto, on the CPU
+        assert record.card is None and record.slot is None  # no GPU slot held
         assert trial.intermediate_values[0] == record.lrrt.score
         if trial.state == TrialState.PRUNED:
             assert record.pruned_because is not None and record.pruned_because.reason
@@ -322,6 +324,43 @@ def test_bad_config_is_one_line_exit_2_and_leaves_study_alone(
     assert result.stderr.count("\n") == 1 and expected in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(searched["url"]) == before
+
+
+BAD_GPU_OPTIONS = {
+    "space key": (["--set", "space.blocks=2"], "the search space is the config file's"),
+    "bad precision": (["--set", "train.precision=fp8"], "train.precision"),
+    "not key=value": (["--set", "train.precision"], "--set expects key=value"),
+    "packing on the cpu": (["--trials-per-gpu", "2", "--device", "cpu"],
+                           "--trials-per-gpu packs trials on GPUs"),
+    "no gpu to pack": (["--trials-per-gpu", "auto"], "no CUDA GPU is visible"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_GPU_OPTIONS))
+def test_bad_set_and_packing_options_are_one_line_and_touch_no_storage(
+        searched: dict, tmp_path: Path, case: str) -> None:
+    extra, expected = BAD_GPU_OPTIONS[case]
+    if case == "no gpu to pack" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible: --trials-per-gpu auto would pack trials on it")
+    before = snapshot(searched["url"])
+    for command in ("search", "worker"):
+        study = ["--study", "tiny"] if command == "worker" else []
+        result = run_cli(command, "--config", str(searched["config"]), *study, *extra,
+                         "--storage", searched["url"], "--artifact-dir", "")
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert snapshot(searched["url"]) == before
+
+
+def test_set_overrides_a_key_of_the_range_test(tmp_path: Path) -> None:
+    """``lrrt --set train.precision=bf16`` runs the single range test under bf16 autocast;
+    a space dimension fixed beside it still is."""
+    config = write_config(tmp_path / "tiny.yaml", tiny_config())
+    result = run_cli("lrrt", "--config", str(config), "--set", "train.precision=bf16",
+                     "--set", "filters=4", "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "fixed by --set: filters=4;" in result.stdout
+    assert (tmp_path / "out" / "lrrt-B1FL4Adam.json").exists()
 
 
 def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:

@@ -27,8 +27,14 @@ from search.method.lrrt.curve import LRRTCurve, find_divergence
 from search.method.lrrt.result import LRRTResult, summarise
 from search.method.peak_memory import PeakMemory
 from search.method.prepared_data import DataOnDevice
-from search.method.recipe import build_augmenter, build_model, build_optimizer, build_sampler
-from search.method.step import train_step
+from search.method.recipe import (
+    build_augmenter,
+    build_execution,
+    build_model,
+    build_optimizer,
+    build_sampler,
+)
+from search.method.step import Execution, train_step
 from search.method.training import epoch_batches
 from search.method.trial_config import TrialConfig
 
@@ -54,6 +60,7 @@ def run_lrrt(config: TrialConfig, data: DataOnDevice,
         sma_periods=config.lrrt.sma_periods, divergence_factor=config.lrrt.divergence_factor,
         steps=config.lrrt.steps, ramp=config.lrrt.ramp, progress=progress,
         sampler=build_sampler(config, train), augment=build_augmenter(config, train),
+        execution=build_execution(config, model, data),
     )
     return summarise(
         curve, bound_rule=config.lrrt.bound_rule, compare_rule=config.lrrt.compare_rule,
@@ -79,6 +86,7 @@ def run_range_test(
     progress: LRRTProgress | None = None,
     sampler: BatchSampler | None = None,
     augment: Augmenter | None = None,
+    execution: Execution | None = None,
 ) -> tuple[LRRTCurve, PeakMemory]:
     """Train for ``steps`` batches (else ``epochs``, fractions allowed) with the LR ramping
     from ``lr_range[0]`` to ``lr_range[1]`` over the whole test, linearly (the thesis) or
@@ -87,7 +95,8 @@ def run_range_test(
     The caller's model and optimizer are trained in place: the LRRT model is a throwaway,
     the search rebuilds from the seed for training. ``progress`` gets the step, the total,
     the LR and the smoothed loss each time the metrics come to the host anyway.
-    ``sampler`` and ``augment`` form and transform the batches as in ``train_epochs``.
+    ``sampler``, ``augment`` and ``execution`` form and transform the batches and run the
+    steps as in ``train_epochs``.
     """
     lr_min, lr_max = lr_range
     steps_per_epoch = len(train)
@@ -112,7 +121,7 @@ def run_range_test(
             curve.lrs.append(optimizer.param_groups[0]["lr"])
             losses[step], correct[step] = train_step(model, optimizer, scheduler, images,
                                                      batch.labels, weights=batch.weights,
-                                                     on_losses=observe)
+                                                     on_losses=observe, execution=execution)
             sizes[step] = batch.labels.shape[0]
             step += 1
             if step % CHECK_EVERY == 0 or step == total_steps:
@@ -125,7 +134,7 @@ def run_range_test(
                        progress)
         epoch += 1
         if not curve.diverged:
-            val_loss, val_accuracy = evaluate(model, val)
+            val_loss, val_accuracy = evaluate(model, val, execution)
             curve.epochs.append({
                 "epoch": epoch,
                 "step": step,

@@ -17,6 +17,7 @@ from search.config import (
     SearchConfig,
     SpaceSettings,
     load_config,
+    override_keys,
     parse_config,
 )
 from search.config.settings import config_keys, is_required
@@ -246,3 +247,43 @@ def test_the_schema_is_the_dataclass_fields() -> None:
 
 def test_a_null_optional_section_is_its_defaults() -> None:
     assert parse_config(raw(lrrt=None)).lrrt == LRRTSettings()
+
+
+def test_set_overrides_keys_as_the_file_would_set_them() -> None:
+    config = parse_config(raw())
+    assert config.train.precision == "auto" and config.train.compile == "off"
+    changed = override_keys(config, ["train.precision=BF16", "train.compile=reduce-overhead",
+                                     "lrrt.steps=40", "seed=3"])
+    assert changed.train.precision == "bf16" and changed.train.compile == "reduce-overhead"
+    assert changed.lrrt.steps == 40 and changed.seed == 3
+    assert changed.space == config.space and changed.raw["train"]["precision"] == "BF16"
+    assert config.train.precision == "auto"  # the config given is left as it was
+    assert override_keys(config, []) is config
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("space.blocks=[2]", "--set space.blocks: the search space is the config file's"),
+    ("filters=4", "--set filters: the search space is the config file's"),
+    ("train.precision=fp8", "config key 'train.precision': expected one of auto, fp32, bf16, "
+                            "fp16, got 'fp8'"),
+    ("train.compile=max-autotune", "config key 'train.compile': expected one of off, default, "
+                                   "reduce-overhead"),
+    ("train.nope=1", "config key 'train.nope' is unknown"),
+    ("train.precision", "--set expects key=value"),
+    ("train..precision=bf16", "--set expects key=value"),
+    ("train.epochs=[1", "--set train.epochs: cannot parse value"),
+])
+def test_set_refuses_what_the_file_would_refuse_in_one_line(assignment: str,
+                                                            message: str) -> None:
+    with pytest.raises(UserError) as raised:
+        override_keys(parse_config(raw()), [assignment])
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_compile_off_reads_as_yaml_writes_it() -> None:
+    """YAML 1.1 reads a bare ``off`` as false: ``train.compile: off`` means off."""
+    assert parse_config(yaml.safe_load(
+        "study: x\ndataset: {name: fashion-mnist}\nspace: {optimizer: [adam], "
+        "lr_range: [[1.0e-4, 1.0e-2]]}\ntrain: {compile: off}\n")).train.compile == "off"
+    assert override_keys(parse_config(raw()), ["train.compile=off"]).train.compile == "off"
+    assert override_keys(parse_config(raw()), ["train.compile=true"]).train.compile == "default"

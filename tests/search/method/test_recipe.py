@@ -206,3 +206,39 @@ def test_the_range_test_differs_with_the_sampling_strategy(data: DataOnDevice) -
     steps = len(data.train(32, 0))
     assert uniform[:steps] == pytest.approx(obs[:steps], rel=1e-5)  # per-sample losses' mean
     assert uniform[steps:] != pytest.approx(obs[steps:], rel=1e-3)
+
+
+def colour_data(device: torch.device) -> DataOnDevice:
+    """The blocks images in three channels (channels_last differs from NCHW only there)."""
+    train_images, train_labels = blocks_images(128, 0)
+    val_images, val_labels = blocks_images(32, 1)
+    dataset = ImageDataset("colour", train_images.repeat(1, 3, 1, 1), train_labels,
+                           val_images.repeat(1, 3, 1, 1), val_labels,
+                           tuple(str(k) for k in range(CLASSES)))
+    return DataOnDevice(dataset, device, eval_batch_size=32)
+
+
+def memory_formats(data: DataOnDevice) -> tuple[bool, bool]:
+    """Whether a training batch and the first conv kernel of a design are channels_last."""
+    images, _ = next(iter(data.train(32, 0).epoch(0)))
+    model = build_model(design(), data)
+    kernel = model.conv_kernels()[0]
+    return (images.is_contiguous(memory_format=torch.channels_last),
+            kernel.is_contiguous(memory_format=torch.channels_last))
+
+
+def test_on_the_cpu_models_and_batches_stay_nchw() -> None:
+    data = colour_data(torch.device("cpu"))
+    assert not data.channels_last and data.memory_format == torch.contiguous_format
+    assert memory_formats(data) == (False, False)
+
+
+@pytest.mark.gpu
+def test_on_a_card_models_and_batches_are_channels_last() -> None:
+    data = colour_data(torch.device("cuda"))
+    assert data.channels_last and data.memory_format == torch.channels_last
+    assert memory_formats(data) == (True, True)
+    assert data.val.take(torch.arange(4, device="cuda"))[0].is_contiguous(
+        memory_format=torch.channels_last)
+    losses = trains(design(), data)  # and it trains, channels_last end to end
+    assert len(losses) == 2

@@ -92,3 +92,25 @@ def test_explicit_devices_and_errors() -> None:
             resolve_device("cuda:1")
     with pytest.raises(UserError, match="unknown device"):
         resolve_device("tpu:0")
+
+
+def test_fast_kernels_change_nothing_on_the_cpu() -> None:
+    from search.service.devices import use_fast_kernels
+
+    benchmark, matmul = torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision()
+    use_fast_kernels(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark == benchmark
+    assert torch.get_float32_matmul_precision() == matmul
+
+
+@pytest.mark.gpu
+def test_visible_cards_carry_their_memory_and_name_and_get_fast_kernels() -> None:
+    from search.service.devices import CudaInventory, use_fast_kernels
+
+    cards = CudaInventory().cards()
+    assert cards and all(c.total_bytes >= c.free_bytes > 0 and c.name for c in cards)
+    assert [c.index for c in CudaInventory(only=0).cards()] == [0]
+    assert cards[0].torch_device == torch.device("cuda", 0)
+    use_fast_kernels(cards[0].torch_device)
+    assert torch.backends.cudnn.benchmark
+    assert torch.get_float32_matmul_precision() == "high"
