@@ -95,6 +95,8 @@ MANUAL: dict[str, Cases] = {
     "dataset.name": Cases(["fashion-mnist", "imagefolder:/data/pets"],
                           ["", "evil", "imagefolder:", "imagefolder: ", "a\nb", 5]),
     "lrrt.bound_rule": Cases(sorted(BOUND_RULES), ["", "x", None, 3]),
+    "train.compile": Cases(["off", "default", "reduce-overhead", False, True],
+                           ["", "on", "max-autotune", None, 3, "OFF\n"]),
     "lrrt.compare_rule": Cases([None, *sorted(set(BOUND_RULES) - {"thesis_first_epoch"})],
                                ["", "x", 3, "thesis_first_epoch"]),
     "space.lr_range": Cases([[[5e-324, 10.0]], [[1e-4, 1e-2], [1e-2, 1e-1]]],
@@ -176,6 +178,7 @@ MANUAL_FLAGS: dict[str, Cases] = {
     "--set": Cases(["blocks=1"], ["blocks=0", "blocks", "=1", "colour=red", "blocks=[0]",
                                   "lr_range=[[1e-4, 1e-2]]", "blocks=: x"]),
     "--host": Cases(["127.0.0.1", "::1"], ["bad host\n", "::1::1"]),
+    "--trials-per-gpu": Cases(["auto", "AUTO", "1", "64"], ["0", "65", "-1", "1.5", "x", ""]),
     "--allowed-host": Cases(["a.example", "a" * 63],
                             ["", "a b", "a/b", "-a", "a" * 64, "é.example", "a..b"]),
 }
