@@ -7,10 +7,19 @@ from torch import nn
 from torch.nn import functional
 
 from data import DeviceBatches
+from search.method.optimizers import evaluation_weights
 
 
-def evaluate(model: nn.Module, batches: DeviceBatches) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy; restores the model's train/eval mode."""
+def evaluate(model: nn.Module, batches: DeviceBatches,
+             optimizer: torch.optim.Optimizer | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy; restores the model's train/eval mode. With the
+    ``optimizer`` that trains it, on the weights that optimizer evaluates (a schedule-free
+    one's average: ``evaluation_weights``)."""
+    with evaluation_weights(optimizer):
+        return _evaluate(model, batches)
+
+
+def _evaluate(model: nn.Module, batches: DeviceBatches) -> tuple[float, float]:
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=batches.device)

@@ -105,7 +105,7 @@ def train_epochs(
         train_loss = float(loss_sum) / train.num_samples
         if not math.isfinite(train_loss):
             raise TrainingDiverged(f"non-finite training loss in epoch {epoch + 1}")
-        val_loss, val_accuracy = evaluate(model, val)
+        val_loss, val_accuracy = evaluate(model, val, optimizer)
         report = EpochReport(
             epoch=epoch + 1,
             lr=float(optimizer.param_groups[0]["lr"]),
