@@ -149,6 +149,13 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
                        {**score, "completed_fraction": summary.completed_fraction})
     if summary.bound_rule == LR_FREE_RULE:  # a gate only: its bounds are the optimizer's
         return _still_weights(summary, rules, score)
+    if summary.extension == "down" and not (summary.has_bounds and summary.lr_range
+                                            and summary.bounds[1] >= summary.lr_range[0]):
+        low = summary.lr_range[0] if summary.lr_range else float("nan")
+        return Verdict(DIVERGED,
+                       f"past its limit from the first rate of a ramp run again below its "
+                       f"range, down to {low:.3g}: no rate it measured trains it",
+                       {**score, "lowest_lr": low})
     if rules.chance_needs_limit and weights_still(summary, rules.weights_still):
         return _still_weights(summary, rules, score)
     if not learned and not (rules.chance_needs_limit and not ramp_covered_bounds(summary)):

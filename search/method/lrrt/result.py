@@ -89,6 +89,7 @@ def curve_facts(curve: LRRTCurve) -> dict[str, Any]:
         "best_accuracy_lr": curve.best_accuracy_lr,
         "weight_change": curve.weight_change,
         "ramp_steps": len(curve.lrs),
+        "extension": curve.extension,
     }
 
 

@@ -525,3 +525,13 @@ def test_an_lr_free_test_is_judged_only_on_divergence_and_still_weights() -> Non
     assert lrrt_verdict(still, [], rules).reason == CHANCE_LEVEL
     diverged = replace(summary(0.12, diverged=True), bound_rule=LR_FREE_RULE)
     assert lrrt_verdict(diverged, [], rules).reason == DIVERGED
+
+
+def test_a_ramp_run_again_below_its_range_is_judged_on_what_it_measured() -> None:
+    rules = GateRules()
+    below = replace(summary(0.12), extension="down", lr_range=(0.005, 0.5),
+                    bounds=(0.00031, 0.00125), limit_found=True)
+    assert lrrt_verdict(below, [], rules).reason == DIVERGED  # its limit at its first rate
+    found = replace(below, bounds=(0.005, 0.02), score=0.6)
+    assert lrrt_verdict(found, [], rules) is None  # the second ramp found where it trains
+    assert lrrt_verdict(replace(below, extension=None, score=0.6), [], rules) is None
