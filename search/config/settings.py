@@ -301,8 +301,22 @@ class ModelSettings:
 @dataclass(frozen=True)
 class LRRTSettings:
     epochs: float = key(bounded_number(0.0, 1000.0, open_low=True), 8.0)
+    """The thesis' ramp length in epochs, when neither ``steps`` nor ``share`` is set."""
     steps: int | None = key(_optional(bounded_int(2, 100000)), None, added=True)
-    """Length of the ramp in batches; when set it replaces ``epochs``."""
+    """Length of the ramp in batches; when set it replaces ``share`` and ``epochs``."""
+    share: float | None = key(_optional(bounded_number(0.0, 1.0, open_low=True)), None,
+                              added=True)
+    """Length of the ramp as a share of the trial's training batches (``train.epochs``
+    epochs at the design's batch size), at least ``min_steps``: the test costs the same
+    share of every trial, on any dataset size (the shipped configs use it). Null:
+    ``epochs``."""
+    min_steps: int = key(bounded_int(2, 100000), 30, added=True)
+    """The shortest ramp ``share`` may give: a few smoothing windows. A trial so short that
+    this floor is over 10 % of it is warned about."""
+    extend_decades: float = key(bounded_number(0.0, 6.0), 1.0, added=True)
+    """How far an exponential ramp may go past its range, in decades, when the range does
+    not hold the answer: upward while the loss has not turned up by ``lr_max``, downward
+    (a second ramp below ``lr_min``) when its bounds fall under ``lr_min``. 0: never."""
     ramp: str = key(_choice(("linear", "exponential")), "linear", added=True)
     sma_periods: int = key(bounded_int(1, 10000), 20)
     bound_rule: str = key(_bound_rule, "thesis_first_epoch")
@@ -334,6 +348,7 @@ class PrunerSettings:
     chance_needs_limit: bool = key(_boolean, _GATE.chance_needs_limit, added=True)
     weights_still: float = key(bounded_number(0.0, 1.0, open_high=True), _GATE.weights_still,
                                added=True)
+    promotion_eta: int = key(bounded_int(0, 100), _GATE.promotion_eta, added=True)
 
     def gate_rules(self) -> GateRules:
         """The gate's settings as one frozen object, handed whole to the ``LRRTPruner``."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from models import FAMILY_FIELDS
 from search.config.settings import SearchConfig
-from search.method.optimizers import BETAS_OPTIMIZERS, MOMENTUM_OPTIMIZERS
+from search.method.optimizers import BETAS_OPTIMIZERS, LR_FREE_BOUNDS, MOMENTUM_OPTIMIZERS
 
 FIXED_LAYER_FAMILIES = ("pretrained",)
 """Families whose activation and batch norm are their backbone's, not the space's."""
@@ -91,7 +91,8 @@ def design_count(config: SearchConfig) -> int:
     optimizers = sum(
         (count("momentum") if optimizer in MOMENTUM_OPTIMIZERS else 1)
         * (count("beta1", "beta2") if optimizer in BETAS_OPTIMIZERS else 1)
+        * (1 if optimizer in LR_FREE_BOUNDS else count("lr_range"))
         for optimizer in choices["optimizer"])
-    rest = count("dropout", "l2", "l1", "lr_range", "batch_size", "schedule", "sampling",
+    rest = count("dropout", "l2", "l1", "batch_size", "schedule", "sampling",
                  "normalise", "flip", "translate", "erase", "weight_decay")
     return architectures * optimizers * rest

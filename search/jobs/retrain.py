@@ -30,6 +30,7 @@ from data.registry import resize_filter
 from models import count_parameters
 from search.jobs.model_folder import finish_folder
 from search.method.evaluation import evaluate
+from search.method.optimizers import final_weights
 from search.method.prepared_data import DataOnDevice, check_design_fits, load_data
 from search.method.recipe import training_run
 from search.method.training import EpochReport, TrainingState
@@ -120,6 +121,7 @@ def retrain(
 
         state = run.fit(data.val, epochs=epochs, on_epoch=on_epoch)
         test_loss = test_accuracy = None
+        final_weights(run.optimizer)  # what is tested and saved (schedule-free: the average)
         if data.test is not None:
             test_loss, test_accuracy = evaluate(run.model, data.test, run.execution)
         progress.run_finished(repeat + 1, state.best_val_accuracy,

@@ -7,14 +7,22 @@ from torch import nn
 from torch.nn import functional
 
 from data import DeviceBatches
+from search.method.optimizers import evaluation_weights
 from search.method.step import Execution
 
 
-def evaluate(model: nn.Module, batches: DeviceBatches,
-             execution: Execution | None = None) -> tuple[float, float]:
+def evaluate(model: nn.Module, batches: DeviceBatches, execution: Execution | None = None,
+             optimizer: torch.optim.Optimizer | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy; restores the model's train/eval mode. ``execution``
-    (the trial's: compiled forward, autocast) runs the forward passes; default eager fp32."""
-    execution = execution or Execution.eager(model)
+    (the trial's: compiled forward, autocast) runs the forward passes; default eager fp32.
+    With the ``optimizer`` that trains it, on the weights that optimizer evaluates (a
+    schedule-free one's average: ``evaluation_weights``)."""
+    with evaluation_weights(optimizer):
+        return _evaluate(model, batches, execution or Execution.eager(model))
+
+
+def _evaluate(model: nn.Module, batches: DeviceBatches,
+              execution: Execution) -> tuple[float, float]:
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=batches.device)

@@ -15,7 +15,8 @@ of the thesis (Keras' epsilon and RMSprop rho) or torch's default.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,34 @@ OPTIMIZERS: dict[str, OptimizerFactory] = {
     "adagrad": lambda groups, lr, _p: torch.optim.Adagrad(groups, lr=lr, eps=1e-7),
     "adadelta": lambda groups, lr, _p: torch.optim.Adadelta(groups, lr=lr, rho=0.95,
                                                             eps=1e-7),  # Keras' rho
+    "prodigy": lambda groups, lr, p: _prodigy(groups, lr, p),
+    "schedulefree_adamw": lambda groups, lr, p: _schedule_free_adamw(groups, lr, p),
 }
+
+LR_FREE_BOUNDS: dict[str, tuple[float, float]] = {
+    "prodigy": (0.25, 1.0),
+    "schedulefree_adamw": (0.0025, 0.0025),
+}
+"""The LR-free optimizers and the bounds each trains between, whatever its range test says:
+Prodigy estimates its own step size and takes the LR as a multiplier of it (1.0, cycled by
+triangular2 down to a quarter, the family every other design trains with); Schedule-Free
+AdamW replaces the schedule (it averages its iterates) and runs at its default LR, held
+constant. Their range test is only a gate: it rejects a design that diverges or leaves its
+weights still, it sets no bounds (``search.method.lrrt``)."""
+
+LR_FREE_RAMP_DECADES = 2.0
+"""An LR-free optimizer's range test ramps over the two decades below the LR it runs at."""
+
+
+def lr_free_ramp(name: str) -> tuple[float, float]:
+    """The range an LR-free optimizer's test ramps over: up to the LR it runs at."""
+    high = LR_FREE_BOUNDS[name][1]
+    return high / 10 ** LR_FREE_RAMP_DECADES, high
+
 
 MOMENTUM_OPTIMIZERS = ("sgd",)
 """The optimizers ``momentum`` applies to (a design samples it only for them)."""
-BETAS_OPTIMIZERS = ("adam", "adamw")
+BETAS_OPTIMIZERS = ("adam", "adamw", "prodigy", "schedulefree_adamw")
 """The optimizers ``betas`` applies to."""
 
 
@@ -86,6 +110,53 @@ def make_optimizer(
         {"params": others, "weight_decay": params.weight_decay},
     ]
     return OPTIMIZERS[name](groups, lr, params)
+
+
+def _prodigy(groups: ParamGroups, lr: float, params: OptimizerParams) -> torch.optim.Optimizer:
+    """Prodigy (Mishchenko & Defazio 2024): Adam whose step size it estimates itself; its
+    weight decay is decoupled, as AdamW's."""
+    from prodigyopt import Prodigy
+
+    return Prodigy(groups, lr=lr, betas=params.betas, decouple=True)
+
+
+def _schedule_free_adamw(groups: ParamGroups, lr: float,
+                         params: OptimizerParams) -> torch.optim.Optimizer:
+    """Schedule-Free AdamW (Defazio et al. 2024), put in training mode: it steps one
+    sequence of weights and is evaluated on their average (``evaluation_weights``)."""
+    from schedulefree import AdamWScheduleFree
+
+    optimizer = AdamWScheduleFree(groups, lr=lr, betas=params.betas)
+    optimizer.train()
+    return optimizer
+
+
+def _has_modes(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimizer evaluates other weights than it trains (schedule-free ones keep
+    ``train_mode`` in their param groups and switch with ``train()``/``eval()``)."""
+    return "train_mode" in optimizer.param_groups[0] and callable(
+        getattr(optimizer, "eval", None))
+
+
+@contextlib.contextmanager
+def evaluation_weights(optimizer: torch.optim.Optimizer | None) -> Iterator[None]:
+    """Within the block the model holds the weights to evaluate (and to keep): for a
+    schedule-free optimizer the average of its iterates, for any other the trained ones."""
+    switch = optimizer is not None and _has_modes(optimizer)
+    if switch:
+        optimizer.eval()  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if switch:
+            optimizer.train()  # type: ignore[union-attr]
+
+
+def final_weights(optimizer: torch.optim.Optimizer) -> None:
+    """Leave the model holding the weights to keep once training is over (a schedule-free
+    optimizer's average of its iterates; any other's are already in place)."""
+    if _has_modes(optimizer):
+        optimizer.eval()  # type: ignore[attr-defined]
 
 
 def has_momentum(optimizer: torch.optim.Optimizer) -> bool:

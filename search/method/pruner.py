@@ -20,11 +20,13 @@ from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
 from search.method.lrrt.curve import STILL_STEPS, WEIGHTS_STILL, movement_per_still_steps
+from search.method.lrrt.result import LR_FREE_RULE
 from search.record import (
     BELOW_PEERS,
     CHANCE_LEVEL,
     DEFAULT_CHANCE_MARGIN,
     DIVERGED,
+    NOT_PROMOTED,
     UNSTABLE,
     LRRTSummary,
     Verdict,
@@ -75,6 +77,10 @@ class GateRules:
     weights_still: float = WEIGHTS_STILL
     """A ramp that moved the weights by less than this share of their norm (per
     ``STILL_STEPS`` batches) trained nothing."""
+    promotion_eta: int = 0
+    """Rung-0 promotion (asynchronous successive halving on the range-test score): a design
+    the gate keeps trains on only if its score is in the top 1/``promotion_eta`` of every
+    range test so far (``promoted``; ``not_promoted`` otherwise). 0 or 1: off."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.chance_margin < 1.0:
@@ -90,6 +96,8 @@ class GateRules:
                              f"{self.min_usable_fraction}")
         if not 0.0 <= self.weights_still < 1.0:
             raise ValueError(f"weights_still must be in [0, 1), got {self.weights_still}")
+        if self.promotion_eta < 0:
+            raise ValueError(f"promotion_eta must be >= 0, got {self.promotion_eta}")
 
     def learned(self, summary: LRRTSummary) -> bool:
         """Whether the test's best smoothed accuracy is clearly above chance."""
@@ -139,14 +147,17 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
     if summary.diverged and (not learned or too_early or not summary.has_bounds):
         return Verdict(DIVERGED, summary.divergence or "",
                        {**score, "completed_fraction": summary.completed_fraction})
+    if summary.bound_rule == LR_FREE_RULE:  # a gate only: its bounds are the optimizer's
+        return _still_weights(summary, rules, score)
+    if summary.extension == "down" and not (summary.has_bounds and summary.lr_range
+                                            and summary.bounds[1] >= summary.lr_range[0]):
+        low = summary.lr_range[0] if summary.lr_range else float("nan")
+        return Verdict(DIVERGED,
+                       f"past its limit from the first rate of a ramp run again below its "
+                       f"range, down to {low:.3g}: no rate it measured trains it",
+                       {**score, "lowest_lr": low})
     if rules.chance_needs_limit and weights_still(summary, rules.weights_still):
-        moved = weight_movement(summary)
-        return Verdict(CHANCE_LEVEL,
-                       f"the range test moved the weights by {moved:.2g} of their norm per "
-                       f"{STILL_STEPS} batches (< {rules.weights_still:g}): its rates are too "
-                       "small to train this design",
-                       {**score, "weight_movement": round(moved or 0.0, 9),
-                        "weights_still": rules.weights_still})
+        return _still_weights(summary, rules, score)
     if not learned and not (rules.chance_needs_limit and not ramp_covered_bounds(summary)):
         return Verdict(CHANCE_LEVEL,
                        f"best smoothed accuracy {summary.score:.3f} < {threshold:.3f} needed",
@@ -168,6 +179,21 @@ def lrrt_verdict(summary: LRRTSummary, peer_scores: Sequence[float],
     return None
 
 
+def _still_weights(summary: LRRTSummary, rules: GateRules,
+                   score: dict[str, float]) -> Verdict | None:
+    """The ``chance_level`` verdict of a ramp that left the weights where they were (None
+    when it moved them)."""
+    if not weights_still(summary, rules.weights_still):
+        return None
+    moved = weight_movement(summary)
+    return Verdict(CHANCE_LEVEL,
+                   f"the range test moved the weights by {moved:.2g} of their norm per "
+                   f"{STILL_STEPS} batches (< {rules.weights_still:g}): its rates are too "
+                   "small to train this design",
+                   {**score, "weight_movement": round(moved or 0.0, 9),
+                    "weights_still": rules.weights_still})
+
+
 def peer_scores(study: Study, trial_number: int, summary: LRRTSummary,
                 rules: GateRules) -> list[float]:
     """Scores of the other designs of the same group whose test learned."""
@@ -177,6 +203,35 @@ def peer_scores(study: Study, trial_number: int, summary: LRRTSummary,
         if other.number != trial_number and other.lrrt is not None
         and other.lrrt.group == summary.group and rules.learned(other.lrrt)
     ]
+
+
+def promoted(score: float, others: Sequence[float], eta: int) -> bool:
+    """Asynchronous successive halving's rung-0 rule (as Optuna's SuccessiveHalvingPruner):
+    among ``others`` and this ``score``, the top ``len // eta`` go on (at least the best
+    one, so the first designs always do)."""
+    ranked = sorted([*others, score], reverse=True)
+    return score >= ranked[max(len(ranked) // eta - 1, 0)]
+
+
+def promotion_verdict(score: float, others: Sequence[float], eta: int) -> Verdict | None:
+    """``not_promoted`` when ``score`` is not in the top 1/``eta``; None when it is (or
+    promotion is off)."""
+    if eta <= 1 or promoted(score, others, eta):
+        return None
+    ranked = sorted([*others, score], reverse=True)
+    cut = ranked[max(len(ranked) // eta - 1, 0)]
+    return Verdict(NOT_PROMOTED,
+                   f"range-test score {score:.3f} not in the top 1/{eta} of {len(ranked)} "
+                   f"(needs {cut:.3f})",
+                   {"score": round(score, 6), "promotion_cut": round(cut, 6),
+                    "promotion_eta": eta, "tests": len(ranked)})
+
+
+def range_test_scores(study: Study, trial_number: int) -> list[float]:
+    """Every other trial's range-test score: what rung-0 promotion ranks a design against."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    return [other.lrrt.score for other in read_trials(study, states)
+            if other.number != trial_number and other.lrrt is not None]
 
 
 def pruner_label(pruner: BasePruner) -> str:
@@ -221,7 +276,11 @@ class LRRTPruner(BasePruner):
         if summary is None:
             return None
         peers = peer_scores(study, trial.number, summary, self.rules)
-        return lrrt_verdict(summary, peers, self.rules)
+        verdict = lrrt_verdict(summary, peers, self.rules)
+        if verdict is None and self.rules.promotion_eta > 1:
+            return promotion_verdict(summary.score, range_test_scores(study, trial.number),
+                                     self.rules.promotion_eta)
+        return verdict
 
 
 def _training_view(trial: FrozenTrial) -> FrozenTrial:

@@ -17,7 +17,12 @@ import optuna
 from models import FAMILY_FIELDS, Architecture
 from search.config import SearchConfig
 from search.config.space import FIXED_LAYER_FAMILIES, dimension_choices, lr_range_label
-from search.method.optimizers import BETAS_OPTIMIZERS, MOMENTUM_OPTIMIZERS
+from search.method.optimizers import (
+    BETAS_OPTIMIZERS,
+    LR_FREE_BOUNDS,
+    MOMENTUM_OPTIMIZERS,
+    lr_free_ramp,
+)
 from search.method.trial_config import TrialConfig
 
 
@@ -65,7 +70,8 @@ def sample_trial_config(trial: optuna.trial.BaseTrial, config: SearchConfig,
         dataset=config.dataset,
         architecture=architecture,
         optimizer=optimizer,
-        lr_range=ranges[str(_pick(trial, "lr_range", choices))],
+        lr_range=(lr_free_ramp(optimizer) if optimizer in LR_FREE_BOUNDS
+                  else ranges[str(_pick(trial, "lr_range", choices))]),
         batch_size=int(_pick(trial, "batch_size", choices)),
         seed=config.seed * 100_003 + trial.number,
         lrrt=config.lrrt,

@@ -112,7 +112,7 @@ def train_epochs(
             if (index + 1) % NAN_CHECK_EVERY == 0:
                 losses.check(epoch)
         train_loss = losses.mean(epoch, train.num_samples)
-        val_loss, val_accuracy = evaluate(model, val, execution)
+        val_loss, val_accuracy = evaluate(model, val, execution, optimizer)
         report = EpochReport(
             epoch=epoch + 1,
             lr=float(optimizer.param_groups[0]["lr"]),

@@ -105,6 +105,9 @@ DIVERGED = "diverged"
 CHANCE_LEVEL = "chance_level"
 UNSTABLE = "unstable"
 BELOW_PEERS = "below_peers"
+NOT_PROMOTED = "not_promoted"
+"""Passed the gate, but its range-test score was not in the top 1/eta of the study's
+(``pruner.promotion_eta``): a search-efficiency cut, not a verdict that it cannot train."""
 INTERRUPTED = "interrupted"
 OOM = "oom"
 STORAGE_UNREACHABLE = "storage_unreachable"
@@ -112,6 +115,6 @@ STORAGE_UNREACHABLE = "storage_unreachable"
 checkpoint kept) and its retry resumes it."""
 REPEAT = "repeat"
 """The prune reason of a repeat of a pruned design (``REPEAT_OF`` says of which trial)."""
-REASONS = (DIVERGED, CHANCE_LEVEL, UNSTABLE, BELOW_PEERS, INTERRUPTED, OOM,
+REASONS = (DIVERGED, CHANCE_LEVEL, UNSTABLE, BELOW_PEERS, NOT_PROMOTED, INTERRUPTED, OOM,
            STORAGE_UNREACHABLE, REPEAT)
 """Why a trial was pruned or failed (besides the after-LRRT pruner's name)."""

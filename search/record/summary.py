@@ -183,6 +183,7 @@ class LRRTSummary:
     best_accuracy_lr: float | None = fact(read_float, None)
     weight_change: float | None = fact(read_float, None)
     ramp_steps: int | None = fact(read_positive_int, None)
+    extension: str | None = fact(_same, None)
 
     @property
     def has_bounds(self) -> bool:
@@ -252,6 +253,10 @@ best_accuracy_lr      the LR of the best smoothed accuracy
 weight_change         how far the ramp moved the weights, relative to their norm
 ramp_steps            batches the ramp ran (the weight movement is judged per hundred of
                       them)
+extension             `up`: the ramp went on past its range's top, its loss not having
+                      turned there; `down`: it was run again below its range, its bounds
+                      having fallen under `lr_min` (`lr_range` is then the ramp measured);
+                      null: within its range
 """)
 """What each field of the summary holds."""
 

@@ -9,7 +9,7 @@ batch that triggered the verdict (``LRRTCurve.divergence_point``), kept as evide
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,10 @@ class LRRTCurve:
     """How far the ramp moved the weights: ||w_end - w_start|| / ||w_start||. A design whose
     weights stayed put (``WEIGHTS_STILL``) would not train at any rate the ramp tried; one
     whose loss barely moved but whose weights did is a slow starter. None when not measured."""
+    extension: str | None = None
+    """``up``: the ramp went on past the range it was given, at the same rate, because its
+    loss had not turned up by its end; ``down``: it is a second ramp, below the range given,
+    because the first one's bounds fell under it (``search.method.lrrt.run.run_lrrt``)."""
 
     @property
     def smoothed_losses(self) -> list[float]:
@@ -196,6 +200,12 @@ def limit_index(curve: LRRTCurve) -> int | None:
             or rise < LIMIT_GIVE_BACK * fall or rise < LIMIT_MIN_RISE * losses[lowest]):
         return 0 if thrashed_flat(curve, losses) else None
     return lowest
+
+
+def limit_reached(curve: LRRTCurve) -> bool:
+    """Whether the curve so far has found its limit, read as if the ramp had been planned to
+    end here: what a ramp that may go on past its range asks before each further batch."""
+    return limit_index(replace(curve, total_steps=len(curve.lrs))) is not None
 
 
 def simple_moving_average(values: list[float], periods: int) -> list[float]:

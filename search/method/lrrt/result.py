@@ -14,6 +14,10 @@ from search.method.lrrt.bounds import apply_rule
 from search.method.lrrt.curve import LRRTCurve
 from search.record import UNKNOWN_GROUP, DivergencePoint, LRRTSummary
 
+LR_FREE_RULE = "lr_free"
+"""The bound rule recorded for an LR-free optimizer's test: its bounds are the optimizer's
+own, and the gate judges only whether it diverged or left the weights still."""
+
 
 @dataclass(frozen=True)
 class LRRTResult:
@@ -22,6 +26,12 @@ class LRRTResult:
     curve: LRRTCurve
     summary: LRRTSummary
     n_params: int = 0
+
+    def bounds_within(self, lr: float) -> bool:
+        """Whether the test gave bounds whose upper one is at or above ``lr`` (a ramp's first
+        rate: bounds under it were never measured)."""
+        bounds = self.summary.bounds
+        return bounds is not None and bounds[1] >= lr
 
     def to_json(self) -> str:
         """The curve and the summary's facts that are not read off the curve, under the
@@ -79,6 +89,7 @@ def curve_facts(curve: LRRTCurve) -> dict[str, Any]:
         "best_accuracy_lr": curve.best_accuracy_lr,
         "weight_change": curve.weight_change,
         "ramp_steps": len(curve.lrs),
+        "extension": curve.extension,
     }
 
 
@@ -94,11 +105,13 @@ def summarise(
     memory_kind: str = "process_rss",
     seconds: float = 0.0,
     n_params: int = 0,
+    fixed_bounds: tuple[float, float] | None = None,
 ) -> LRRTResult:
     """Score the curve and derive bounds with the configured rule (and the cross-check).
     ``group`` and ``num_classes`` are the trial's (unknown by default: a test judged by the
-    gate needs them)."""
-    bounds = apply_rule(bound_rule, curve)
+    gate needs them). ``fixed_bounds``: the bounds a design trains with whatever the curve
+    says (an LR-free optimizer's, ``bound_rule`` then being ``LR_FREE_RULE``)."""
+    bounds = fixed_bounds if fixed_bounds is not None else apply_rule(bound_rule, curve)
     compare = apply_rule(compare_rule, curve) if compare_rule else None
     disagreement = None
     if bounds and compare:

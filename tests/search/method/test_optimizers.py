@@ -138,3 +138,50 @@ def test_optimizer_params_reach_the_optimizer() -> None:
     assert default.defaults["betas"] == (0.9, 0.999) and default.defaults["eps"] == 1e-7
     with pytest.raises(ValueError, match="momentum"):
         OptimizerParams(momentum=1.0)
+
+
+@pytest.mark.parametrize("name", ["prodigy", "schedulefree_adamw"])
+def test_lr_free_optimizers_train_a_model_at_their_own_lr(name: str) -> None:
+    """Each LR-free optimizer lowers the loss of a small problem at the LR it is meant to run
+    at (``LR_FREE_BOUNDS``), with the kernels' L2 in its param groups like every other."""
+    from search.method.optimizers import LR_FREE_BOUNDS, evaluation_weights
+
+    torch.manual_seed(0)
+    images = torch.randn(32, *SHAPE)
+    labels = torch.arange(32) % 3
+    model = small_model(l2=0.001)
+    optimizer = make_optimizer(model, name, LR_FREE_BOUNDS[name][1])
+    assert sorted(g["weight_decay"] for g in optimizer.param_groups) == pytest.approx([0, 0.002])
+    with evaluation_weights(optimizer):
+        before = nn.functional.cross_entropy(model(images), labels).item()
+    for _ in range(60):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    with evaluation_weights(optimizer):
+        after = nn.functional.cross_entropy(model(images), labels).item()
+    assert after < 0.8 * before
+
+
+def test_schedule_free_evaluates_its_average_and_trains_on() -> None:
+    """Schedule-Free AdamW holds other weights while evaluated than while trained:
+    ``evaluation_weights`` swaps them in and back, so training resumes where it was."""
+    from search.method.optimizers import evaluation_weights, final_weights
+
+    model = small_model()
+    optimizer = make_optimizer(model, "schedulefree_adamw", 0.01)
+    images, labels = torch.randn(8, *SHAPE), torch.arange(8) % 3
+    for _ in range(5):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    trained = [p.detach().clone() for p in model.parameters()]
+    with evaluation_weights(optimizer):
+        averaged = [p.detach().clone() for p in model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(trained, averaged, strict=True))
+    assert all(torch.allclose(a, p, atol=1e-6) for a, p in zip(trained, model.parameters(),
+                                                            strict=True))
+    final_weights(optimizer)
+    assert all(torch.allclose(a, p) for a, p in zip(averaged, model.parameters(), strict=True))
+    with evaluation_weights(make_optimizer(small_model(), "adam", 1e-3)):
+        pass  # a plain optimizer has one set of weights: nothing to swap

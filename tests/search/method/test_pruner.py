@@ -484,3 +484,54 @@ def test_the_gate_judges_a_multi_objective_trial_without_reported_steps() -> Non
                    state=TrialState.COMPLETE if expected is None else TrialState.PRUNED)
     trial = study.ask()  # nothing recorded yet: nothing to judge
     assert pruner.gate(study, frozen_trial(trial)) is None
+
+
+# --------------------------------------------------------------------------- rung-0 promotion
+
+
+@pytest.mark.parametrize(("score", "others", "eta", "promoted_"), [
+    (0.3, [], 3, True),                   # the first design always goes on
+    (0.3, [0.9, 0.8], 3, False),          # 3 tests: only the best one, 0.9, goes on
+    (0.5, [0.9, 0.8, 0.7, 0.6, 0.4], 3, False),  # 6 tests: the top 2 go on
+    (0.8, [0.9, 0.8, 0.7, 0.6, 0.4], 3, True),   # a tie with the cut goes on
+    (0.5, [0.9, 0.8, 0.7, 0.6, 0.4], 2, False),  # top 3
+    (0.7, [0.9, 0.8, 0.6, 0.5, 0.4], 2, True),
+])
+def test_promotion_keeps_the_top_third_of_range_test_scores(
+        score: float, others: list[float], eta: int, promoted_: bool) -> None:
+    from search.method.pruner import promoted
+
+    assert promoted(score, others, eta) is promoted_
+
+
+def test_promotion_prunes_a_design_the_gate_keeps_as_not_promoted() -> None:
+    from search.record import NOT_PROMOTED
+
+    study = lrrt_study(promotion_eta=3)
+    add_peers(study, [0.8, 0.75, 0.7, 0.65, 0.6])
+    assert verdict(study, lrrt_trial(study, 0.5)) == NOT_PROMOTED  # 6 tests, top 2 go on
+    assert verdict(study, lrrt_trial(study, 0.9)) is None
+    assert verdict(study, lrrt_trial(study, 0.1)) == CHANCE_LEVEL  # the gate speaks first
+    assert verdict(lrrt_study(), lrrt_trial(lrrt_study(), 0.5)) is None  # off by default
+
+
+def test_an_lr_free_test_is_judged_only_on_divergence_and_still_weights() -> None:
+    from search.method.lrrt.result import LR_FREE_RULE
+
+    rules = GateRules()
+    low = replace(summary(0.12), bound_rule=LR_FREE_RULE, weight_change=0.5, ramp_steps=100)
+    assert lrrt_verdict(low, [], rules) is None  # at chance, but its ramp is no LR search
+    still = replace(low, weight_change=WEIGHTS_STILL / 10)
+    assert lrrt_verdict(still, [], rules).reason == CHANCE_LEVEL
+    diverged = replace(summary(0.12, diverged=True), bound_rule=LR_FREE_RULE)
+    assert lrrt_verdict(diverged, [], rules).reason == DIVERGED
+
+
+def test_a_ramp_run_again_below_its_range_is_judged_on_what_it_measured() -> None:
+    rules = GateRules()
+    below = replace(summary(0.12), extension="down", lr_range=(0.005, 0.5),
+                    bounds=(0.00031, 0.00125), limit_found=True)
+    assert lrrt_verdict(below, [], rules).reason == DIVERGED  # its limit at its first rate
+    found = replace(below, bounds=(0.005, 0.02), score=0.6)
+    assert lrrt_verdict(found, [], rules) is None  # the second ramp found where it trains
+    assert lrrt_verdict(replace(below, extension=None, score=0.6), [], rules) is None

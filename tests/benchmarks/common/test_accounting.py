@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from benchmarks.budget import BudgetExhausted, CountingBatches, Ledger
-from benchmarks.metrics import best_at, median_or_none, summary, to_target
+from benchmarks.common.budget import BudgetExhausted, CountingBatches, Ledger
+from benchmarks.common.metrics import best_at, median_or_none, summary, to_target
 from data import DeviceBatches
 
 

@@ -1,6 +1,6 @@
 """How long ``cnnsearch report``'s HTML takes to render in Chromium, opened from disk.
 
-    python -m benchmarks.report_render [--trials 10] [--repeats 5] [--keep DIR]
+    python -m benchmarks.micro.report_render [--trials 10] [--repeats 5] [--keep DIR]
                                        [--storage URL --study NAME]
 
 Without ``--storage`` it first runs a real 10-trial Fashion-MNIST search (the demo's space,

@@ -1,4 +1,4 @@
-"""Smoke test of ``python -m benchmarks.sampling --quick``: it runs end to end on real
+"""Smoke test of ``python -m benchmarks.micro.batch_selection --quick``: it runs end to end on real
 Fashion-MNIST and its outputs are complete and well formed. It never asserts who wins."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ COLUMNS = 10
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sampling")
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sampling", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.micro.batch_selection", "--quick", "--out", str(out)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=240, check=False,
     )

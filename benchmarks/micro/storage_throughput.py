@@ -2,7 +2,7 @@
 16 concurrent worker processes on PostgreSQL, SQLite and Optuna's journal file storage,
 plus the peak number of PostgreSQL connections 16 workers hold.
 
-    python -m benchmarks.storage_throughput [--seconds 8] [--workers 1 4 16]
+    python -m benchmarks.micro.storage_throughput [--seconds 8] [--workers 1 4 16]
 
 PostgreSQL is a throwaway local cluster (started as the `postgres` user when run as root),
 opened exactly as workers open it (`search.service.storage.open_storage`: small pool, pre-ping).

@@ -1,6 +1,6 @@
 """Training throughput of device-resident batches against a DataLoader over the same tensors.
 
-    python -m benchmarks.data_path [--device cpu] [--train-size 10000] [--epochs 2]
+    python -m benchmarks.micro.data_path [--device cpu] [--train-size 10000] [--epochs 2]
 
 Both paths feed the same model (B2FL16Adam on Fashion-MNIST), the same normalised tensors,
 the same batch size; only the batching differs. Prints a Markdown table for BENCHMARKS.md.

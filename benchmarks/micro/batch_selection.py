@@ -1,7 +1,7 @@
 """Mini-batch sampling strategies (issue 12): does Adaptive Sampling lower the training loss
 faster than uniform batches, per epoch and per second?
 
-    python -m benchmarks.sampling [--quick] [--out DIR] [--seeds 0 1 2] ...
+    python -m benchmarks.micro.batch_selection [--quick] [--out DIR] [--seeds 0 1 2] ...
 
 ``uniform``, ``obs`` (Online Batch Selection) and ``adaptive`` (seed 004's Adaptive
 Sampling, with its importance weights) train the same small thesis CNN on a Fashion-MNIST
@@ -309,7 +309,7 @@ def run(settings: SamplingBench, out: Path, command: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    command = "python -m benchmarks.sampling " + shlex.join(
+    command = "python -m benchmarks.micro.batch_selection " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     run(settings_from(args), args.out, command.strip())
     print((args.out / "table.md").read_text())
