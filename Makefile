@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # passes this value to the image build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup dataset tools demo test lint clean-demo help bench bench-rejection image up up-cpu scale scale-cpu bench-scale \
+.PHONY: setup dataset tools demo test lint clean-demo help bench bench-rejection bench-choose bench-headline image up up-cpu scale scale-cpu bench-scale \
 	down logs dashboard gpu-check up-packed up-mps
 
 help: ## list the targets
@@ -46,10 +46,37 @@ tools: ## install shellcheck from Debian if missing (the Slurm script's test use
 bench: setup dataset ## the search strategies benchmark, full mode (7 strategies x 10 seeds, ~1.5 h on 2 cores)
 	$(BIN)/python -m benchmarks.strategies
 
-# The range test as gate and bound-setter (issue 9): SEEDS=dev (0,1,2) or report (100,101,102).
+# The range test as gate and bound-setter: SEEDS=dev (0,1) or report (300,301,302) on the
+# contest protocol; any other config with CONFIG=FILE.
+comma := ,
+space := $(empty) $(empty)
 SEEDS ?= report
-bench-rejection: setup dataset ## issue 9's rejection and bound-quality protocol (SEEDS=dev|report; ~35 min a seed on 1 core)
-	$(BIN)/python -m benchmarks.rejection --out benchmarks/results/rejection-$(SEEDS) --seeds $(SEEDS)
+CONFIG ?= benchmarks/protocols/contest.yaml
+OUT ?= benchmarks/out
+bench-rejection: setup dataset ## the gate and bound protocol (SEEDS=dev|report, CONFIG=FILE; hours a seed on 1 core)
+	$(BIN)/python -m benchmarks.rejection --config $(CONFIG) --seeds $(SEEDS) --out $(OUT)/rejection-$(SEEDS)
+
+# The method chosen on the development seeds (issue 20): their tables, then every ramp
+# variant and bound rule read against them. Never run on reporting seeds.
+bench-choose: setup dataset ## development seeds 0 and 1: tables, then the ramp and bound choice (choice-*.json)
+	$(BIN)/python -m benchmarks.replay.table --config $(CONFIG) --seeds 0 --parts grid,lrfree --out $(OUT)/table-dev
+	$(BIN)/python -m benchmarks.replay.table --config $(CONFIG) --seeds 1 --parts grid,lrfree --out $(OUT)/table-dev1
+	$(BIN)/python -m benchmarks.rejection.choose --tables 0=$(OUT)/table-dev --out $(OUT)/choice/choice-0.json
+	$(BIN)/python -m benchmarks.rejection.choose --tables 1=$(OUT)/table-dev1 --out $(OUT)/choice/choice-1.json
+
+# The fair contest's headline (issue 20) from a clean clone: the reporting seeds' tables,
+# the gate protocol on them, the replay over 100 seeds, live searches on 3 seeds, pooled.
+REPORT_SEEDS := 300 301 302
+bench-headline: setup dataset ## every fair-contest headline: tables, gate protocol, replay, live, pooled (days on 2 cores)
+	for s in $(REPORT_SEEDS); do \
+	  $(BIN)/python -m benchmarks.replay.table --config $(CONFIG) --seeds $$s --parts grid,lrfree,ours --out $(OUT)/contest-report/$$s || exit 1; \
+	  $(BIN)/python -m benchmarks.rejection --config $(CONFIG) --extremes --seeds $$s --out $(OUT)/contest-report/rejection-$$s || exit 1; \
+	done
+	$(BIN)/python -m benchmarks.replay --config $(CONFIG) --tables $(addprefix $(OUT)/contest-report/,$(REPORT_SEEDS)) --data-seeds $(subst $(space),$(comma),$(REPORT_SEEDS)) --seeds 100 --out $(OUT)/replay
+	for s in $(REPORT_SEEDS); do \
+	  $(BIN)/python -m benchmarks.strategies --config $(CONFIG) --data-seed $$s --seeds 0,1,2 --replay $(OUT)/replay --out $(OUT)/live-$$s || exit 1; \
+	done
+	$(BIN)/python -m benchmarks.headline --rejection $(addprefix $(OUT)/contest-report/rejection-,$(REPORT_SEEDS)) --replay $(OUT)/replay --live $(addprefix $(OUT)/live-,$(REPORT_SEEDS)) --out benchmarks/results/contest
 
 # The GPU check (issue 21, docs/gpu.md): on a machine with a CUDA GPU, under 8 minutes.
 gpu-check: setup dataset ## on a CUDA GPU: its tests, the demo on the card, the throughput table, 4 packed workers on PostgreSQL; figures in gpu-check/
