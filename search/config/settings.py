@@ -313,10 +313,11 @@ class LRRTSettings:
     min_steps: int = key(bounded_int(2, 100000), 30, added=True)
     """The shortest ramp ``share`` may give: a few smoothing windows. A trial so short that
     this floor is over 10 % of it is warned about."""
-    extend_decades: float = key(bounded_number(0.0, 6.0), 1.0, added=True)
+    extend_decades: float = key(bounded_number(0.0, 6.0), 2.0, added=True)
     """How far an exponential ramp may go past its range, in decades, when the range does
     not hold the answer: upward while the loss has not turned up by ``lr_max``, downward
-    (a second ramp below ``lr_min``) when its bounds fall under ``lr_min``. 0: never."""
+    (a second ramp below ``lr_min``) when its bounds fall under ``lr_min``. 0: never. The
+    default, 2, was chosen on the development seeds (BENCHMARKS.md, "the method chosen")."""
     ramp: str = key(_choice(("linear", "exponential")), "linear", added=True)
     sma_periods: int = key(bounded_int(1, 10000), 20)
     bound_rule: str = key(_bound_rule, "thesis_first_epoch")
