@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -71,13 +72,15 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
         raise SystemExit(130) from None
     if output.quiet:  # -q: the final table only
         return
-    storage_flag = f" --storage '{redact(url)}'" if args.storage else ""
+    # Quoted for a shell: a study name or URL may hold spaces, quotes or `$`.
+    storage_flag = f" --storage {shlex.quote(redact(url))}" if args.storage else ""
+    name = shlex.quote(study.study_name)
     print("\nnext:")
-    print(f"  cnnsearch trials --study {study.study_name}{storage_flag}")
-    print(f"  cnnsearch report --study {study.study_name}{storage_flag} -o report.html")
+    print(f"  cnnsearch trials --study {name}{storage_flag}")
+    print(f"  cnnsearch report --study {name}{storage_flag} -o report.html")
     print(f"  cnnsearch dashboard{storage_flag}   (optuna-dashboard with the LRRT plots)")
     pareto = " --pareto" if config.multi_objective else ""  # the front, not the top 3
-    print(f"  cnnsearch export --study {study.study_name}{storage_flag}{pareto} -o best.yaml")
+    print(f"  cnnsearch export --study {name}{storage_flag}{pareto} -o best.yaml")
     print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
 
 
@@ -227,7 +230,7 @@ def cmd_train(args: argparse.Namespace, output: Output) -> None:
     print(f"wrote {out / 'model.json'}, {summary['repeats']} weight file(s), "
           f"{out / 'model_card.html'}{portable} and summary.json")
     if not output.quiet:
-        print(f"next:\n  cnnsearch predict --model {out} IMAGE...")
+        print(f"next:\n  cnnsearch predict --model {shlex.quote(str(out))} IMAGE...")
 
 
 def cmd_predict(args: argparse.Namespace, output: Output) -> None:

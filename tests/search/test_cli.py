@@ -491,6 +491,22 @@ def test_quiet_search_prints_the_final_table_only(tmp_path: Path) -> None:
     assert "next:" not in result.stdout and result.stderr == ""
 
 
+def test_the_next_commands_are_quoted_for_a_shell(tmp_path: Path) -> None:
+    """A study name with a space, a quote and a `$` is printed so that pasting the line runs
+    the command on that study, not on a word of it."""
+    import shlex
+
+    name = "it's $HOME a study"
+    config = write_config(tmp_path / "c.yaml", tiny_config(n_trials=1, study=name))
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    result = run_cli("search", "--config", str(config), "--storage", url, "--artifact-dir", "")
+    assert result.returncode == 0, result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()
+             if line.strip().startswith("cnnsearch trials")]
+    assert len(lines) == 1, result.stdout
+    assert shlex.split(lines[0]) == ["cnnsearch", "trials", "--study", name, "--storage", url]
+
+
 def test_trials_as_json_are_the_table_rows(searched: dict) -> None:
     from search.views.results import row_fields, trial_row
 
