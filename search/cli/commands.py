@@ -9,6 +9,7 @@ import math
 import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.errors import UserError
@@ -209,7 +210,7 @@ def cmd_train(args: argparse.Namespace, output: Output) -> None:
 
     config, bounds, entry = load_export(args.source, args.rank)
     config = with_export_split(config, entry)
-    out_dir = output_folder(args.out, "--out")  # before any epoch is trained
+    out_dir = Path(args.out)  # made and checked by retrain, before any epoch is trained
     device = resolve_device(args.device)
     use_threads(args.threads, device)
     source = {"export": str(args.source), "rank": args.rank,

@@ -100,9 +100,9 @@ def retrain(
     came from (export file, rank, study, trial, ...), kept in the manifest; ``portable``
     the format of the portable file (None: none); ``output``: what its progress may print
     (the CLI's)."""
-    out_dir = output_folder(out_dir, "--out")  # a folder that takes files, before training
     dataset = load_data(config.dataset, config.data_seed, test=True)
-    check_design_fits(config, dataset)
+    check_design_fits(config, dataset)  # a design too large leaves no folder behind
+    out_dir = output_folder(out_dir, "--out")  # a folder that takes files, before training
     data = DataOnDevice(dataset, device, config.train.eval_batch_size)
     n_test = data.test.num_samples if data.test is not None else 0
     runs = []

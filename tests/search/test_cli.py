@@ -464,7 +464,8 @@ def test_every_option_of_every_command_has_help_and_shows_its_default() -> None:
     assert "--top TOP how many of the best completed trials (default: 3)" in shown["export"]
     assert "--rank RANK which design of the export, 1 = the best (default: 1)" in shown["train"]
     assert "--config CONFIG search space YAML" in shown["lrrt"]
-    assert "--device DEVICE auto, cpu, cuda or cuda:N (default: auto)" in shown["lrrt"]
+    assert ("--device DEVICE auto (a GPU of its own if any, else cpu), cpu, cuda or cuda:N "
+            "(default: auto)") in shown["lrrt"]
     assert "(default: 127.0.0.1)" in shown["dashboard"] and "(default: 8080)" in shown["dashboard"]
     assert "(default: None)" not in " ".join(shown.values())
 

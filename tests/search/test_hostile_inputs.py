@@ -346,7 +346,8 @@ def test_the_data_path_checks_the_space_against_memory(
     dataset = load_data(config.dataset, 0)
     check_space_fits(config, dataset)
     monkeypatch.setattr(data.memory_budget, "_budget", lambda: (2**20, "a test budget"))
-    with pytest.raises(UserError, match=r"B1FL4 .* at batch_size 50 .*\(a test budget\)"):
+    with pytest.raises(UserError,
+                       match=r"the design B\dFL4 .* at batch_size 50 .*\(a test budget\)"):
         check_space_fits(config, dataset)
 
 

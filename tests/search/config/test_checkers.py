@@ -48,11 +48,25 @@ class Cases:
     refuse: list[Any]
 
 
+TINY = sys.float_info.min
+"""The smallest positive *normal* float: the smallest value above an open bound of 0 that
+stays itself in every process. A subnormal (5e-324) reads as 0.0 once a library has set the
+CPU's flush-to-zero mode, as one imported by earlier tests in a full run does."""
+
+
+def _above(low: float) -> float:
+    return TINY if low == 0 else math.nextafter(low, INF)
+
+
+def _below(low: float) -> float:
+    return -TINY if low == 0 else math.nextafter(low, -INF)
+
+
 def _number_cases(check: Any) -> Cases:
     low, high = check.low, check.high
-    accept = [math.nextafter(low, INF) if check.open_low else low,
+    accept = [_above(low) if check.open_low else low,
               math.nextafter(high, -INF) if check.open_high else high]
-    refuse = [low if check.open_low else math.nextafter(low, -INF),
+    refuse = [low if check.open_low else _below(low),
               high if check.open_high else math.nextafter(high, INF), NAN, INF, -INF, True,
               "1"]
     return Cases(accept, refuse)
@@ -99,7 +113,7 @@ MANUAL: dict[str, Cases] = {
                            ["", "on", "max-autotune", None, 3, "OFF\n"]),
     "lrrt.compare_rule": Cases([None, *sorted(set(BOUND_RULES) - {"thesis_first_epoch"})],
                                ["", "x", 3, "thesis_first_epoch"]),
-    "space.lr_range": Cases([[[5e-324, 10.0]], [[1e-4, 1e-2], [1e-2, 1e-1]]],
+    "space.lr_range": Cases([[[TINY, 10.0]], [[1e-4, 1e-2], [1e-2, 1e-1]]],
                             [[[0.0, 1.0]], [[1e-3, math.nextafter(10.0, INF)]],
                              [[1e-2, 1e-3]], [[1e-3, 1e-3]], [[1e-3]], [[NAN, 1.0]],
                              [[1e-3, INF]], [], [[1e-4, 1e-2]] * 2, "x"]),
@@ -111,9 +125,9 @@ MANUAL: dict[str, Cases] = {
                                     [[], [0], [100001], [2, 1], [1, 1],
                                      list(range(1, 102)), ["1"], [1.5]]),
     # Each below 1; a folder's two together leave 5 % to train on (a rule across both).
-    "dataset.val_fraction": Cases([None, 5e-324, 0.5, math.nextafter(1.0, 0.0)],
+    "dataset.val_fraction": Cases([None, TINY, 0.5, math.nextafter(1.0, 0.0)],
                                   [0.0, 1.0, -0.1, NAN, INF, True, "0.1"]),
-    "dataset.test_fraction": Cases([None, 5e-324, 0.5, 0.93],
+    "dataset.test_fraction": Cases([None, TINY, 0.5, 0.93],
                                    [0.0, 1.0, -0.1, 0.96, NAN, INF, True, "0.1"]),
     "objectives": Cases([["val_accuracy"], ["val_accuracy", "n_params"],
                          ["val_accuracy", "latency_ms"]],

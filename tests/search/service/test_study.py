@@ -191,7 +191,8 @@ def test_the_gate_settings_travel_whole_and_their_defaults_are_the_gate_s() -> N
     assert parse_config(raw).pruner.gate_rules() == GateRules()
     chosen = {"chance_margin": 0.3, "percentile": 50.0, "peer_margin": 0.1,
               "warmup_trials": 7, "prune_unstable": True, "min_usable_fraction": 0.2,
-              "peer_rejection": True, "chance_needs_limit": False, "weights_still": 0.02}
+              "peer_rejection": True, "chance_needs_limit": False, "weights_still": 0.02,
+              "promotion_eta": 3}
     assert set(chosen) == {rule.name for rule in fields(GateRules)}
     raw["pruner"] = chosen
     assert study_module.build_pruner(parse_config(raw)).rules == GateRules(**chosen)

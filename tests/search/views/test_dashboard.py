@@ -96,7 +96,7 @@ def test_a_busy_port_is_a_one_line_error(tiny_visual_study: dict) -> None:
 
 def test_bad_port_is_refused_by_the_parser() -> None:
     result = run_cli("dashboard", "--port", "99999", timeout=60)
-    assert result.returncode == 2 and "expected a port number" in result.stderr
+    assert result.returncode == 2 and "expected an integer >= 0 and <= 65535" in result.stderr
 
 
 # --------------------------------------------------------------------------- Host header

@@ -200,6 +200,11 @@ def test_report_of_an_empty_study() -> None:
 def test_cli_report_of_a_real_search(tiny_visual_study: dict, tmp_path: Path) -> None:
     out = tmp_path / "nested" / "report.html"
     result = run_cli("report", "--study", "visual", "--storage", tiny_visual_study["url"],
+                     "-o", str(out))  # a folder that does not exist: one line, nothing made
+    assert result.returncode == 2 and "does not exist" in result.stderr, result.stderr
+    assert not out.parent.exists()
+    out.parent.mkdir()
+    result = run_cli("report", "--study", "visual", "--storage", tiny_visual_study["url"],
                      "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}" in result.stdout

@@ -24,6 +24,7 @@ def test_the_report_links_the_model_cards(tiny_model_folder: dict, tmp_path: Pat
     (models / "broken").mkdir()
     (models / "broken" / "model.json").write_text("{")
     report = tmp_path / "out" / "report.html"
+    report.parent.mkdir()
     result = run_cli("report", "--study", "visual", "--storage",
                      tiny_model_folder["study"]["url"], "-o", str(report), "--models",
                      str(models))
