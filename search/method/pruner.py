@@ -127,7 +127,13 @@ def ramp_covered_bounds(summary: LRRTSummary) -> bool:
     starter: SGD at small rates), or one whose bounds fall under its first LR, never saw the
     design train at its bounds, so a low score says nothing. (A ramp that left the weights
     still is judged before this, by ``weights_still``.) Trials recorded before
-    ``limit_found`` was are taken as covered."""
+    ``limit_found`` was are taken as covered. A ramp run again below its range
+    (``extension == "down"``) covers every rate: the first ramp diverged from the range's
+    first rates, the second measured all those below them, so a score at chance there
+    (a network that died, its loss flat at chance, with no limit to find) means no rate
+    trains it."""
+    if summary.extension == "down":
+        return True
     if summary.limit_found is False:
         return False
     low = summary.lr_range[0] if summary.lr_range else None

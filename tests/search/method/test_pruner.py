@@ -535,3 +535,19 @@ def test_a_ramp_run_again_below_its_range_is_judged_on_what_it_measured() -> Non
     found = replace(below, bounds=(0.005, 0.02), score=0.6)
     assert lrrt_verdict(found, [], rules) is None  # the second ramp found where it trains
     assert lrrt_verdict(replace(below, extension=None, score=0.6), [], rules) is None
+
+
+def test_a_ramp_run_again_below_its_range_at_chance_is_rejected_without_a_limit() -> None:
+    """Adam over [1, 10] in the demo: the first ramp diverged at once, the second (0.01 to
+    1) killed the network and its loss stayed flat at chance, so it found no limit and read
+    bounds of 0.125..0.5. Without a limit a chance-level score was not judged (a slow starter
+    may still learn past its ramp's end) and the design trained to 0.10. Above a second ramp
+    lie the rates the first one saw diverge: nothing is left past its end."""
+    rules = GateRules()
+    dead = replace(summary(0.123), extension="down", lr_range=(0.01, 1.0),
+                   bounds=(0.125, 0.5), limit_found=False, weight_change=0.9,
+                   ramp_steps=95)
+    assert lrrt_verdict(dead, [], rules).reason == CHANCE_LEVEL
+    slow = replace(dead, extension=None)  # the same curve, not below its range: a slow starter
+    assert lrrt_verdict(slow, [], rules) is None
+    assert lrrt_verdict(replace(dead, score=0.6), [], rules) is None  # it learned there
