@@ -63,6 +63,7 @@ bench-choose: setup dataset ## development seeds 0 and 1: tables, then the ramp 
 	$(BIN)/python -m benchmarks.replay.table --config $(CONFIG) --seeds 1 --parts grid,lrfree --out $(OUT)/table-dev1
 	$(BIN)/python -m benchmarks.rejection.choose --tables 0=$(OUT)/table-dev --out $(OUT)/choice/choice-0.json
 	$(BIN)/python -m benchmarks.rejection.choose --tables 1=$(OUT)/table-dev1 --out $(OUT)/choice/choice-1.json
+	$(BIN)/python -m benchmarks.rejection.choice_table $(OUT)/choice/choice-0.json $(OUT)/choice/choice-1.json --out benchmarks/results/contest-dev/choice.md
 
 # The fair contest's headline (issue 20) from a clean clone: the reporting seeds' tables,
 # the gate protocol on them, the replay over 100 seeds, live searches on 3 seeds, pooled.
