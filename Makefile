@@ -36,7 +36,7 @@ demo: setup dataset ## set up, then search configs/fashion-mnist.yaml into sqlit
 	$(BIN)/cnnsearch search --config configs/fashion-mnist.yaml
 
 test: setup dataset tools ## set up, then run the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 tools: ## install shellcheck from Debian if missing (the Slurm script's test uses it)
 	@command -v shellcheck > /dev/null || { echo "installing Debian package shellcheck"; \
