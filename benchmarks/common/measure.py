@@ -132,6 +132,26 @@ def best(measured: dict[str, Any]) -> float:
     return max(measured["history"], default=0.0)
 
 
+def widened_grid(span: tuple[int, int], measure: Callable[[int], dict[str, Any]]
+                 ) -> tuple[dict[int, dict[str, Any]], int, tuple[int, int]]:
+    """``measure`` at every grid index of ``span``, then one index further past an edge
+    while the best point sits on it (up to ``WIDEST``), so the best is interior unless the
+    widest grid stops it. Returns the measurements by index, the best index (the lower LR
+    on a tie) and the span reached."""
+    low, high = span
+    measured = {index: measure(index) for index in range(low, high + 1)}
+    while True:
+        top = max(measured, key=lambda i: (best(measured[i]), -i))
+        if top == low and low > WIDEST[0]:
+            low -= 1
+            measured[low] = measure(low)
+        elif top == high and high < WIDEST[1]:
+            high += 1
+            measured[high] = measure(high)
+        else:
+            return measured, top, (low, high)
+
+
 def lrrt_key(config: TrialConfig) -> str:
     """A range test's cache key: the design, its LR range and every range-test setting."""
     return "lrrt|" + digest(training_identity(config), list(config.lr_range),

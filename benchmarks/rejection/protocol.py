@@ -55,7 +55,6 @@ from optuna.trial import TrialState
 
 from benchmarks.common.budget import Ledger, MeteredData
 from benchmarks.common.measure import (
-    WIDEST,
     Cache,
     best,
     digest,
@@ -66,6 +65,7 @@ from benchmarks.common.measure import (
     run_seed,
     train_history,
     training_key,
+    widened_grid,
 )
 from benchmarks.rejection.figures import summarise
 from search.config import SearchConfig, load_config
@@ -311,26 +311,14 @@ def measure_oracle(design: TrialConfig, row: dict[str, Any], data: MeteredData,
     (their second), and the noise floor: the same regret for the grid's best LR itself."""
     upper = row["bounds"][1]
     centre = grid_index(upper)
-    low, high = centre - ORACLE_REACH, centre + ORACLE_REACH
-    measured: dict[int, dict[str, Any]] = {}
 
-    def measure(index: int) -> None:
+    def measure(index: int) -> dict[str, Any]:
         lr = grid_lr(index)
-        measured[index] = cache.get(training_key(design, (lr / 4, lr)),
-                                    lambda: train_history(design, data, (lr / 4, lr)))
+        return cache.get(training_key(design, (lr / 4, lr)),
+                         lambda: train_history(design, data, (lr / 4, lr)))
 
-    for index in range(low, high + 1):
-        measure(index)
-    while True:
-        top = max(measured, key=lambda i: (best(measured[i]), -i))
-        if top == low and low > WIDEST[0]:
-            low -= 1
-            measure(low)
-        elif top == high and high < WIDEST[1]:
-            high += 1
-            measure(high)
-        else:
-            break
+    measured, top, (low, high) = widened_grid((centre - ORACLE_REACH, centre + ORACLE_REACH),
+                                              measure)
     top_lr = grid_lr(top)
     again = cache.get(training_key(design, (top_lr / 4, top_lr), 1),
                       lambda: train_history(design, data, (top_lr / 4, top_lr), 1))

@@ -40,7 +40,6 @@ from benchmarks.common.budget import MeteredData
 from benchmarks.common.measure import (
     LR_FREE,
     SPAN,
-    WIDEST,
     Cache,
     best,
     design_name,
@@ -50,6 +49,7 @@ from benchmarks.common.measure import (
     run_seed,
     train_history,
     training_key,
+    widened_grid,
 )
 from search.config import SearchConfig, load_config
 from search.method.prepared_data import load_data
@@ -85,28 +85,16 @@ def record_grid(config: TrialConfig, data: MeteredData, cache: Cache,
                 log: Callable[[str], None]) -> dict[int, dict[str, Any]]:
     """The design's trainings over the grid's span, widened past an edge while its best
     point sits there (up to ``WIDEST``)."""
-    low, high = SPAN
-    measured: dict[int, dict[str, Any]] = {}
 
-    def measure(index: int) -> None:
+    def measure(index: int) -> dict[str, Any]:
         lr = grid_lr(index)
-        measured[index] = cache.get(training_key(config, (lr / 4, lr)),
-                                    lambda: train_history(config, data, (lr / 4, lr)))
-        log(f"{design_name(config)} lr {lr:.3g}: best {best(measured[index]):.3f} "
-            f"({measured[index]['seconds']:.0f} s)")
+        measured = cache.get(training_key(config, (lr / 4, lr)),
+                             lambda: train_history(config, data, (lr / 4, lr)))
+        log(f"{design_name(config)} lr {lr:.3g}: best {best(measured):.3f} "
+            f"({measured['seconds']:.0f} s)")
+        return measured
 
-    for index in range(low, high + 1):
-        measure(index)
-    while True:
-        top = max(measured, key=lambda i: (best(measured[i]), -i))
-        if top == low and low > WIDEST[0]:
-            low -= 1
-            measure(low)
-        elif top == high and high < WIDEST[1]:
-            high += 1
-            measure(high)
-        else:
-            return measured
+    return widened_grid(SPAN, measure)[0]
 
 
 def record_lrfree(config: TrialConfig, data: MeteredData, cache: Cache,
