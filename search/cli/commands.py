@@ -210,13 +210,12 @@ def cmd_train(args: argparse.Namespace, output: Output) -> None:
 
     config, bounds, entry = load_export(args.source, args.rank)
     config = with_export_split(config, entry)
-    out_dir = Path(args.out)  # made and checked by retrain, before any epoch is trained
+    out = Path(args.out)  # made and checked by retrain, before any epoch is trained
     device = resolve_device(args.device)
     use_threads(args.threads, device)
     source = {"export": str(args.source), "rank": args.rank,
               **{key: entry[key] for key in ("study", "trial", "exported_at") if key in entry},
               "search_score": entry.get("score")}
-    out = out_dir
     summary = retrain(config, bounds, epochs=args.epochs or config.train.epochs,
                       repeats=args.repeats, device=device, out_dir=out, source=source,
                       portable=None if args.portable == "none" else args.portable,
