@@ -29,7 +29,6 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
 
     from search.config import load_config, override_keys
     from search.service.devices import place_process, use_threads
-    from search.service.folders import check_writable_folder
     from search.service.local_search import SearchInterrupted, run_packed_search, run_search
     from search.service.stop_flag import StopFlag
     from search.service.storage import open_storage, redact, resolve_storage_url
@@ -40,8 +39,7 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     artifact_dir = artifact_folder(args.artifact_dir)
-    check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
-    check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
+    _check_folders(artifact_dir, args.checkpoint_dir)  # before any study exists
     url = resolve_storage_url(args.storage)
     study_name = args.study or config.study
     n_trials = args.n_trials or config.n_trials or (None if args.timeout else 10)
@@ -83,6 +81,14 @@ def cmd_search(args: argparse.Namespace, output: Output) -> None:
     pareto = " --pareto" if config.multi_objective else ""  # the front, not the top 3
     print(f"  cnnsearch export --study {name}{storage_flag}{pareto} -o best.yaml")
     print("  cnnsearch train --from best.yaml --rank 1 --repeats 5")
+
+
+def _check_folders(artifact_dir: str | None, checkpoint_dir: str | None) -> None:
+    """The folders a search or worker writes into, created and proven writable before any
+    study exists (found out mid-trial otherwise); '' or None turns the feature off."""
+    for folder, flag in ((artifact_dir, "--artifact-dir"), (checkpoint_dir, "--checkpoint-dir")):
+        if folder:
+            output_folder(folder, flag)
 
 
 def _packed_run(args: argparse.Namespace, config: SearchConfig, url: str,
@@ -331,7 +337,6 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     from search.config import load_config, override_keys
     from search.errors import UserError
     from search.service.devices import place_process, use_threads
-    from search.service.folders import check_writable_folder
     from search.service.packed_workers import run_packed_workers
     from search.service.stop_flag import StopFlag
     from search.service.storage import resolve_storage_url
@@ -346,8 +351,7 @@ def cmd_worker(args: argparse.Namespace, output: Output) -> None:
     stop = StopFlag().install()
     config = override_keys(load_config(args.config), args.set)
     artifact_dir = artifact_folder(args.artifact_dir)
-    check_writable_folder(artifact_dir, "--artifact-dir")  # before any study exists
-    check_writable_folder(args.checkpoint_dir, "--checkpoint-dir")
+    _check_folders(artifact_dir, args.checkpoint_dir)  # before any study exists
     options = WorkerOptions(
         study_name=args.study, max_trials=args.max_trials, timeout=args.timeout,
         artifact_dir=artifact_dir, checkpoint_dir=args.checkpoint_dir or None,

@@ -49,15 +49,6 @@ RECENT_PEAKS = 16
 """Peaks a card remembers: packing follows the designs the search is trying now."""
 
 
-def parse_trials_per_gpu(text: str) -> int | None:
-    """``auto`` -> None; a positive integer -> itself; ``ValueError`` otherwise."""
-    if text.strip().lower() == "auto":
-        return None
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(f"expected a positive integer or auto, got '{text}'")
-    return int(text)
-
-
 @dataclass(frozen=True)
 class PackingPolicy:
     """``trials_per_gpu`` trials on every card, or (None) as many as fit, up to ``cap``."""

@@ -43,8 +43,8 @@ def _probe(folder: Path, flag: str, shown: Path) -> None:
         os.close(handle)
         os.unlink(probe)
     except OSError as error:
-        raise UserError(f"cannot write {flag} {shown}: {folder} is not writable "
-                        f"({_problem(error)})") from None
+        where = "" if shown == folder else f" cannot be written: folder {folder}"
+        raise UserError(f"{flag} {shown}{where} is not writable ({_problem(error)})") from None
 
 
 def output_file(path: str | Path, flag: str) -> Path:
@@ -72,7 +72,7 @@ def output_folder(path: str | Path, flag: str) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"cannot create {flag} {path}: {_problem(error)}") from None
+        raise UserError(f"{flag} {path} cannot be created ({_problem(error)})") from None
     _probe(path, flag, path)
     return path
 

@@ -24,7 +24,6 @@ from search.service.packing import (
     CardRecord,
     GiB,
     PackingPolicy,
-    parse_trials_per_gpu,
 )
 from tests.conftest import ROOT
 from tests.search.service.test_objective import config, run, tiny_dataset
@@ -50,12 +49,8 @@ def place_all(folder: Path, card: Card, policy: PackingPolicy) -> list:
     return held
 
 
-def test_trials_per_gpu_reads_a_number_or_auto() -> None:
-    assert parse_trials_per_gpu("auto") is None and parse_trials_per_gpu(" AUTO ") is None
-    assert parse_trials_per_gpu("4") == 4
-    for bad in ("0", "-1", "two", "1.5", ""):
-        with pytest.raises(ValueError, match="positive integer or auto"):
-            parse_trials_per_gpu(bad)
+def test_a_packing_cap_below_one_is_refused() -> None:
+    """--trials-per-gpu itself is read by the config checker (tests/search/config)."""
     with pytest.raises(ValueError, match="cap"):
         PackingPolicy(cap=0)
 
