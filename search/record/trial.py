@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 import search.record.keys as keys
@@ -348,11 +349,14 @@ def flags_legend() -> str:
 
 def frozen_trial(trial: optuna.Trial) -> FrozenTrial:
     """A running trial as stored: what the pruner and the notes read (what Optuna's own
-    ``trial.should_prune`` fetches)."""
+    ``trial.should_prune`` fetches). Not running any more means another process finished it
+    (a reaper, the dashboard) since this one last wrote: Optuna's finished-trial error, which
+    the service reads as "taken over" wherever it comes from."""
     for frozen in trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if frozen.number == trial.number:
             return frozen
-    raise RuntimeError(f"trial {trial.number} is not running")
+    raise UpdateFinishedTrialError(f"trial {trial.number} is not running: another process "
+                                   "finished it")
 
 
 def trusted(records: list[TrialRecord]) -> list[TrialRecord]:

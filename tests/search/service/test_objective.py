@@ -371,3 +371,28 @@ def test_a_trial_reaped_while_cut_off_is_abandoned_with_its_checkpoint(
     assert study.trials[0].state == TrialState.FAIL
     assert objective.paused_trials == []  # the reaper queued its retry: not a second one
     assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 1  # the reaper's retry resumes it
+
+
+def test_a_trial_finished_elsewhere_between_its_report_and_its_verdict_is_abandoned(
+    data: DataOnDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The window a loaded machine opened: the epoch's report was written, a reaper failed
+    the trial, then the verdict read it back. That was a RuntimeError and a traceback in the
+    search's output; it is the trial given up, as when the report itself finds it finished."""
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    search_config = config()
+    study = optuna.create_study(study_name="elsewhere", storage=storage,
+                                direction="maximize", pruner=build_pruner(search_config))
+    report = optuna.Trial.report
+
+    def report_then_reaped(trial: optuna.Trial, value: float, step: int) -> None:
+        report(trial, value, step)
+        if step == 1:  # the first epoch: past the range test's gate
+            RDBStorage.set_trial_state_values(storage, trial._trial_id, TrialState.FAIL)
+
+    monkeypatch.setattr(optuna.Trial, "report", report_then_reaped)
+    objective = Objective(search_config, data, study.pruner,
+                          checkpoints=CheckpointStore(tmp_path / "ckpt"))
+    with pytest.raises(TrialAbandoned, match="finished by another process"):
+        objective(study.ask())
+    assert study.trials[0].state == TrialState.FAIL
